@@ -1,0 +1,317 @@
+//! `taskforce hunt`: runs the rules over one host's evidence, links what the attacker wrote with
+//! later requests to it, and turns the hits into a verdict, a timeline and a patch status.
+//!
+//! Data flow for one host (see ARCHITECTURE.md):
+//! evidence items → [`scan`] (prefilter, parse, rules) → hits → [`correlate`] (second pass over
+//! request logs for attacker-written paths) → findings sorted by time → [`verdict`] → report host.
+
+pub mod correlate;
+pub mod identify;
+pub mod scan;
+pub mod verdict;
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use rayon::prelude::*;
+use taskforce_builds::{Build, BuildTable};
+use taskforce_evidence::{Evidence, Item, PathHint};
+use taskforce_logs::{Format, LogSource};
+use taskforce_report::{Coverage, Effect, Finding, Host, Patch, Skipped};
+use taskforce_rules::RuleSet;
+
+use crate::correlate::WrittenPath;
+use crate::scan::{FileScan, Identify, LineHit, Outcome};
+
+/// How a hunt runs.
+#[derive(Default, Clone, Copy)]
+pub struct Options<'a> {
+    /// Parse every line instead of only the lines holding a rule literal.
+    pub thorough: bool,
+    /// Called with the number of bytes read, from several threads.
+    pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
+}
+
+/// One host's part of the report, plus what could not be read.
+pub struct HostReport {
+    pub host: Host,
+    pub skipped: Vec<Skipped>,
+    /// Bytes of log read (for throughput figures).
+    pub bytes_scanned: u64,
+}
+
+/// A finding with what it does to the verdict (not part of the v1 schema itself).
+#[derive(Debug, Clone)]
+pub struct Judged {
+    pub finding: Finding,
+    pub effect: Effect,
+    pub timestamp: Option<Timestamp>,
+}
+
+/// Files worth opening: known log locations, and text-like files whose header may say they are
+/// logs (a renamed or moved log). Binaries and configuration are left alone.
+pub fn worth_reading(item: &Item) -> bool {
+    if item.hint != PathHint::Other {
+        return true;
+    }
+    let name = item.path.rsplit('/').next().unwrap_or("").to_ascii_lowercase();
+    let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+    matches!(ext, "log" | "txt" | "csv" | "")
+}
+
+/// Hunts one host's evidence.
+pub fn hunt_host(evidence: &Evidence, rules: &RuleSet, options: Options<'_>) -> HostReport {
+    let no_progress = |_: u64| {};
+    let progress: &(dyn Fn(u64) + Sync) = options.progress.unwrap_or(&no_progress);
+    let items: Vec<&Item> = evidence.items.iter().filter(|i| worth_reading(i)).collect();
+
+    let outcomes: Vec<(&Item, Outcome)> = items
+        .par_iter()
+        .map(|item| {
+            let outcome = match evidence.open_item(item) {
+                Ok(reader) => scan::scan(reader, Identify::Auto(item.hint), rules, options.thorough, progress),
+                Err(e) => Outcome::Unreadable(format!("cannot open: {e}")),
+            };
+            (*item, outcome)
+        })
+        .collect();
+
+    let mut skipped: Vec<Skipped> = evidence
+        .problems
+        .iter()
+        .map(|p| Skipped { path: skipped_path(evidence, &p.path), reason: p.reason.clone() })
+        .collect();
+    let mut files: Vec<(&Item, LogSource, FileScan)> = Vec::new();
+    for (item, outcome) in outcomes {
+        match outcome {
+            Outcome::Scanned { source, scan } => {
+                if let Some(err) = &scan.error {
+                    skipped.push(Skipped {
+                        path: skipped_path(evidence, &item.path),
+                        reason: format!("{err}; the lines before the damage were checked"),
+                    });
+                }
+                files.push((item, source, scan));
+            }
+            Outcome::Unreadable(reason) => skipped.push(Skipped { path: skipped_path(evidence, &item.path), reason }),
+            Outcome::NotALog => {}
+        }
+    }
+
+    let mut judged: Vec<Judged> = Vec::new();
+    for (item, _, scan) in &files {
+        for hit in &scan.hits {
+            judged.push(to_finding(rules, hit, &item.path));
+        }
+    }
+    correlate_writes(evidence, &files, &mut judged, options, progress);
+    judged.sort_by(|a, b| {
+        (a.timestamp.is_none(), a.timestamp, &a.finding.source, a.finding.line).cmp(&(
+            b.timestamp.is_none(),
+            b.timestamp,
+            &b.finding.source,
+            b.finding.line,
+        ))
+    });
+
+    let coverage = coverage(&files);
+    let build = current_build(&files);
+    let patch = build.map(|b| patch_entries(&b)).unwrap_or_default();
+    let name = host_name(&files).unwrap_or_else(|| evidence.stem());
+    let (verdict, reason) = verdict::judge(&judged, &coverage, build.as_ref(), &patch);
+    let bytes_scanned = files.iter().map(|(item, _, _)| item.size).sum();
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    HostReport {
+        host: Host {
+            name,
+            evidence: evidence.display.clone(),
+            verdict,
+            reason,
+            exchange_build: build.map(|b| b.to_string()),
+            patch,
+            coverage,
+            findings: judged.into_iter().map(|j| j.finding).collect(),
+        },
+        skipped,
+        bytes_scanned,
+    }
+}
+
+fn skipped_path(evidence: &Evidence, inner: &str) -> String {
+    if evidence.is_zip() {
+        format!("{}!{inner}", evidence.display)
+    } else {
+        format!("{}/{inner}", evidence.display.trim_end_matches('/'))
+    }
+}
+
+fn to_finding(rules: &RuleSet, hit: &LineHit, path: &str) -> Judged {
+    let rule = &rules.rules()[hit.rule];
+    let mut detail = serde_json::Map::new();
+    for (k, v) in &hit.hit.detail {
+        detail.insert(k.clone(), serde_json::Value::String(v.clone()));
+    }
+    detail.insert("effect".into(), hit.hit.effect.to_string().into());
+    if hit.hit.escalated {
+        detail.insert("escalated".into(), true.into());
+    }
+    Judged {
+        finding: Finding {
+            rule: rule.meta.id.clone(),
+            title: rule.meta.title.clone(),
+            severity: hit.hit.severity,
+            stage: hit.hit.stage,
+            cves: rule.meta.cves.clone(),
+            time: hit.time.map(|t| t.to_string()),
+            source: path.to_string(),
+            line: Some(hit.line),
+            excerpt: hit.excerpt.clone(),
+            detail,
+        },
+        effect: hit.hit.effect,
+        timestamp: hit.time,
+    }
+}
+
+/// The second pass: requests to paths that findings show the attacker writing.
+fn correlate_writes(
+    evidence: &Evidence,
+    files: &[(&Item, LogSource, FileScan)],
+    judged: &mut Vec<Judged>,
+    options: Options<'_>,
+    progress: &(dyn Fn(u64) + Sync),
+) {
+    let mut written: Vec<(WrittenPath, usize)> = Vec::new();
+    for (i, j) in judged.iter().enumerate() {
+        let Some(path) = j.finding.detail.get("written_path").and_then(|v| v.as_str()) else {
+            continue;
+        };
+        let Some(url_suffix) = correlate::web_suffix(path) else {
+            continue;
+        };
+        if !written.iter().any(|(w, _)| w.url_suffix == url_suffix) {
+            written.push((WrittenPath { path: path.to_string(), url_suffix }, i));
+        }
+    }
+    if written.is_empty() {
+        return;
+    }
+    let paths: Vec<WrittenPath> = written.iter().map(|(w, _)| w.clone()).collect();
+    let rules = correlate::rules_for(&paths);
+    let request_logs: Vec<&(&Item, LogSource, FileScan)> =
+        files.iter().filter(|(_, s, _)| matches!(s, LogSource::Iis | LogSource::HttpProxy)).collect();
+    let second: Vec<(String, FileScan)> = request_logs
+        .par_iter()
+        .filter_map(|(item, source, _)| {
+            let format = if *source == LogSource::Iis { Format::W3c } else { Format::ExchangeCsv };
+            let reader = evidence.open_item(item).ok()?;
+            match scan::scan(reader, Identify::Known(*source, format), &rules, options.thorough, progress) {
+                Outcome::Scanned { scan, .. } => Some((item.path.clone(), scan)),
+                _ => None,
+            }
+        })
+        .collect();
+    for (path, scan) in second {
+        for hit in &scan.hits {
+            let rule = &rules.rules()[hit.rule];
+            let Some(index) = correlate::path_index(&rule.meta.id) else {
+                continue;
+            };
+            let (wp, writer) = &written[index];
+            let write = &judged[*writer];
+            let link = serde_json::json!({
+                "written_path": wp.path,
+                "write_rule": write.finding.rule,
+                "write_time": write.finding.time,
+                "write_source": write.finding.source,
+            });
+            let mut fresh = to_finding(&rules, hit, &path);
+            fresh.finding.rule = correlate::RULE_ID.to_string();
+            // The same request may already be a finding (e.g. an .aspx in aspnet_client): make it
+            // one story by linking it to the write instead of adding a second finding.
+            if let Some(existing) =
+                judged.iter_mut().find(|j| j.finding.source == path && j.finding.line == Some(hit.line))
+            {
+                existing.finding.detail.insert("written_by".into(), link);
+                existing.finding.severity = existing.finding.severity.max(fresh.finding.severity);
+                existing.effect = existing.effect.max(fresh.effect);
+                existing.finding.stage = taskforce_report::Stage::Webshell;
+                existing.finding.detail.insert("effect".into(), existing.effect.to_string().into());
+                continue;
+            }
+            fresh.finding.detail.insert("written_by".into(), link);
+            judged.push(fresh);
+        }
+    }
+}
+
+fn coverage(files: &[(&Item, LogSource, FileScan)]) -> Vec<Coverage> {
+    let mut by_source: BTreeMap<LogSource, (u64, Option<Timestamp>, Option<Timestamp>, bool)> = BTreeMap::new();
+    for (_, source, scan) in files {
+        let entry = by_source.entry(*source).or_insert((0, None, None, false));
+        entry.0 += 1;
+        entry.1 = min_opt(entry.1, scan.first);
+        entry.2 = max_opt(entry.2, scan.last);
+        entry.3 |= scan.data_rows_seen;
+    }
+    LogSource::ALL
+        .into_iter()
+        .filter_map(|source| {
+            let (files, first, last, _) = by_source.get(&source)?;
+            Some(Coverage {
+                source: source.name().to_string(),
+                files: *files,
+                first: first.map(|t| t.to_string()),
+                last: last.map(|t| t.to_string()),
+            })
+        })
+        .collect()
+}
+
+fn min_opt(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn max_opt(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The build the server ran most recently: the latest timed observation, else the highest
+/// build named in a header.
+fn current_build(files: &[(&Item, LogSource, FileScan)]) -> Option<Build> {
+    files
+        .iter()
+        .filter_map(|(_, _, scan)| scan.build)
+        .max_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)))
+        .map(|(build, _)| build)
+}
+
+fn patch_entries(build: &Build) -> Vec<Patch> {
+    BuildTable::builtin()
+        .patch_status(build)
+        .into_iter()
+        .map(|s| Patch {
+            family: s.family.name().to_string(),
+            cves: s.cves,
+            status: s.status.to_string(),
+            fixed_in: s.fixed_in.map(|b| b.to_string()),
+        })
+        .collect()
+}
+
+/// The name the logs give the server: the most frequent one, Exchange's own logs first.
+fn host_name(files: &[(&Item, LogSource, FileScan)]) -> Option<String> {
+    let mut counts: BTreeMap<(bool, String), usize> = BTreeMap::new();
+    for (_, source, scan) in files {
+        if let Some(name) = &scan.host_name {
+            *counts.entry((*source != LogSource::Iis, name.clone())).or_default() += 1;
+        }
+    }
+    counts.into_iter().max_by_key(|((exchange, _), n)| (*exchange, *n)).map(|((_, name), _)| name)
+}

@@ -1,0 +1,380 @@
+//! The hot loop: one log file, streamed in chunks, searched for the rules' literals; only lines
+//! that contain one are split into fields and evaluated.
+
+use std::io::Read;
+
+use jiff::Timestamp;
+use taskforce_builds::Build;
+use taskforce_evidence::PathHint;
+
+use crate::identify::{self as identity, Identity};
+use taskforce_logs::{ChunkReader, Format, Header, LogSource, Record, Span, time};
+use taskforce_rules::{Binding, BoundRecord, Hit, Present, RuleSet};
+
+/// A rule hit on one line, before it becomes a report finding.
+#[derive(Debug, Clone)]
+pub struct LineHit {
+    pub rule: usize,
+    pub hit: Hit,
+    pub time: Option<Timestamp>,
+    pub line: u64,
+    pub excerpt: String,
+}
+
+/// What one file contributed.
+#[derive(Debug, Default)]
+pub struct FileScan {
+    pub hits: Vec<LineHit>,
+    pub first: Option<Timestamp>,
+    pub last: Option<Timestamp>,
+    /// The server build this file shows, with the time it was seen.
+    pub build: Option<(Build, Option<Timestamp>)>,
+    pub host_name: Option<String>,
+    pub data_rows_seen: bool,
+    /// A read error part-way through (damaged archive member, I/O error); hits before it are kept.
+    pub error: Option<String>,
+}
+
+/// How a file is read: which rules, and with which source and row layout.
+pub struct ScanPlan<'a> {
+    pub rules: &'a RuleSet,
+    pub source: LogSource,
+    pub format: Format,
+    /// Evaluate every line, ignoring the prefilter.
+    pub thorough: bool,
+}
+
+/// How to tell what a file is.
+#[derive(Debug, Clone, Copy)]
+pub enum Identify {
+    /// From its path hint and header.
+    Auto(PathHint),
+    /// Already known (the correlation pass re-reads files identified in the first pass).
+    Known(LogSource, Format),
+}
+
+/// The result of reading one file.
+#[derive(Debug)]
+pub enum Outcome {
+    Scanned { source: LogSource, scan: FileScan },
+    NotALog,
+    Unreadable(String),
+}
+
+const EXCERPT_MAX: usize = 600;
+
+/// Column positions that give a row's time, host and build under the current header.
+#[derive(Debug, Default, Clone)]
+struct Columns {
+    time: Option<usize>,
+    date: Option<usize>,
+    host: Option<usize>,
+    version: [Option<usize>; 4],
+}
+
+impl Columns {
+    fn of(header: &Header) -> Columns {
+        let col = |n: &str| header.column(n);
+        Columns {
+            time: col("datetime").or_else(|| col("timestamp")).or_else(|| col("time")),
+            date: col("date"),
+            host: col("serverhostname").or_else(|| col("servername")).or_else(|| col("s-computername")),
+            version: [col("majorversion"), col("minorversion"), col("buildversion"), col("revisionversion")],
+        }
+    }
+
+    fn time(&self, record: &Record<'_>) -> Option<Timestamp> {
+        if record.format == Format::Lines {
+            return time::find_in_line(record.line);
+        }
+        let t = record.field(self.time?)?;
+        match self.date.and_then(|d| record.field(d)) {
+            Some(d) => time::parse(&format!("{d} {t}")),
+            None => time::parse(&t),
+        }
+    }
+
+    fn build(&self, record: &Record<'_>) -> Option<Build> {
+        let parts: Vec<String> = self
+            .version
+            .iter()
+            .map(|c| c.and_then(|i| record.field(i)).map(|v| v.into_owned()))
+            .collect::<Option<_>>()?;
+        let build: Build = parts.join(".").parse().ok()?;
+        (build.build > 0).then_some(build)
+    }
+}
+
+/// Reads one file with `rules`. Never fails: a read error part-way is kept in
+/// `FileScan::error` with the hits found before it.
+pub fn scan(
+    reader: Box<dyn Read + Send + '_>,
+    identify: Identify,
+    rules: &RuleSet,
+    thorough: bool,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Outcome {
+    let mut chunks = match ChunkReader::new(reader) {
+        Ok(c) => c,
+        Err(e) => return unreadable_or_not(identify, format!("read error: {e}")),
+    };
+    let mut out = FileScan::default();
+    let mut header = Header::default();
+    let mut state: Option<(ScanPlan<'_>, LineState)> = None;
+    loop {
+        let chunk = match chunks.next_chunk() {
+            Ok(Some(c)) => c,
+            Ok(None) => break,
+            Err(e) => {
+                let line = state.as_ref().map_or(0, |(_, s)| s.last_line);
+                if state.is_none() {
+                    return unreadable_or_not(identify, format!("read error: {e}"));
+                }
+                out.error = Some(format!("read error after line {line}: {e}"));
+                break;
+            }
+        };
+        progress(chunk.data.len() as u64);
+        if chunk.is_first {
+            let sniffed = Header::sniff(chunk.data);
+            let (source, format) = match identify {
+                Identify::Known(source, format) => (source, format),
+                Identify::Auto(hint) => {
+                    let head = sniffed.as_ref().map_err(|e| e.to_string());
+                    match identity::identify(hint, head) {
+                        Identity::Log(source, format) => (source, format),
+                        Identity::NotALog => return Outcome::NotALog,
+                        Identity::Unreadable(reason) => return Outcome::Unreadable(reason),
+                    }
+                }
+            };
+            if let Ok(h) = sniffed {
+                header = h;
+            }
+            if let Some(build) = header_build(&header) {
+                out.build = Some((build, None));
+            }
+            let plan = ScanPlan { rules, source, format, thorough };
+            let line_state = LineState::new(&plan, &header);
+            state = Some((plan, line_state));
+        }
+        let Some((plan, line_state)) = state.as_mut() else {
+            break;
+        };
+        line_state.scan_chunk(chunk.data, chunk.first_line, plan, &mut header, &mut out);
+    }
+    match state {
+        Some((plan, _)) => Outcome::Scanned { source: plan.source, scan: out },
+        None => unreadable_or_not(identify, "empty file".to_string()),
+    }
+}
+
+fn unreadable_or_not(identify: Identify, reason: String) -> Outcome {
+    match identify {
+        Identify::Auto(PathHint::Other) => Outcome::NotALog,
+        _ => Outcome::Unreadable(reason),
+    }
+}
+
+/// The build in an Exchange log's `#Version:` line (`15.01.2176.002`). ECP writes `15.0.0.0`,
+/// which says nothing, so builds without a build number are ignored.
+fn header_build(header: &Header) -> Option<Build> {
+    if !header.software.as_deref().unwrap_or("").contains("Exchange") {
+        return None;
+    }
+    let build: Build = header.version.as_deref()?.parse().ok()?;
+    (build.build > 0).then_some(build)
+}
+
+struct LineState {
+    binding: Binding,
+    columns: Columns,
+    spans: Vec<Span>,
+    present: Present,
+    last_line: u64,
+}
+
+impl LineState {
+    fn new(plan: &ScanPlan<'_>, header: &Header) -> LineState {
+        LineState {
+            binding: plan.rules.bind(header, plan.source),
+            columns: Columns::of(header),
+            spans: Vec::with_capacity(96),
+            present: Present::default(),
+            last_line: 0,
+        }
+    }
+
+    fn rebind(&mut self, plan: &ScanPlan<'_>, header: &Header) {
+        self.binding = plan.rules.bind(header, plan.source);
+        self.columns = Columns::of(header);
+    }
+
+    fn scan_chunk(
+        &mut self,
+        data: &[u8],
+        first_line: u64,
+        plan: &ScanPlan<'_>,
+        header: &mut Header,
+        out: &mut FileScan,
+    ) {
+        let mut counter = LineCounter { pos: 0, line: first_line };
+        // The first and last rows give the time range, host name and build of the file.
+        if let (false, Some((start, end))) = (out.data_rows_seen, first_data_line(data)) {
+            let line_no = counter.at(data, start);
+            self.observe(&data[start..end], line_no, plan, out, true);
+        }
+        let mut end = data.len();
+        for _ in 0..3 {
+            let Some((start, stop)) = last_data_line(&data[..end]) else {
+                break;
+            };
+            let line_no = LineCounter { pos: 0, line: first_line }.at(data, start);
+            if self.observe(&data[start..stop], line_no, plan, out, false) {
+                break;
+            }
+            end = start;
+        }
+        let prefilter = plan.rules.prefilter(plan.source);
+        if plan.thorough || prefilter.parse_every_line {
+            let mut start = 0;
+            while start < data.len() {
+                let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i + 1);
+                let line_no = counter.at(data, start);
+                self.line(&data[start..end], line_no, plan, header, out);
+                start = end;
+            }
+        } else {
+            let mut pos = 0;
+            while let Some(m) = prefilter.automaton.find(&data[pos..]) {
+                let at = pos + m.start();
+                let start = memchr::memrchr(b'\n', &data[..at]).map_or(0, |i| i + 1);
+                let end = memchr::memchr(b'\n', &data[at..]).map_or(data.len(), |i| at + i + 1);
+                let line_no = counter.at(data, start);
+                self.line(&data[start..end], line_no, plan, header, out);
+                pos = end;
+                if pos >= data.len() {
+                    break;
+                }
+            }
+        }
+        self.last_line = first_line + bytecount::count(data, b'\n') as u64;
+    }
+
+    /// Reads time, host and build from a data row; false when the row has no readable time.
+    fn observe(&mut self, line: &[u8], line_no: u64, plan: &ScanPlan<'_>, out: &mut FileScan, first: bool) -> bool {
+        let record = Record::parse(line, line_no, plan.format, &mut self.spans);
+        let Some(t) = self.columns.time(&record) else {
+            return false;
+        };
+        out.data_rows_seen = true;
+        if first {
+            out.first = Some(out.first.map_or(t, |f| f.min(t)));
+            if out.host_name.is_none() {
+                out.host_name = self
+                    .columns
+                    .host
+                    .and_then(|h| record.field(h))
+                    .map(|h| h.into_owned())
+                    .filter(|h| !h.is_empty() && h != "-");
+            }
+        }
+        out.last = Some(out.last.map_or(t, |l| l.max(t)));
+        if let Some(build) = self.columns.build(&record) {
+            out.build = Some((build, Some(t)));
+        }
+        true
+    }
+
+    fn line(&mut self, line: &[u8], line_no: u64, plan: &ScanPlan<'_>, header: &mut Header, out: &mut FileScan) {
+        if line.first() == Some(&b'#') {
+            if header.apply_directive(line) {
+                self.rebind(plan, header);
+            }
+            return;
+        }
+        let record = Record::parse(line, line_no, plan.format, &mut self.spans);
+        if record.line.is_empty() {
+            return;
+        }
+        let view = BoundRecord { record: &record, binding: &self.binding };
+        let gated = !(plan.thorough || plan.rules.prefilter(plan.source).parse_every_line);
+        if gated {
+            plan.rules.prefilter(plan.source).fill(record.line, &mut self.present);
+        }
+        let mut time = None;
+        for &index in plan.rules.indices_for(plan.source) {
+            if gated && !plan.rules.may_match(index, &self.present) {
+                continue;
+            }
+            let rule = &plan.rules.rules()[index];
+            if let Some(hit) = rule.evaluate(&view) {
+                let t = *time.get_or_insert_with(|| self.columns.time(&record));
+                out.hits.push(LineHit { rule: index, hit, time: t, line: line_no, excerpt: excerpt(record.line) });
+            }
+        }
+    }
+}
+
+/// Counts lines forward through a chunk; positions must be asked for in increasing order.
+struct LineCounter {
+    pos: usize,
+    line: u64,
+}
+
+impl LineCounter {
+    fn at(&mut self, data: &[u8], offset: usize) -> u64 {
+        if offset > self.pos {
+            self.line += bytecount::count(&data[self.pos..offset], b'\n') as u64;
+            self.pos = offset;
+        }
+        self.line
+    }
+}
+
+fn is_data_line(line: &[u8]) -> bool {
+    let trimmed = taskforce_logs::split::trim_eol(line);
+    !trimmed.is_empty() && trimmed[0] != b'#'
+}
+
+fn first_data_line(data: &[u8]) -> Option<(usize, usize)> {
+    let mut start = 0;
+    while start < data.len() {
+        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i + 1);
+        if is_data_line(&data[start..end]) {
+            return Some((start, end));
+        }
+        start = end;
+    }
+    None
+}
+
+/// The last row of a chunk that is a data line; a truncated last line is tried too.
+fn last_data_line(data: &[u8]) -> Option<(usize, usize)> {
+    let mut end = data.len();
+    for _ in 0..4 {
+        if end == 0 {
+            return None;
+        }
+        let search_to = if data[end - 1] == b'\n' { end - 1 } else { end };
+        let start = memchr::memrchr(b'\n', &data[..search_to]).map_or(0, |i| i + 1);
+        if is_data_line(&data[start..end]) {
+            return Some((start, end));
+        }
+        end = start;
+    }
+    None
+}
+
+fn excerpt(line: &[u8]) -> String {
+    let text = String::from_utf8_lossy(line);
+    let text = text.trim();
+    if text.len() <= EXCERPT_MAX {
+        return text.to_string();
+    }
+    let mut cut = EXCERPT_MAX;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…", &text[..cut])
+}

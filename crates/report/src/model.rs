@@ -1,0 +1,153 @@
+//! The `taskforce.hunt.v1` report: the contract that other tools and the tracking service read.
+//! Field names and enum spellings here are the schema in `design.md`; change them only with a new
+//! schema version.
+
+use serde::{Deserialize, Serialize};
+
+pub const SCHEMA: &str = "taskforce.hunt.v1";
+
+/// How bad a finding is, from the scale in `detections.md` section A.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+/// Where in an attack a finding sits; the timeline is told in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    Scan,
+    Recon,
+    Exploit,
+    Persistence,
+    Webshell,
+    Execution,
+    CredentialAccess,
+    Collection,
+    Cleanup,
+}
+
+/// The verdict for one host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Clean,
+    Inconclusive,
+    Attempted,
+    Compromised,
+}
+
+/// What a rule's hit does to the verdict of its host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Effect {
+    /// Context only (scanner probes, legitimate-looking changes): never changes a verdict.
+    None,
+    /// An exploitation attempt without evidence of success.
+    Attempted,
+    /// Evidence that an attack succeeded.
+    Compromised,
+}
+
+macro_rules! display_via_serde {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let v = serde_json::to_value(self).map_err(|_| std::fmt::Error)?;
+                f.write_str(v.as_str().unwrap_or_default())
+            }
+        }
+        impl std::str::FromStr for $t {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                serde_json::from_value(serde_json::Value::String(s.to_ascii_lowercase()))
+                    .map_err(|_| format!("invalid {}: {s:?}", stringify!($t).to_ascii_lowercase()))
+            }
+        }
+    )*};
+}
+display_via_serde!(Severity, Stage, Verdict, Effect);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub schema: String,
+    pub tool: Tool,
+    pub hosts: Vec<Host>,
+    pub skipped: Vec<Skipped>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Host {
+    pub name: String,
+    pub evidence: String,
+    pub verdict: Verdict,
+    pub reason: String,
+    pub exchange_build: Option<String>,
+    pub patch: Vec<Patch>,
+    pub coverage: Vec<Coverage>,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Patch {
+    pub family: String,
+    pub cves: Vec<String>,
+    pub status: String,
+    pub fixed_in: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Coverage {
+    pub source: String,
+    pub files: u64,
+    pub first: Option<String>,
+    pub last: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Finding {
+    pub rule: String,
+    pub title: String,
+    pub severity: Severity,
+    pub stage: Stage,
+    pub cves: Vec<String>,
+    pub time: Option<String>,
+    pub source: String,
+    pub line: Option<u64>,
+    pub excerpt: String,
+    pub detail: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Skipped {
+    pub path: String,
+    pub reason: String,
+}
+
+impl Report {
+    pub fn new(hosts: Vec<Host>, skipped: Vec<Skipped>) -> Report {
+        Report {
+            schema: SCHEMA.to_string(),
+            tool: Tool { name: "taskforce".into(), version: env!("CARGO_PKG_VERSION").into() },
+            hosts,
+            skipped,
+        }
+    }
+
+    /// ClamAV's convention: 1 when any host is compromised or attempted, else 0.
+    pub fn exit_code(&self) -> i32 {
+        let hit = self.hosts.iter().any(|h| matches!(h.verdict, Verdict::Compromised | Verdict::Attempted));
+        i32::from(hit)
+    }
+}

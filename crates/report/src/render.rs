@@ -1,0 +1,333 @@
+//! Renderers of the report: a table for people, JSON / JSONL / CSV for machines.
+
+use std::io::{self, Write};
+
+use crate::model::{Finding, Host, Report, Severity, Stage, Verdict};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Jsonl,
+    Csv,
+}
+
+impl std::str::FromStr for OutputFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "table" => Ok(OutputFormat::Table),
+            "json" => Ok(OutputFormat::Json),
+            "jsonl" => Ok(OutputFormat::Jsonl),
+            "csv" => Ok(OutputFormat::Csv),
+            other => Err(format!("unknown format {other:?} (table, json, jsonl, csv)")),
+        }
+    }
+}
+
+/// Writes `report` in `format`. `color` adds ANSI colours to the table.
+pub fn render(report: &Report, format: OutputFormat, color: bool, out: &mut dyn Write) -> io::Result<()> {
+    match format {
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, report)?;
+            writeln!(out)
+        }
+        OutputFormat::Jsonl => jsonl(report, out),
+        OutputFormat::Csv => csv_rows(report, out),
+        OutputFormat::Table => table(report, color, out),
+    }
+}
+
+/// One object per line: a `host` line (the host without its findings, with a count), then a
+/// `finding` line per finding (with the host's name), then a `skipped` line per unread file.
+fn jsonl(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    for host in &report.hosts {
+        let mut summary = serde_json::to_value(host)?;
+        if let Some(obj) = summary.as_object_mut() {
+            obj.remove("findings");
+            obj.insert("type".into(), "host".into());
+            obj.insert("schema".into(), report.schema.clone().into());
+            obj.insert("finding_count".into(), host.findings.len().into());
+        }
+        serde_json::to_writer(&mut *out, &summary)?;
+        writeln!(out)?;
+        for finding in &host.findings {
+            let mut v = serde_json::to_value(finding)?;
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("type".into(), "finding".into());
+                obj.insert("host".into(), host.name.clone().into());
+                obj.insert("verdict".into(), serde_json::to_value(host.verdict)?);
+            }
+            serde_json::to_writer(&mut *out, &v)?;
+            writeln!(out)?;
+        }
+    }
+    for s in &report.skipped {
+        let mut v = serde_json::to_value(s)?;
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert("type".into(), "skipped".into());
+        }
+        serde_json::to_writer(&mut *out, &v)?;
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+pub const CSV_COLUMNS: [&str; 13] = [
+    "host",
+    "verdict",
+    "exchange_build",
+    "rule",
+    "title",
+    "severity",
+    "stage",
+    "cves",
+    "time",
+    "source",
+    "line",
+    "excerpt",
+    "detail",
+];
+
+/// One row per finding; a host without findings still gets one row so its verdict is not lost.
+fn csv_rows(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(CSV_COLUMNS)?;
+    for host in &report.hosts {
+        let verdict = host.verdict.to_string();
+        let build = host.exchange_build.clone().unwrap_or_default();
+        if host.findings.is_empty() {
+            w.write_record([host.name.as_str(), &verdict, &build, "", "", "", "", "", "", "", "", "", ""])?;
+        }
+        for f in &host.findings {
+            w.write_record([
+                host.name.as_str(),
+                &verdict,
+                &build,
+                &f.rule,
+                &f.title,
+                &f.severity.to_string(),
+                &f.stage.to_string(),
+                &f.cves.join(" "),
+                f.time.as_deref().unwrap_or(""),
+                &f.source,
+                &f.line.map(|l| l.to_string()).unwrap_or_default(),
+                &f.excerpt,
+                &serde_json::to_string(&f.detail)?,
+            ])?;
+        }
+    }
+    w.flush()?;
+    Ok(())
+}
+
+struct Paint {
+    on: bool,
+}
+
+impl Paint {
+    fn wrap(&self, code: &str, text: &str) -> String {
+        if self.on { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+    }
+    fn verdict(&self, v: Verdict) -> String {
+        let (code, label) = match v {
+            Verdict::Compromised => ("1;41;97", " COMPROMISED "),
+            Verdict::Attempted => ("1;43;30", " ATTEMPTED "),
+            Verdict::Clean => ("1;42;30", " CLEAN "),
+            Verdict::Inconclusive => ("1;47;30", " INCONCLUSIVE "),
+        };
+        self.wrap(code, label)
+    }
+    fn severity(&self, s: Severity) -> String {
+        let code = match s {
+            Severity::Critical => "1;31",
+            Severity::High => "31",
+            Severity::Medium => "33",
+            Severity::Low => "36",
+            Severity::Info => "2",
+        };
+        self.wrap(code, &format!("{s:<8}"))
+    }
+    fn bold(&self, t: &str) -> String {
+        self.wrap("1", t)
+    }
+}
+
+/// Findings shown per stage before the rest is summarised.
+const PER_STAGE: usize = 12;
+
+fn table(report: &Report, color: bool, out: &mut dyn Write) -> io::Result<()> {
+    let p = Paint { on: color };
+    for host in &report.hosts {
+        host_table(host, &p, out)?;
+    }
+    if !report.skipped.is_empty() {
+        writeln!(out, "{}", p.bold(&format!("Files that could not be read ({})", report.skipped.len())))?;
+        for s in &report.skipped {
+            writeln!(out, "  {}\n      {}", s.path, s.reason)?;
+        }
+        writeln!(out)?;
+    }
+    let counts = |v: Verdict| report.hosts.iter().filter(|h| h.verdict == v).count();
+    writeln!(
+        out,
+        "{} host(s): {} compromised, {} attempted, {} clean, {} inconclusive.",
+        report.hosts.len(),
+        counts(Verdict::Compromised),
+        counts(Verdict::Attempted),
+        counts(Verdict::Clean),
+        counts(Verdict::Inconclusive)
+    )
+}
+
+fn host_table(host: &Host, p: &Paint, out: &mut dyn Write) -> io::Result<()> {
+    let rule = "═".repeat(78);
+    writeln!(out, "{rule}")?;
+    writeln!(out, " {}  {}", p.bold(&host.name), p.verdict(host.verdict))?;
+    writeln!(out, "{rule}")?;
+    writeln!(out, "{}\n", host.reason)?;
+    writeln!(out, "  Evidence   {}", host.evidence)?;
+    writeln!(out, "  Exchange   {}", host.exchange_build.as_deref().unwrap_or("unknown (no build in these logs)"))?;
+    for (i, patch) in host.patch.iter().enumerate() {
+        let label = if i == 0 { "Patches" } else { "" };
+        let fix = match (&patch.status[..], &patch.fixed_in) {
+            ("fixed", _) => "fixed".to_string(),
+            ("vulnerable", Some(b)) => format!("VULNERABLE: fixed in {b}"),
+            ("vulnerable", None) => "VULNERABLE: no update for this version; upgrade to a supported CU".to_string(),
+            (_, Some(b)) => format!("unknown (fixed from {b})"),
+            _ => "unknown".to_string(),
+        };
+        writeln!(out, "  {label:<10} {:<14} {fix}", patch.family)?;
+    }
+    for (i, c) in host.coverage.iter().enumerate() {
+        let label = if i == 0 { "Logs read" } else { "" };
+        let span = match (&c.first, &c.last) {
+            (Some(f), Some(l)) => format!("{} → {}", short_time(f), short_time(l)),
+            _ => "no dated rows".to_string(),
+        };
+        writeln!(out, "  {label:<10} {:<13} {:>5} file(s)  {span}", c.source, c.files)?;
+    }
+    if host.coverage.is_empty() {
+        writeln!(out, "  Logs read  none of the logs the checks read were found")?;
+    }
+    writeln!(out)?;
+    if host.findings.is_empty() {
+        writeln!(out, "  No findings.\n")?;
+    } else {
+        writeln!(out, "{}", p.bold("  What happened, stage by stage"))?;
+        let mut stages: Vec<Stage> = host.findings.iter().map(|f| f.stage).collect();
+        stages.sort();
+        stages.dedup();
+        for stage in stages {
+            let in_stage: Vec<&Finding> = host.findings.iter().filter(|f| f.stage == stage).collect();
+            writeln!(out, "  ── {} ({})", stage_label(stage), in_stage.len())?;
+            for f in in_stage.iter().take(PER_STAGE) {
+                let when = f.time.as_deref().map(short_time).unwrap_or_else(|| "(no time)".into());
+                writeln!(out, "    {when:<19}  {} {}  {}", p.severity(f.severity), f.rule, f.title)?;
+                let mut context = Vec::new();
+                for key in ["ClientIpAddress", "c-ip", "written_path"] {
+                    if let Some(v) = f.detail.get(key).and_then(|v| v.as_str()) {
+                        context.push(format!("{key}={v}"));
+                    }
+                }
+                let place = match f.line {
+                    Some(l) => format!("{}:{l}", f.source),
+                    None => f.source.clone(),
+                };
+                writeln!(out, "{:25}{place}", "")?;
+                if !context.is_empty() {
+                    writeln!(out, "{:25}{}", "", context.join("  "))?;
+                }
+            }
+            if in_stage.len() > PER_STAGE {
+                writeln!(out, "    … and {} more (see --format json)", in_stage.len() - PER_STAGE)?;
+            }
+        }
+        writeln!(out)?;
+    }
+    writeln!(out, "{}", p.bold("  What to do next"))?;
+    for (i, step) in next_steps(host).iter().enumerate() {
+        writeln!(out, "    {}. {step}", i + 1)?;
+    }
+    writeln!(out)
+}
+
+fn stage_label(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Scan => "scan: scanners and version probes (context, not an attack)",
+        Stage::Recon => "recon",
+        Stage::Exploit => "exploit",
+        Stage::Persistence => "persistence: files or settings written by the attacker",
+        Stage::Webshell => "web shell",
+        Stage::Execution => "execution",
+        Stage::CredentialAccess => "credential access",
+        Stage::Collection => "collection",
+        Stage::Cleanup => "clean-up",
+    }
+}
+
+fn short_time(t: &str) -> String {
+    t.replace('T', " ").chars().take(19).collect()
+}
+
+/// Advice for a non-expert, from the verdict and the patch status.
+pub fn next_steps(host: &Host) -> Vec<String> {
+    let mut steps = Vec::new();
+    match host.verdict {
+        Verdict::Compromised => {
+            steps.push(
+                "Isolate the server from the network (keep it powered on if you can, for memory evidence).".into(),
+            );
+            steps.push(
+                "Preserve the evidence: keep a copy of the logs and web folders before changing anything.".into(),
+            );
+            steps.push("Rebuild the server from clean media; patching alone does not remove a web shell.".into());
+            steps.push("Reset the credentials the server held or saw (administrators, service accounts, mailbox users), and review the accounts and mailboxes named in the findings.".into());
+            steps.push("Report the incident to your CERT or national task force.".into());
+        }
+        Verdict::Attempted => {
+            steps.push("Check each finding above; confirm nothing was written to the web folders (aspnet_client, owa\\auth, ecp\\auth).".into());
+            steps.push(
+                "Collect the rest of the server's evidence (event logs, web folders) and run the hunt again.".into(),
+            );
+        }
+        Verdict::Inconclusive => {
+            steps.push("Collect the missing logs named above (Exchange Logging folder and inetpub\\logs\\LogFiles) and run the hunt again.".into());
+        }
+        Verdict::Clean => {}
+    }
+    let vulnerable: Vec<_> = host.patch.iter().filter(|p| p.status == "vulnerable").collect();
+    let families =
+        |list: &[&crate::model::Patch]| list.iter().map(|p| p.family.as_str()).collect::<Vec<_>>().join(", ");
+    let no_update: Vec<_> = vulnerable.iter().copied().filter(|p| p.fixed_in.is_none()).collect();
+    if !no_update.is_empty() {
+        steps.push(format!(
+            "Patch: no security update exists for this version against {}. Upgrade to a supported Cumulative Update and install its latest Security Update.",
+            families(&no_update)
+        ));
+    } else if let Some(target) =
+        vulnerable.iter().filter_map(|p| p.fixed_in.as_deref()).max_by(|a, b| compare_builds(a, b))
+    {
+        steps.push(format!(
+            "Patch: the server is vulnerable to {}. Install the Security Updates that bring it to build {target} or later.",
+            families(&vulnerable)
+        ));
+    }
+    if host.exchange_build.is_none() {
+        steps.push(
+            "Check the Exchange build (Get-Command ExSetup | % FileVersionInfo) against the table in README.".into(),
+        );
+    }
+    if host.patch.iter().any(|p| p.status == "unknown") && host.exchange_build.is_some() {
+        steps.push("Confirm the exact build (with its security update) with ExSetup.exe's file version.".into());
+    }
+    if steps.is_empty() {
+        steps.push("Nothing to do now; keep Exchange on a supported CU with the latest security update.".into());
+    }
+    steps
+}
+
+fn compare_builds(a: &str, b: &str) -> std::cmp::Ordering {
+    let parts = |s: &str| s.split('.').map(|p| p.parse::<u64>().unwrap_or(0)).collect::<Vec<_>>();
+    parts(a).cmp(&parts(b))
+}

@@ -1,0 +1,17 @@
+//! Hunt rules: the model, the loaders (built-in files embedded in the binary, and `--rules DIR`),
+//! the matcher and the literal prefilters derived from the rules.
+//!
+//! The format is documented in `docs/rule-format.md`. Detection content is data: nothing here
+//! knows about a particular CVE.
+
+pub mod condition;
+pub mod fields;
+pub mod matcher;
+pub mod prefilter;
+pub mod rule;
+mod set;
+
+pub use fields::{Binding, BoundRecord, FieldTable, Fields, MapRecord};
+pub use prefilter::{Prefilter, Present};
+pub use rule::{Hit, Rule, RuleMeta};
+pub use set::{LoadProblem, RuleSet, TestFailure};

@@ -1,0 +1,194 @@
+//! Literal prefilters derived from the rules: the strings, one of which must appear in any line a
+//! rule can match. Lines without any of them are skipped before they are split into fields.
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+
+use crate::condition::Expr;
+use crate::matcher::{FieldTest, Op, Selection, ValueTest};
+
+/// `None`: no literal is necessary (the rule can match lines without any known string).
+pub type Literals = Option<Vec<String>>;
+
+/// Shortest literal worth searching for; shorter ones match too many lines to help.
+const MIN_LITERAL: usize = 3;
+
+/// Characters that appear unchanged in a raw log line whatever the URL encoding of the request;
+/// a literal is a run of them taken from a rule value.
+fn is_stable(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | '~' | ':' | '\\')
+}
+
+/// The longest stable run of a value test's needle, if it is long enough to be useful.
+fn test_literal(test: &ValueTest) -> Literals {
+    match test.op {
+        Op::Regex(_) | Op::Empty => None,
+        _ => {
+            let best = test.needle.split(|c: char| !is_stable(c)).max_by_key(|run| run.len())?;
+            (best.len() >= MIN_LITERAL).then(|| vec![best.to_ascii_lowercase()])
+        }
+    }
+}
+
+fn field_literals(test: &FieldTest) -> Literals {
+    let per_value = test.tests.iter().map(test_literal);
+    if test.all { per_value.fold(None, best) } else { union(per_value) }
+}
+
+fn selection_literals(sel: &Selection) -> Literals {
+    union(sel.alternatives.iter().map(|alt| alt.iter().map(field_literals).fold(None, best)))
+}
+
+/// Literals of a condition: `and` keeps the better side, `or` needs every side, `not` gives none.
+pub fn expr_literals(expr: &Expr, selections: &[Selection]) -> Literals {
+    match expr {
+        Expr::Sel(i) => selection_literals(&selections[*i]),
+        Expr::Not(_) => None,
+        Expr::And(parts) => parts.iter().map(|p| expr_literals(p, selections)).fold(None, best),
+        Expr::Or(parts) => union(parts.iter().map(|p| expr_literals(p, selections))),
+    }
+}
+
+fn union(items: impl Iterator<Item = Literals>) -> Literals {
+    let mut all = Vec::new();
+    for item in items {
+        all.extend(item?);
+    }
+    if all.is_empty() { None } else { Some(all) }
+}
+
+/// The more selective of two literal sets: longer shortest literal first, then fewer literals.
+fn best(a: Literals, b: Literals) -> Literals {
+    match (a, b) {
+        (None, x) | (x, None) => x,
+        (Some(a), Some(b)) => {
+            let score = |s: &Vec<String>| (s.iter().map(String::len).min().unwrap_or(0), usize::MAX - s.len());
+            Some(if score(&b) > score(&a) { b } else { a })
+        }
+    }
+}
+
+/// The literal that marks a header line; always searched, so IIS's mid-file header blocks apply.
+pub const FIELDS_DIRECTIVE: &str = "#Fields:";
+
+/// One source's prefilter: an Aho-Corasick automaton over the rules' literals (pattern 0 is
+/// [`FIELDS_DIRECTIVE`], pattern `i + 1` is `literals[i]`), or "parse every line" when some rule
+/// has no literal.
+#[derive(Debug, Clone)]
+pub struct Prefilter {
+    pub automaton: AhoCorasick,
+    pub literals: Vec<String>,
+    pub parse_every_line: bool,
+}
+
+/// The set of prefilter patterns present in one line.
+#[derive(Debug, Clone, Default)]
+pub struct Present {
+    bits: Vec<u64>,
+}
+
+impl Present {
+    pub fn contains(&self, pattern: usize) -> bool {
+        self.bits.get(pattern / 64).is_some_and(|w| w & (1 << (pattern % 64)) != 0)
+    }
+}
+
+impl Prefilter {
+    pub fn build(literals: Vec<String>, parse_every_line: bool) -> Prefilter {
+        let mut lits: Vec<String> = literals.into_iter().map(|l| l.to_ascii_lowercase()).collect();
+        lits.sort_by(|a, b| a.len().cmp(&b.len()).then(a.cmp(b)));
+        lits.dedup();
+        // A literal that contains a shorter one is implied by it.
+        let mut minimal: Vec<String> = Vec::new();
+        for lit in lits {
+            if !minimal.iter().any(|m| lit.contains(m.as_str())) {
+                minimal.push(lit);
+            }
+        }
+        let mut patterns = vec![FIELDS_DIRECTIVE.to_string()];
+        patterns.extend(minimal.iter().cloned());
+        let automaton = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(&patterns)
+            .expect("literal patterns always build");
+        Prefilter { automaton, literals: minimal, parse_every_line }
+    }
+
+    /// Marks every pattern that occurs in `line`, so only the rules that can match it run.
+    pub fn fill(&self, line: &[u8], present: &mut Present) {
+        present.bits.clear();
+        present.bits.resize(self.literals.len() / 64 + 1, 0);
+        for m in self.automaton.find_overlapping_iter(line) {
+            let p = m.pattern().as_usize();
+            present.bits[p / 64] |= 1 << (p % 64);
+        }
+    }
+
+    /// Pattern ids that imply one of `literals` may be present (a pattern that is a substring of
+    /// a literal): a rule need not run on a line where none of them occurs.
+    pub fn gate_for(&self, literals: &[String]) -> Vec<usize> {
+        self.literals
+            .iter()
+            .enumerate()
+            .filter(|(_, pat)| literals.iter().any(|l| l.to_ascii_lowercase().contains(pat.as_str())))
+            .map(|(i, _)| i + 1)
+            .collect()
+    }
+
+    /// True when some literal occurs in `text` (ASCII case-insensitive).
+    pub fn admits(&self, text: &str) -> bool {
+        self.parse_every_line || self.automaton.is_match(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::condition;
+    use crate::fields::FieldTable;
+    use crate::matcher::compile_selection;
+
+    fn lits(yaml: &str, cond: &str) -> Literals {
+        let doc: serde_norway::Mapping = serde_norway::from_str(yaml).unwrap();
+        let mut table = FieldTable::default();
+        let mut names = Vec::new();
+        let mut sels = Vec::new();
+        for (k, v) in &doc {
+            names.push(k.as_str().unwrap().to_string());
+            sels.push(compile_selection(v, &mut table).unwrap());
+        }
+        let expr = condition::parse(cond, &names).unwrap();
+        expr_literals(&expr, &sels).map(|mut v| {
+            v.sort();
+            v
+        })
+    }
+
+    #[test]
+    fn and_picks_the_rarer_side_or_unions_not_ignored() {
+        let yaml = "a: {cs-method: POST, cs-uri-stem|startswith: '/owa/auth/Current/'}\nb: {AnchorMailbox|contains: 'ServerInfo~'}\nf: {UserAgent: zgrab}";
+        assert_eq!(lits(yaml, "a").unwrap(), ["/owa/auth/current/"]);
+        assert_eq!(lits(yaml, "a or b").unwrap(), ["/owa/auth/current/", "serverinfo~"]);
+        assert_eq!(lits(yaml, "b and not f").unwrap(), ["serverinfo~"]);
+        assert_eq!(lits(yaml, "not f"), None);
+        assert_eq!(lits(yaml, "a or not f"), None);
+    }
+
+    #[test]
+    fn values_are_cut_at_characters_that_url_encoding_changes() {
+        let yaml = "a: {cs-uri|contains: ['autodiscover.json?@', 'Email=autodiscover/autodiscover.json']}\nr: {line|re: 'x.*y'}";
+        assert_eq!(lits(yaml, "a").unwrap(), ["autodiscover.json", "autodiscover/autodiscover.json"]);
+        assert_eq!(lits(yaml, "r"), None);
+        assert_eq!(lits(yaml, "a and r").unwrap(), ["autodiscover.json", "autodiscover/autodiscover.json"]);
+    }
+
+    #[test]
+    fn automaton_is_case_insensitive_and_minimal() {
+        let p = Prefilter::build(vec!["serverinfo~".into(), "xserverinfo~y".into(), "/ecp/y.js".into()], false);
+        assert_eq!(p.literals, ["/ecp/y.js", "serverinfo~"]);
+        assert!(p.admits("POST /ECP/Y.JS 200"));
+        assert!(!p.admits("GET /owa/ 200"));
+        assert!(p.automaton.is_match("#Fields: date time"));
+    }
+}

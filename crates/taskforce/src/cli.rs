@@ -1,0 +1,155 @@
+//! Command-line interface definition.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Incident response for mass exploitation of on-premises Microsoft Exchange
+/// (ProxyLogon, ProxyShell, ProxyNotShell).
+#[derive(Debug, Parser)]
+#[command(name = "taskforce", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Judge one server per EVIDENCE (a directory or .zip of its collected files): verdict,
+    /// evidence, timeline and patch status. Exit code 0 = clean or inconclusive, 1 = compromised
+    /// or attempted, 2 = the run failed.
+    Hunt(HuntArgs),
+    /// List, test or inspect the hunt rules.
+    Rules(RulesArgs),
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write synthetic sample evidence (for demos, tests and benchmarks).
+    #[command(hide = true)]
+    Sample(SampleArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Jsonl,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct HuntArgs {
+    /// Directories or .zip files, one per server.
+    #[arg(required = true, value_name = "EVIDENCE")]
+    pub evidence: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value = "table")]
+    pub format: Format,
+    /// Write the report to FILE instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub rules: RuleSource,
+    /// Parse every line instead of only lines holding a rule literal (slower; catches attackers
+    /// who percent-encode letters of a request).
+    #[arg(long)]
+    pub thorough: bool,
+    /// No progress bar or messages on standard error.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Colour the table: auto (when standard output is a terminal), always or never.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RuleSource {
+    /// Also load hunt rules from DIR (*.yml, recursively); a rule with a built-in rule's id replaces it.
+    #[arg(long = "rules", value_name = "DIR", global = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Do not load the rules built into the binary.
+    #[arg(long, global = true)]
+    pub no_builtin_rules: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RulesArgs {
+    #[command(subcommand)]
+    pub action: RulesAction,
+    #[command(flatten)]
+    pub rules: RuleSource,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesAction {
+    /// List the loaded rules (id, source, severity, stage, verdict, title).
+    List {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run every rule's own examples (tests.match / tests.nomatch) and check its prefilter.
+    Test,
+    /// Print the prefilter literals, one per line (e.g. for `rg -F -i -f`).
+    Literals {
+        /// Only this log source (HttpProxy, ECP, OABGenerator, IIS, CmdletLog).
+        #[arg(long)]
+        source: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    Compromised,
+    Attempted,
+    Clean,
+    Inconclusive,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Layout {
+    Exchange,
+    Kape,
+    Velociraptor,
+    Loose,
+}
+
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// Output directory (or .zip file with --zip). With --bulk, a directory of large logs.
+    #[arg(long, short = 'o')]
+    pub out: PathBuf,
+    #[arg(long, value_enum, default_value = "compromised")]
+    pub scenario: Scenario,
+    #[arg(long, value_enum, default_value = "exchange")]
+    pub layout: Layout,
+    /// Host name written into the logs.
+    #[arg(long, default_value = "EXCH01")]
+    pub host: String,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Benign lines per log file.
+    #[arg(long, default_value_t = 200)]
+    pub lines: usize,
+    /// Days of logs.
+    #[arg(long, default_value_t = 3)]
+    pub days: u32,
+    /// Write a .zip instead of a directory.
+    #[arg(long)]
+    pub zip: bool,
+    /// Benchmark corpus: at least this many MB of HttpProxy and IIS logs with a few attack lines.
+    #[arg(long, value_name = "MB")]
+    pub bulk: Option<u64>,
+}

@@ -1,0 +1,94 @@
+//! `taskforce hunt`: open each evidence, hunt it, render the report, exit 0 / 1 / 2.
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use taskforce_evidence::Evidence;
+use taskforce_hunt::{Options, hunt_host, worth_reading};
+use taskforce_report::{OutputFormat, Report, render};
+
+use crate::cli::{ColorChoice, Format, HuntArgs};
+
+pub fn run(args: HuntArgs) -> Result<u8> {
+    if let Some(n) = args.threads {
+        rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global().ok();
+    }
+    let rules = crate::rules_cmd::load(&args.rules, args.quiet);
+    if rules.is_empty() {
+        anyhow::bail!("no hunt rules loaded (check --rules and --no-builtin-rules)");
+    }
+    // An unreadable evidence root fails the whole run (exit 2) before any work is done.
+    let evidence: Vec<Evidence> = args
+        .evidence
+        .iter()
+        .map(|p| Evidence::open(p).with_context(|| "cannot open evidence".to_string()))
+        .collect::<Result<_>>()?;
+
+    let total: u64 = evidence.iter().flat_map(|e| e.items.iter()).filter(|i| worth_reading(i)).map(|i| i.size).sum();
+    let bar = progress_bar(total, args.quiet);
+    let on_bytes = |n: u64| bar.inc(n);
+    let started = Instant::now();
+    let mut hosts = Vec::new();
+    let mut skipped = Vec::new();
+    let mut scanned = 0u64;
+    for ev in &evidence {
+        bar.set_message(ev.display.clone());
+        let result = hunt_host(ev, &rules, Options { thorough: args.thorough, progress: Some(&on_bytes) });
+        scanned += result.bytes_scanned;
+        hosts.push(result.host);
+        skipped.extend(result.skipped);
+    }
+    bar.finish_and_clear();
+    let elapsed = started.elapsed();
+    let report = Report::new(hosts, skipped);
+
+    let format = match args.format {
+        Format::Table => OutputFormat::Table,
+        Format::Json => OutputFormat::Json,
+        Format::Jsonl => OutputFormat::Jsonl,
+        Format::Csv => OutputFormat::Csv,
+    };
+    let to_terminal = args.output.is_none() && io::stdout().is_terminal();
+    let color = match args.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => to_terminal && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => {
+            Box::new(BufWriter::new(File::create(path).with_context(|| format!("cannot write {}", path.display()))?))
+        }
+        None => Box::new(BufWriter::new(io::stdout().lock())),
+    };
+    render(&report, format, color, &mut out).context("cannot write the report")?;
+    out.flush().context("cannot write the report")?;
+    if !args.quiet && io::stderr().is_terminal() {
+        let secs = elapsed.as_secs_f64().max(1e-9);
+        eprintln!(
+            "taskforce: {} host(s), {:.1} MB of logs in {:.2} s ({:.0} MB/s)",
+            report.hosts.len(),
+            scanned as f64 / 1e6,
+            secs,
+            scanned as f64 / 1e6 / secs
+        );
+    }
+    Ok(report.exit_code() as u8)
+}
+
+/// A byte-based progress bar on standard error; hidden when stderr is not a terminal or with
+/// `--quiet`, and drawn at most a few times a second so it never slows the hunt.
+fn progress_bar(total: u64, quiet: bool) -> ProgressBar {
+    if quiet || !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(4));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {bar:40} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}")
+            .expect("valid template"),
+    );
+    bar.enable_steady_tick(Duration::from_millis(250));
+    bar
+}

@@ -1,0 +1,96 @@
+//! `taskforce rules`: what the hunt will run.
+
+use anyhow::Result;
+use taskforce_logs::LogSource;
+use taskforce_rules::RuleSet;
+
+use crate::cli::{RuleSource, RulesAction, RulesArgs};
+
+/// Loads the rule set the user asked for and reports rule files that did not load.
+pub fn load(source: &RuleSource, quiet: bool) -> RuleSet {
+    let set = RuleSet::load(!source.no_builtin_rules, &source.dirs);
+    if !quiet {
+        for p in &set.problems {
+            eprintln!("taskforce: warning: rule file {} not loaded: {}", p.path, p.reason);
+        }
+        for rule in set.rules().iter().filter(|r| r.literals.is_none()) {
+            eprintln!(
+                "taskforce: note: rule {} has no literal to prefilter on; every {} line will be parsed",
+                rule.meta.id, rule.meta.source
+            );
+        }
+    }
+    set
+}
+
+pub fn run(args: RulesArgs) -> Result<u8> {
+    let set = load(&args.rules, false);
+    match args.action {
+        RulesAction::List { json } => {
+            if json {
+                let list: Vec<_> = set
+                    .rules()
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!({
+                            "id": r.meta.id, "title": r.meta.title, "source": r.meta.source.name(),
+                            "severity": r.meta.severity, "stage": r.meta.stage, "verdict": r.meta.effect,
+                            "cves": r.meta.cves, "references": r.meta.references, "origin": r.meta.origin,
+                            "literals": r.literals,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                println!("{:<26} {:<13} {:<9} {:<12} {:<12} title", "id", "source", "severity", "stage", "verdict");
+                for r in set.rules() {
+                    println!(
+                        "{:<26} {:<13} {:<9} {:<12} {:<12} {}",
+                        r.meta.id,
+                        r.meta.source.name(),
+                        r.meta.severity.to_string(),
+                        r.meta.stage.to_string(),
+                        r.meta.effect.to_string(),
+                        r.meta.title
+                    );
+                }
+                println!(
+                    "{} rules; correlation check TF-COR-01 (request to an attacker-written file) is built in.",
+                    set.len()
+                );
+            }
+            Ok(if set.problems.is_empty() { 0 } else { 2 })
+        }
+        RulesAction::Test => {
+            let failures = set.self_test();
+            for f in &failures {
+                println!("FAIL {}: {}", f.rule, f.message);
+            }
+            let examples: usize = set.rules().iter().map(|r| r.tests_match.len() + r.tests_nomatch.len()).sum();
+            println!(
+                "{} rules, {} examples: {} failure(s), {} rule file(s) not loaded",
+                set.len(),
+                examples,
+                failures.len(),
+                set.problems.len()
+            );
+            Ok(if failures.is_empty() && set.problems.is_empty() { 0 } else { 1 })
+        }
+        RulesAction::Literals { source } => {
+            let sources: Vec<LogSource> = match source {
+                Some(s) => vec![s.parse().map_err(anyhow::Error::msg)?],
+                None => LogSource::ALL.to_vec(),
+            };
+            let mut all: Vec<String> = Vec::new();
+            for src in sources {
+                all.extend(set.prefilter(src).literals.iter().cloned());
+            }
+            all.sort();
+            all.dedup();
+            for lit in all {
+                println!("{lit}");
+            }
+            Ok(0)
+        }
+    }
+}
