@@ -30,6 +30,7 @@ pub fn normalise(path: &str) -> String {
 /// the install root is (`C:\Program Files\…\V15\Logging`, `D:\Exchange\Logging`, a KAPE copy…).
 pub fn classify(path: &str) -> PathHint {
     let lower = format!("/{}", path.to_ascii_lowercase());
+    let lower = lower.strip_suffix(".gz").unwrap_or(&lower);
     let name = lower.rsplit('/').next().unwrap_or("");
     let dir = &lower[..lower.len() - name.len()];
     if dir.contains("/logging/httpproxy/") || name.starts_with("httpproxy_") {
@@ -78,6 +79,7 @@ mod tests {
             ("loose/HttpProxy_2021030304-1.LOG", PathHint::HttpProxy),
             ("C/Windows/System32/inetsrv/config/applicationHost.config", PathHint::Other),
             ("readme.txt", PathHint::Other),
+            ("C/inetpub/logs/LogFiles/W3SVC1/u_ex210304.log.gz", PathHint::Iis),
         ];
         for (path, hint) in cases {
             assert_eq!(classify(&normalise(path)), hint, "{path}");

@@ -28,6 +28,22 @@ pub struct Item {
     locator: Locator,
 }
 
+impl Item {
+    /// True for a gzip-compressed file (read through a decoder, classified without `.gz`).
+    pub fn is_gzip(&self) -> bool {
+        has_extension(Path::new(&self.path), "gz")
+    }
+
+    /// True for an archive inside the evidence, which is not opened (pass it as its own evidence).
+    pub fn is_nested_archive(&self) -> bool {
+        ["zip", "7z", "rar", "tar", "tgz", "cab"].iter().any(|ext| has_extension(Path::new(&self.path), ext))
+    }
+}
+
+fn has_extension(path: &Path, ext: &str) -> bool {
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| e.eq_ignore_ascii_case(ext))
+}
+
 #[derive(Debug, Clone)]
 enum Locator {
     File(PathBuf),
@@ -87,6 +103,21 @@ impl Evidence {
             let (items, problems) = source.list();
             return Ok(Evidence { display, items, problems, zip: Some(source) });
         }
+        if meta.is_file() && has_extension(path, "zip") {
+            return Err(EvidenceError::BadZip { path: display, reason: "no zip signature at the start".into() });
+        }
+        if meta.is_file() {
+            // A single log handed over on its own: a host of one file.
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let normalised = normalise(&name);
+            let item = Item {
+                hint: classify(&normalised),
+                path: normalised,
+                size: meta.len(),
+                locator: Locator::File(path.to_path_buf()),
+            };
+            return Ok(Evidence { display, items: vec![item], problems: Vec::new(), zip: None });
+        }
         Err(EvidenceError::Unsupported { path: display })
     }
 
@@ -95,15 +126,20 @@ impl Evidence {
         self.zip.is_some()
     }
 
-    /// Opens an item for reading. Safe to call from many threads at once.
+    /// Opens an item for reading, decompressing `.gz` files (rotated logs) on the fly. Safe to
+    /// call from many threads at once.
     pub fn open_item(&self, item: &Item) -> io::Result<Box<dyn Read + Send + '_>> {
-        match &item.locator {
-            Locator::File(path) => Ok(Box::new(File::open(path)?)),
+        let raw: Box<dyn Read + Send + '_> = match &item.locator {
+            Locator::File(path) => Box::new(File::open(path)?),
             Locator::ZipMember(index) => {
                 let zip = self.zip.as_ref().ok_or_else(|| io::Error::other("zip member without an archive"))?;
-                zip.open_member(*index)
+                zip.open_member(*index)?
             }
+        };
+        if item.is_gzip() {
+            return Ok(Box::new(flate2::read::MultiGzDecoder::new(raw)));
         }
+        Ok(raw)
     }
 
     /// The file name of the evidence, without extension (the host name when the logs have none).

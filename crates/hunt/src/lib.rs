@@ -55,6 +55,7 @@ pub fn worth_reading(item: &Item) -> bool {
         return true;
     }
     let name = item.path.rsplit('/').next().unwrap_or("").to_ascii_lowercase();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
     let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
     matches!(ext, "log" | "txt" | "csv" | "")
 }
@@ -81,6 +82,14 @@ pub fn hunt_host(evidence: &Evidence, rules: &RuleSet, options: Options<'_>) -> 
         .iter()
         .map(|p| Skipped { path: skipped_path(evidence, &p.path), reason: p.reason.clone() })
         .collect();
+    for item in evidence.items.iter().filter(|i| i.is_nested_archive()) {
+        skipped.push(Skipped {
+            path: skipped_path(evidence, &item.path),
+            reason:
+                "archive inside the evidence, not opened: pass it as its own evidence if it holds this server's logs"
+                    .into(),
+        });
+    }
     let mut files: Vec<(&Item, LogSource, FileScan)> = Vec::new();
     for (item, outcome) in outcomes {
         match outcome {

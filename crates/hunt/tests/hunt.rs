@@ -324,3 +324,29 @@ fn real_iis_log_from_the_corpus_parses() {
     assert!(iis.first.as_deref().unwrap().starts_with("2019-09-03"), "{:?}", iis.first);
     assert!(r.skipped.is_empty(), "{:?}", r.skipped.iter().map(|s| &s.reason).collect::<Vec<_>>());
 }
+
+#[test]
+fn gzip_logs_single_files_and_nested_archives() {
+    use flate2::Compression;
+    use flate2::write::GzEncoder;
+    let dir = tempfile::tempdir().unwrap();
+    let log = iis(&[
+        "2021-03-03 06:01:00 10.0.0.5 POST /aspnet_client/discover.aspx - 443 - 203.0.113.45 antSword/v2.1 - 200 0 0 15",
+    ]);
+    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    gz.write_all(log.as_bytes()).unwrap();
+    let gz_path = dir.path().join("host/inetpub/logs/LogFiles/W3SVC1/u_ex210303.log.gz");
+    std::fs::create_dir_all(gz_path.parent().unwrap()).unwrap();
+    std::fs::write(&gz_path, gz.finish().unwrap()).unwrap();
+    write(&dir.path().join("host"), "ProgramData/stuff/backup.zip", "PK");
+    let r = hunt(&dir.path().join("host"));
+    assert!(r.host.findings.iter().any(|f| f.rule == "TF-IIS-ASPNETCLIENT-ASPX"), "a rotated .gz log is read");
+    assert!(r.skipped.iter().any(|s| s.path.ends_with("backup.zip") && s.reason.contains("not opened")));
+
+    // One log file handed over on its own is a host of one file.
+    let single = dir.path().join("u_ex210303.log");
+    std::fs::write(&single, &log).unwrap();
+    let r = hunt(&single);
+    assert_eq!(r.host.verdict, Verdict::Compromised);
+    assert_eq!(r.host.coverage[0].files, 1);
+}

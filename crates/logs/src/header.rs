@@ -50,10 +50,12 @@ impl Header {
         if head.is_empty() {
             return Err(HeaderError::Empty);
         }
+        // NUL bytes mean binary (or UTF-16 without a BOM); a few other control bytes are tolerated,
+        // since attackers' user agents and payloads put them in otherwise good logs.
         let probe = &head[..head.len().min(8192)];
-        let control =
-            probe.iter().filter(|&&b| b == 0 || (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c))).count();
-        if control > 0 {
+        let nul = probe.contains(&0);
+        let control = probe.iter().filter(|&&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c)).count();
+        if nul || control * 100 > probe.len() {
             return Err(HeaderError::Binary);
         }
         let mut header = Header::default();
@@ -171,6 +173,10 @@ mod tests {
     fn binary_is_rejected() {
         assert_eq!(Header::sniff(b"MZ\x90\x00\x03").unwrap_err(), HeaderError::Binary);
         assert_eq!(Header::sniff(b"").unwrap_err(), HeaderError::Empty);
+        let mut noisy = b"#Software: Microsoft Internet Information Services 10.0\n#Fields: date time\n".to_vec();
+        noisy.extend_from_slice(&b"2021-03-03 04:00:00 GET /owa/ Mozilla/5.0\n".repeat(20));
+        noisy.extend_from_slice(b"2021-03-03 04:00:00 GET /owa/ ua-with-\x1b-escape\n");
+        assert!(Header::sniff(&noisy).is_ok(), "a stray control byte does not make a log binary");
     }
 
     #[test]

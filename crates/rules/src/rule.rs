@@ -146,6 +146,14 @@ impl Rule {
             return Err("empty id".into());
         }
         let source: LogSource = doc.source.parse()?;
+        // The report's contract: `clean` means no finding above `low`. A rule that never changes
+        // a verdict must therefore not report above `low` either.
+        if doc.verdict == Effect::None && doc.severity > Severity::Low {
+            return Err(format!(
+                "severity {} with verdict none: context-only rules must be info or low (or say which verdict a hit means)",
+                doc.severity
+            ));
+        }
         let mut names = Vec::new();
         let mut selections = Vec::new();
         let mut condition_text = None;
@@ -172,6 +180,11 @@ impl Rule {
                 })
             })
             .transpose()?;
+        if let Some(e) = &escalation {
+            if e.effect == Effect::None && e.severity > Severity::Low {
+                return Err("escalate: a context-only reading (verdict none) must be info or low".into());
+            }
+        }
         let extractions = doc
             .extract
             .into_iter()

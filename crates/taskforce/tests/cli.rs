@@ -130,9 +130,11 @@ fn run_failures_exit_2() {
     let bad_arg = taskforce().args(["hunt", "--format", "xml", "."]).output().unwrap();
     assert_eq!(bad_arg.status.code(), Some(2));
     let dir = tempfile::tempdir().unwrap();
-    let not_zip = dir.path().join("evidence.bin");
+    let not_zip = dir.path().join("evidence.zip");
     std::fs::write(&not_zip, b"not a zip").unwrap();
-    assert_eq!(taskforce().arg("hunt").arg(&not_zip).output().unwrap().status.code(), Some(2));
+    let out = taskforce().arg("hunt").arg(&not_zip).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("evidence.zip"));
 }
 
 #[test]
