@@ -26,13 +26,16 @@ trap 'rm -f "$lits" /tmp/bench-hunt.json' EXIT
 "$bin" rules literals > "$lits"
 find "$dir" -type f -exec cat {} + > /dev/null   # page cache
 
-# best of $runs: prints "seconds peak_kb"
+# best of $runs: prints "seconds peak_kb" (exit codes are ignored: hunt exits 1 on findings)
 best() {
-  local best_s="" best_kb=""
+  local best_s="" best_kb="" tfile
+  tfile=$(mktemp)
   for _ in $(seq "$runs"); do
-    read -r s kb < <( { /usr/bin/time -f '%e %M' "$@" > /dev/null 2>/dev/null; } 2>&1 | tail -1 )
+    /usr/bin/time -o "$tfile" -f '%e %M' "$@" > /dev/null 2>&1 || true
+    read -r s kb < <(tail -n 1 "$tfile")
     if [ -z "$best_s" ] || awk "BEGIN {exit !($s < $best_s)}"; then best_s=$s; best_kb=$kb; fi
   done
+  rm -f "$tfile"
   echo "$best_s $best_kb"
 }
 

@@ -246,8 +246,8 @@ impl LineState {
             }
         } else {
             let mut pos = 0;
-            while let Some(m) = prefilter.automaton.find(&data[pos..]) {
-                let at = pos + m.start();
+            while let Some(m) = prefilter.finder.find_at(data, pos) {
+                let at = m.start();
                 let start = memchr::memrchr(b'\n', &data[..at]).map_or(0, |i| i + 1);
                 let end = memchr::memchr(b'\n', &data[at..]).map_or(data.len(), |i| at + i + 1);
                 let line_no = counter.at(data, start);

@@ -75,6 +75,10 @@ pub const FIELDS_DIRECTIVE: &str = "#Fields:";
 /// has no literal.
 #[derive(Debug, Clone)]
 pub struct Prefilter {
+    /// Finds the next line worth parsing. The regex engine's literal search (SIMD Teddy with
+    /// case variants) is several times faster than a plain case-insensitive automaton here.
+    pub finder: regex::bytes::Regex,
+    /// Tells which patterns a candidate line holds (overlapping search), to gate rules.
     pub automaton: AhoCorasick,
     pub literals: Vec<String>,
     pub parse_every_line: bool,
@@ -112,7 +116,14 @@ impl Prefilter {
             .kind(Some(AhoCorasickKind::DFA))
             .build(&patterns)
             .expect("literal patterns always build");
-        Prefilter { automaton, literals: minimal, parse_every_line }
+        let alternation: Vec<String> = patterns.iter().map(|p| regex::escape(p)).collect();
+        let finder = regex::bytes::RegexBuilder::new(&alternation.join("|"))
+            .case_insensitive(true)
+            .unicode(false)
+            .size_limit(64 << 20)
+            .build()
+            .expect("escaped literals always build");
+        Prefilter { finder, automaton, literals: minimal, parse_every_line }
     }
 
     /// Marks every pattern that occurs in `line`, so only the rules that can match it run.
