@@ -1,9 +1,9 @@
 //! One host's collected files, whatever the container: a directory (the Exchange tree as is, a
 //! KAPE target output, a Velociraptor collection, loose files) or a `.zip` of the same.
 //!
-//! Files are listed with a normalised path (forward slashes, `%3A` decoded as Velociraptor
-//! encodes drive colons) and a hint of what they are from their path *suffix*, never from a
-//! drive letter or a fixed root, so `D:\Exchange\Logging\…` installs are recognised too. Zip
+//! Files are listed with their path as stored, and a hint of what they are from their path
+//! *suffix* (normalised: forward slashes, Velociraptor's `%3A` drive colons decoded), never from
+//! a drive letter or a fixed root, so `D:\Exchange\Logging\…` installs are recognised too. Zip
 //! members are read in place, never extracted, behind size and ratio limits. Nothing here writes.
 
 mod classify;
@@ -21,7 +21,8 @@ pub use zipped::Limits;
 /// A file inside the evidence.
 #[derive(Debug, Clone)]
 pub struct Item {
-    /// Path relative to the evidence root, normalised (forward slashes, `%3A` decoded).
+    /// Path relative to the evidence root as stored there (a zip member's name, or the
+    /// directory path with `/` separators), so an analyst can find the file.
     pub path: String,
     pub size: u64,
     pub hint: PathHint,
@@ -109,10 +110,9 @@ impl Evidence {
         if meta.is_file() {
             // A single log handed over on its own: a host of one file.
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let normalised = normalise(&name);
             let item = Item {
-                hint: classify(&normalised),
-                path: normalised,
+                hint: classify(&normalise(&name)),
+                path: name,
                 size: meta.len(),
                 locator: Locator::File(path.to_path_buf()),
             };
@@ -176,13 +176,8 @@ fn list_dir(root: &Path) -> (Vec<Item>, Vec<Problem>) {
             continue;
         }
         let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-        let normalised = normalise(&path);
-        items.push(Item {
-            hint: classify(&normalised),
-            path: normalised,
-            size,
-            locator: Locator::File(entry.into_path()),
-        });
+        let hint = classify(&normalise(&path));
+        items.push(Item { hint, path: path.replace('\\', "/"), size, locator: Locator::File(entry.into_path()) });
     }
     (items, problems)
 }

@@ -64,7 +64,7 @@ impl ZipSource {
                 }
             };
             let raw_name = String::from_utf8_lossy(entry.name_raw()).into_owned();
-            let name = normalise(&raw_name);
+            let name = raw_name.clone();
             names.push(name.clone());
             if entry.is_dir() {
                 members.push(None);
@@ -129,7 +129,7 @@ impl ZipSource {
             .filter_map(|(i, m)| {
                 let m = m.as_ref()?;
                 let path = self.names[i].clone();
-                Some(Item { hint: classify(&path), path, size: m.size, locator: Locator::ZipMember(i) })
+                Some(Item { hint: classify(&normalise(&path)), path, size: m.size, locator: Locator::ZipMember(i) })
             })
             .collect();
         (items, self.problems.clone())

@@ -59,7 +59,7 @@ macro_rules! display_via_serde {
         impl std::fmt::Display for $t {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 let v = serde_json::to_value(self).map_err(|_| std::fmt::Error)?;
-                f.write_str(v.as_str().unwrap_or_default())
+                f.pad(v.as_str().unwrap_or_default())
             }
         }
         impl std::str::FromStr for $t {

@@ -257,7 +257,7 @@ fn stage_label(stage: Stage) -> &'static str {
         Stage::Scan => "scan: scanners and version probes (context, not an attack)",
         Stage::Recon => "recon",
         Stage::Exploit => "exploit",
-        Stage::Persistence => "persistence: files or settings written by the attacker",
+        Stage::Persistence => "persistence: settings changed, files written",
         Stage::Webshell => "web shell",
         Stage::Execution => "execution",
         Stage::CredentialAccess => "credential access",
