@@ -180,10 +180,8 @@ impl Rule {
                 })
             })
             .transpose()?;
-        if let Some(e) = &escalation {
-            if e.effect == Effect::None && e.severity > Severity::Low {
-                return Err("escalate: a context-only reading (verdict none) must be info or low".into());
-            }
+        if escalation.as_ref().is_some_and(|e| e.effect == Effect::None && e.severity > Severity::Low) {
+            return Err("escalate: a context-only reading (verdict none) must be info or low".into());
         }
         let extractions = doc
             .extract
