@@ -8,6 +8,8 @@ pub enum PathHint {
     OabGenerator,
     Iis,
     CmdletLog,
+    /// A Windows event log (`.evtx`).
+    EventLog,
     /// Not a known log location; the hunt may still sniff its content.
     Other,
 }
@@ -33,7 +35,9 @@ pub fn classify(path: &str) -> PathHint {
     let lower = lower.strip_suffix(".gz").unwrap_or(&lower);
     let name = lower.rsplit('/').next().unwrap_or("");
     let dir = &lower[..lower.len() - name.len()];
-    if dir.contains("/logging/httpproxy/") || name.starts_with("httpproxy_") {
+    if name.ends_with(".evtx") {
+        PathHint::EventLog
+    } else if dir.contains("/logging/httpproxy/") || name.starts_with("httpproxy_") {
         PathHint::HttpProxy
     } else if dir.contains("/logging/ecp/server/")
         || dir.contains("/logging/ecp/activity/")
@@ -79,6 +83,7 @@ mod tests {
             ("loose/HttpProxy_2021030304-1.LOG", PathHint::HttpProxy),
             ("C/Windows/System32/inetsrv/config/applicationHost.config", PathHint::Other),
             ("readme.txt", PathHint::Other),
+            ("C/Windows/System32/winevt/Logs/MSExchange Management.evtx", PathHint::EventLog),
             ("C/inetpub/logs/LogFiles/W3SVC1/u_ex210304.log.gz", PathHint::Iis),
         ];
         for (path, hint) in cases {

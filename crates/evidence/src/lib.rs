@@ -142,6 +142,14 @@ impl Evidence {
         Ok(raw)
     }
 
+    /// The item's path on the local file system, when it is a plain file (not a zip member).
+    pub fn local_path<'a>(&self, item: &'a Item) -> Option<&'a Path> {
+        match &item.locator {
+            Locator::File(p) if !item.is_gzip() => Some(p),
+            _ => None,
+        }
+    }
+
     /// The file name of the evidence, without extension (the host name when the logs have none).
     pub fn stem(&self) -> String {
         Path::new(&self.display)

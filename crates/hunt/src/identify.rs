@@ -41,6 +41,7 @@ fn source_from_hint(hint: PathHint) -> Option<LogSource> {
         PathHint::OabGenerator => Some(LogSource::OabGenerator),
         PathHint::Iis => Some(LogSource::Iis),
         PathHint::CmdletLog => Some(LogSource::CmdletLog),
+        PathHint::EventLog => None,
         PathHint::Other => None,
     }
 }

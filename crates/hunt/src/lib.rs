@@ -6,6 +6,7 @@
 //! request logs for attacker-written paths) → findings sorted by time → [`verdict`] → report host.
 
 pub mod correlate;
+pub mod events;
 pub mod identify;
 pub mod scan;
 pub mod verdict;
@@ -21,13 +22,24 @@ use taskforce_report::{Coverage, Effect, Finding, Host, Patch, Skipped};
 use taskforce_rules::RuleSet;
 
 use crate::correlate::WrittenPath;
-use crate::scan::{FileScan, Identify, LineHit, Outcome};
+use crate::events::EventScan;
+use crate::scan::{FileScan, Identify, LineHit, Outcome, RuleRef};
+use taskforce_sigma::SigmaSet;
+
+/// What reading one item gave.
+enum ItemResult {
+    Log(Outcome),
+    Events(Result<EventScan, String>),
+}
 
 /// How a hunt runs.
 #[derive(Default, Clone, Copy)]
 pub struct Options<'a> {
     /// Parse every line instead of only the lines holding a rule literal.
     pub thorough: bool,
+    /// Sigma rules for event logs (and `webserver` rules for IIS lines); without them event logs
+    /// are still listed in coverage but not judged.
+    pub sigma: Option<&'a SigmaSet>,
     /// Called with the number of bytes read, from several threads.
     pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
 }
@@ -66,14 +78,27 @@ pub fn hunt_host(evidence: &Evidence, rules: &RuleSet, options: Options<'_>) -> 
     let progress: &(dyn Fn(u64) + Sync) = options.progress.unwrap_or(&no_progress);
     let items: Vec<&Item> = evidence.items.iter().filter(|i| worth_reading(i)).collect();
 
-    let outcomes: Vec<(&Item, Outcome)> = items
+    let empty_sigma;
+    let sigma = match options.sigma {
+        Some(s) => s,
+        None => {
+            empty_sigma = SigmaSet::load(false, &[]);
+            &empty_sigma
+        }
+    };
+    let outcomes: Vec<(&Item, ItemResult)> = items
         .par_iter()
         .map(|item| {
+            if events::is_event_file(evidence, item) {
+                return (*item, ItemResult::Events(events::scan(evidence, item, sigma, progress)));
+            }
             let outcome = match evidence.open_item(item) {
-                Ok(reader) => scan::scan(reader, Identify::Auto(item.hint), rules, options.thorough, progress),
+                Ok(reader) => {
+                    scan::scan(reader, Identify::Auto(item.hint), rules, options.thorough, options.sigma, progress)
+                }
                 Err(e) => Outcome::Unreadable(format!("cannot open: {e}")),
             };
-            (*item, outcome)
+            (*item, ItemResult::Log(outcome))
         })
         .collect();
 
@@ -91,7 +116,32 @@ pub fn hunt_host(evidence: &Evidence, rules: &RuleSet, options: Options<'_>) -> 
         });
     }
     let mut files: Vec<(&Item, LogSource, FileScan)> = Vec::new();
-    for (item, outcome) in outcomes {
+    let mut event_files: Vec<(&Item, EventScan)> = Vec::new();
+    for (item, result) in outcomes {
+        let outcome = match result {
+            ItemResult::Log(o) => o,
+            ItemResult::Events(Ok(scan)) => {
+                if !scan.damage.is_empty() {
+                    let shown: Vec<&str> = scan.damage.iter().take(3).map(String::as_str).collect();
+                    skipped.push(Skipped {
+                        path: skipped_path(evidence, &item.path),
+                        reason: format!(
+                            "{} damaged part(s) skipped ({}{}); {} events were read",
+                            scan.damage.len(),
+                            shown.join("; "),
+                            if scan.damage.len() > 3 { "; …" } else { "" },
+                            scan.events
+                        ),
+                    });
+                }
+                event_files.push((item, scan));
+                continue;
+            }
+            ItemResult::Events(Err(reason)) => {
+                skipped.push(Skipped { path: skipped_path(evidence, &item.path), reason });
+                continue;
+            }
+        };
         match outcome {
             Outcome::Scanned { source, scan } => {
                 if let Some(err) = &scan.error {
@@ -110,7 +160,12 @@ pub fn hunt_host(evidence: &Evidence, rules: &RuleSet, options: Options<'_>) -> 
     let mut judged: Vec<Judged> = Vec::new();
     for (item, _, scan) in &files {
         for hit in &scan.hits {
-            judged.push(to_finding(rules, hit, &item.path));
+            judged.push(to_finding(rules, sigma, hit, &item.path));
+        }
+    }
+    for (item, scan) in &event_files {
+        for hit in &scan.hits {
+            judged.push(event_finding(sigma, hit, &item.path));
         }
     }
     correlate_writes(evidence, &files, &mut judged, options, progress);
@@ -123,12 +178,17 @@ pub fn hunt_host(evidence: &Evidence, rules: &RuleSet, options: Options<'_>) -> 
         ))
     });
 
-    let coverage = coverage(&files);
+    let coverage = coverage(&files, &event_files);
     let build = current_build(&files);
     let patch = build.map(|b| patch_entries(&b)).unwrap_or_default();
-    let name = host_name(&files).unwrap_or_else(|| evidence.stem());
+    let name = host_name(&files)
+        .or_else(|| {
+            event_files.iter().find_map(|(_, s)| s.computer.as_deref()).map(|c| c.split('.').next().unwrap_or(c).to_string())
+        })
+        .unwrap_or_else(|| evidence.stem());
     let (verdict, reason) = verdict::judge(&judged, &coverage, build.as_ref(), &patch);
-    let bytes_scanned = files.iter().map(|(item, _, _)| item.size).sum();
+    let bytes_scanned =
+        files.iter().map(|(item, _, _)| item.size).sum::<u64>() + event_files.iter().map(|(item, _)| item.size).sum::<u64>();
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
     HostReport {
         host: Host {
@@ -154,8 +214,17 @@ fn skipped_path(evidence: &Evidence, inner: &str) -> String {
     }
 }
 
-fn to_finding(rules: &RuleSet, hit: &LineHit, path: &str) -> Judged {
-    let rule = &rules.rules()[hit.rule];
+fn to_finding(rules: &RuleSet, sigma: &SigmaSet, hit: &LineHit, path: &str) -> Judged {
+    let (id, title, cves) = match hit.rule {
+        RuleRef::Line(i) => {
+            let m = &rules.rules()[i].meta;
+            (m.id.clone(), m.title.clone(), m.cves.clone())
+        }
+        RuleRef::Sigma(i) => {
+            let r = &sigma.rules()[i];
+            (r.id.clone().unwrap_or_else(|| r.title.clone()), r.title.clone(), r.cves.clone())
+        }
+    };
     let mut detail = serde_json::Map::new();
     for (k, v) in &hit.hit.detail {
         detail.insert(k.clone(), serde_json::Value::String(v.clone()));
@@ -166,11 +235,11 @@ fn to_finding(rules: &RuleSet, hit: &LineHit, path: &str) -> Judged {
     }
     Judged {
         finding: Finding {
-            rule: rule.meta.id.clone(),
-            title: rule.meta.title.clone(),
+            rule: id,
+            title,
             severity: hit.hit.severity,
             stage: hit.hit.stage,
-            cves: rule.meta.cves.clone(),
+            cves,
             time: hit.time.map(|t| t.to_string()),
             source: path.to_string(),
             line: Some(hit.line),
@@ -178,6 +247,36 @@ fn to_finding(rules: &RuleSet, hit: &LineHit, path: &str) -> Judged {
             detail,
         },
         effect: hit.hit.effect,
+        timestamp: hit.time,
+    }
+}
+
+/// A Sigma hit on an event: `line` is the event's EventRecordID.
+fn event_finding(sigma: &SigmaSet, hit: &events::EventHit, path: &str) -> Judged {
+    let r = &sigma.rules()[hit.rule];
+    let mut detail = serde_json::Map::new();
+    for (k, v) in &hit.detail {
+        detail.insert(k.clone(), serde_json::Value::String(v.clone()));
+    }
+    detail.insert("effect".into(), r.effect.to_string().into());
+    detail.insert("rule_origin".into(), r.origin.clone().into());
+    if !r.references.is_empty() {
+        detail.insert("references".into(), r.references.clone().into());
+    }
+    Judged {
+        finding: Finding {
+            rule: r.id.clone().unwrap_or_else(|| r.title.clone()),
+            title: r.title.clone(),
+            severity: r.severity,
+            stage: r.stage,
+            cves: r.cves.clone(),
+            time: hit.time.map(|t| t.to_string()),
+            source: path.to_string(),
+            line: Some(hit.record_id),
+            excerpt: hit.excerpt.clone(),
+            detail,
+        },
+        effect: r.effect,
         timestamp: hit.time,
     }
 }
@@ -214,7 +313,7 @@ fn correlate_writes(
         .filter_map(|(item, source, _)| {
             let format = if *source == LogSource::Iis { Format::W3c } else { Format::ExchangeCsv };
             let reader = evidence.open_item(item).ok()?;
-            match scan::scan(reader, Identify::Known(*source, format), &rules, options.thorough, progress) {
+            match scan::scan(reader, Identify::Known(*source, format), &rules, options.thorough, None, progress) {
                 Outcome::Scanned { scan, .. } => Some((item.path.clone(), scan)),
                 _ => None,
             }
@@ -222,7 +321,8 @@ fn correlate_writes(
         .collect();
     for (path, scan) in second {
         for hit in &scan.hits {
-            let rule = &rules.rules()[hit.rule];
+            let RuleRef::Line(rule_index) = hit.rule else { continue };
+            let rule = &rules.rules()[rule_index];
             let Some(index) = correlate::path_index(&rule.meta.id) else {
                 continue;
             };
@@ -234,7 +334,8 @@ fn correlate_writes(
                 "write_time": write.finding.time,
                 "write_source": write.finding.source,
             });
-            let mut fresh = to_finding(&rules, hit, &path);
+            let no_sigma = SigmaSet::load(false, &[]);
+            let mut fresh = to_finding(&rules, &no_sigma, hit, &path);
             fresh.finding.rule = correlate::RULE_ID.to_string();
             // The same request may already be a finding (e.g. an .aspx in aspnet_client): make it
             // one story by linking it to the write instead of adding a second finding.
@@ -254,7 +355,7 @@ fn correlate_writes(
     }
 }
 
-fn coverage(files: &[(&Item, LogSource, FileScan)]) -> Vec<Coverage> {
+fn coverage(files: &[(&Item, LogSource, FileScan)], event_files: &[(&Item, EventScan)]) -> Vec<Coverage> {
     let mut by_source: BTreeMap<LogSource, (u64, Option<Timestamp>, Option<Timestamp>, bool)> = BTreeMap::new();
     for (_, source, scan) in files {
         let entry = by_source.entry(*source).or_insert((0, None, None, false));
@@ -262,6 +363,13 @@ fn coverage(files: &[(&Item, LogSource, FileScan)]) -> Vec<Coverage> {
         entry.1 = min_opt(entry.1, scan.first);
         entry.2 = max_opt(entry.2, scan.last);
         entry.3 |= scan.data_rows_seen;
+    }
+    for (_, scan) in event_files {
+        let entry = by_source.entry(LogSource::EventLog).or_insert((0, None, None, false));
+        entry.0 += 1;
+        entry.1 = min_opt(entry.1, scan.first);
+        entry.2 = max_opt(entry.2, scan.last);
+        entry.3 |= scan.events > 0;
     }
     LogSource::ALL
         .into_iter()

@@ -10,11 +10,21 @@ use taskforce_evidence::PathHint;
 use crate::identify::{self as identity, Identity};
 use taskforce_logs::{ChunkReader, Format, Header, LogSource, Record, Span, time};
 use taskforce_rules::{Binding, BoundRecord, Hit, Present, RuleSet};
+use taskforce_sigma::SigmaSet;
+
+/// Which rule set a hit came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleRef {
+    /// Index into the hunt [`RuleSet`].
+    Line(usize),
+    /// Index into the Sigma set's rules (webserver rules over IIS lines).
+    Sigma(usize),
+}
 
 /// A rule hit on one line, before it becomes a report finding.
 #[derive(Debug, Clone)]
 pub struct LineHit {
-    pub rule: usize,
+    pub rule: RuleRef,
     pub hit: Hit,
     pub time: Option<Timestamp>,
     pub line: u64,
@@ -42,6 +52,15 @@ pub struct ScanPlan<'a> {
     pub format: Format,
     /// Evaluate every line, ignoring the prefilter.
     pub thorough: bool,
+    /// Sigma `webserver` rules, run over every IIS line when loaded.
+    pub sigma_web: Option<&'a SigmaSet>,
+}
+
+impl ScanPlan<'_> {
+    /// Lines are parsed only when they hold a literal, unless something needs every line.
+    fn every_line(&self) -> bool {
+        self.thorough || self.rules.prefilter(self.source).parse_every_line || self.sigma_web.is_some()
+    }
 }
 
 /// How to tell what a file is.
@@ -112,6 +131,7 @@ pub fn scan(
     identify: Identify,
     rules: &RuleSet,
     thorough: bool,
+    sigma: Option<&SigmaSet>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Outcome {
     let mut chunks = match ChunkReader::new(reader) {
@@ -154,7 +174,8 @@ pub fn scan(
             if let Some(build) = header_build(&header) {
                 out.build = Some((build, None));
             }
-            let plan = ScanPlan { rules, source, format, thorough };
+            let sigma_web = sigma.filter(|s| source == LogSource::Iis && s.has_webserver_rules());
+            let plan = ScanPlan { rules, source, format, thorough, sigma_web };
             let line_state = LineState::new(&plan, &header);
             state = Some((plan, line_state));
         }
@@ -192,6 +213,8 @@ struct LineState {
     spans: Vec<Span>,
     present: Present,
     last_line: u64,
+    /// Lower-case column names of the current header (for Sigma's field lookups).
+    names: Vec<String>,
 }
 
 impl LineState {
@@ -202,13 +225,16 @@ impl LineState {
             spans: Vec::with_capacity(96),
             present: Present::default(),
             last_line: 0,
+            names: header.fields.iter().map(|f| f.to_ascii_lowercase()).collect(),
         }
     }
 
     fn rebind(&mut self, plan: &ScanPlan<'_>, header: &Header) {
         self.binding = plan.rules.bind(header, plan.source);
         self.columns = Columns::of(header);
+        self.names = header.fields.iter().map(|f| f.to_ascii_lowercase()).collect();
     }
+
 
     fn scan_chunk(
         &mut self,
@@ -236,7 +262,7 @@ impl LineState {
             end = start;
         }
         let prefilter = plan.rules.prefilter(plan.source);
-        if plan.thorough || prefilter.parse_every_line {
+        if plan.every_line() {
             let mut start = 0;
             while start < data.len() {
                 let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i + 1);
@@ -298,7 +324,7 @@ impl LineState {
             return;
         }
         let view = BoundRecord { record: &record, binding: &self.binding };
-        let gated = !(plan.thorough || plan.rules.prefilter(plan.source).parse_every_line);
+        let gated = !plan.every_line();
         if gated {
             plan.rules.prefilter(plan.source).fill(record.line, &mut self.present);
         }
@@ -310,7 +336,21 @@ impl LineState {
             let rule = &plan.rules.rules()[index];
             if let Some(hit) = rule.evaluate(&view) {
                 let t = *time.get_or_insert_with(|| self.columns.time(&record));
-                out.hits.push(LineHit { rule: index, hit, time: t, line: line_no, excerpt: excerpt(record.line) });
+                out.hits.push(LineHit { rule: RuleRef::Line(index), hit, time: t, line: line_no, excerpt: excerpt(record.line) });
+            }
+        }
+        if let Some(sigma) = plan.sigma_web {
+            for sh in sigma.evaluate_web(&self.names, &record) {
+                let index = sigma.rules().iter().position(|r| std::ptr::eq(r, sh.rule)).expect("rule of this set");
+                let hit = Hit {
+                    severity: sh.rule.severity,
+                    effect: sh.rule.effect,
+                    stage: sh.rule.stage,
+                    escalated: false,
+                    detail: sh.matched.iter().map(|(k, v)| (format!("matched.{k}"), v.clone())).collect(),
+                };
+                let t = *time.get_or_insert_with(|| self.columns.time(&record));
+                out.hits.push(LineHit { rule: RuleRef::Sigma(index), hit, time: t, line: line_no, excerpt: excerpt(record.line) });
             }
         }
     }

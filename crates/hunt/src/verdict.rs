@@ -8,7 +8,7 @@ use crate::Judged;
 /// Logs a `clean` verdict needs: without them the attacks of 2021 leave no trace we could see.
 pub const REQUIRED: [&str; 3] = ["HttpProxy", "IIS", "ECP"];
 /// Logs that widen what is checked; their absence is named in the reason but does not block `clean`.
-pub const OPTIONAL: [&str; 2] = ["OABGenerator", "CmdletLog"];
+pub const OPTIONAL: [&str; 3] = ["OABGenerator", "CmdletLog", "EventLog"];
 
 /// Addresses of the clients behind the findings that count (not scanner probes), first seen first.
 /// Internal addresses (the front end proxying to the back end shows up as the client in the

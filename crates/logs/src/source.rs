@@ -16,11 +16,20 @@ pub enum LogSource {
     Iis,
     /// Remote and local PowerShell cmdlet logs under `Logging\CmdletInfra` (CSV with `#Fields`).
     CmdletLog,
+    /// Windows event logs: `.evtx` files and JSON-lines exports of them (read by `events`, judged
+    /// by Sigma rules, not by the line rules).
+    EventLog,
 }
 
 impl LogSource {
-    pub const ALL: [LogSource; 5] =
-        [LogSource::HttpProxy, LogSource::Ecp, LogSource::OabGenerator, LogSource::Iis, LogSource::CmdletLog];
+    pub const ALL: [LogSource; 6] = [
+        LogSource::HttpProxy,
+        LogSource::Ecp,
+        LogSource::OabGenerator,
+        LogSource::Iis,
+        LogSource::CmdletLog,
+        LogSource::EventLog,
+    ];
 
     /// The name used in rule files and in the report's `coverage[].source`.
     pub fn name(self) -> &'static str {
@@ -30,6 +39,7 @@ impl LogSource {
             LogSource::OabGenerator => "OABGenerator",
             LogSource::Iis => "IIS",
             LogSource::CmdletLog => "CmdletLog",
+            LogSource::EventLog => "EventLog",
         }
     }
 }
@@ -44,7 +54,7 @@ impl FromStr for LogSource {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         LogSource::ALL.into_iter().find(|src| src.name().eq_ignore_ascii_case(s)).ok_or_else(|| {
-            format!("unknown log source {s:?} (expected HttpProxy, ECP, OABGenerator, IIS or CmdletLog)")
+            format!("unknown log source {s:?} (expected HttpProxy, ECP, OABGenerator, IIS, CmdletLog or EventLog)")
         })
     }
 }

@@ -79,9 +79,13 @@ pub struct RuleSource {
     /// Also load hunt rules from DIR (*.yml, recursively); a rule with a built-in rule's id replaces it.
     #[arg(long = "rules", value_name = "DIR", global = true)]
     pub dirs: Vec<PathBuf>,
-    /// Do not load the rules built into the binary.
+    /// Do not load the rules built into the binary (line rules and Sigma rules).
     #[arg(long, global = true)]
     pub no_builtin_rules: bool,
+    /// Also load Sigma rules from DIR (e.g. a SigmaHQ checkout, as is): they run over event logs
+    /// (.evtx, JSON-lines exports) by log source, and `webserver` rules over IIS logs.
+    #[arg(long = "sigma", value_name = "DIR", global = true)]
+    pub sigma_dirs: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -102,6 +106,12 @@ pub enum RulesAction {
     },
     /// Run every rule's own examples (tests.match / tests.nomatch) and check its prefilter.
     Test,
+    /// Load the Sigma rules (built-in and --sigma DIR) and report what loaded and what was skipped, with reasons.
+    Sigma {
+        /// List every skipped rule with its reason.
+        #[arg(long)]
+        skipped: bool,
+    },
     /// Print the prefilter literals, one per line (e.g. for `rg -F -i -f`).
     Literals {
         /// Only this log source (HttpProxy, ECP, OABGenerator, IIS, CmdletLog).

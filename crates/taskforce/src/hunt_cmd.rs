@@ -17,6 +17,7 @@ pub fn run(args: HuntArgs) -> Result<u8> {
         rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global().ok();
     }
     let rules = crate::rules_cmd::load(&args.rules, args.quiet);
+    let sigma = crate::rules_cmd::load_sigma(&args.rules, args.quiet);
     if rules.is_empty() {
         anyhow::bail!("no hunt rules loaded (check --rules and --no-builtin-rules)");
     }
@@ -36,7 +37,7 @@ pub fn run(args: HuntArgs) -> Result<u8> {
     let mut scanned = 0u64;
     for ev in &evidence {
         bar.set_message(ev.display.clone());
-        let result = hunt_host(ev, &rules, Options { thorough: args.thorough, progress: Some(&on_bytes) });
+        let result = hunt_host(ev, &rules, Options { thorough: args.thorough, sigma: Some(&sigma), progress: Some(&on_bytes) });
         scanned += result.bytes_scanned;
         hosts.push(result.host);
         skipped.extend(result.skipped);

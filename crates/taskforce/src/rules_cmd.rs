@@ -3,6 +3,7 @@
 use anyhow::Result;
 use taskforce_logs::LogSource;
 use taskforce_rules::RuleSet;
+use taskforce_sigma::SigmaSet;
 
 use crate::cli::{RuleSource, RulesAction, RulesArgs};
 
@@ -23,7 +24,23 @@ pub fn load(source: &RuleSource, quiet: bool) -> RuleSet {
     set
 }
 
+/// Loads the Sigma rules the user asked for; says on stderr how many were skipped.
+pub fn load_sigma(source: &RuleSource, quiet: bool) -> SigmaSet {
+    let set = SigmaSet::load(!source.no_builtin_rules, &source.sigma_dirs);
+    if !quiet && !set.skipped.is_empty() {
+        eprintln!(
+            "taskforce: note: {} Sigma rule(s) or file(s) not loaded (see `taskforce rules sigma --skipped`); {} loaded",
+            set.skipped.len(),
+            set.len()
+        );
+    }
+    set
+}
+
 pub fn run(args: RulesArgs) -> Result<u8> {
+    if let RulesAction::Sigma { skipped } = args.action {
+        return sigma_report(&args.rules, skipped);
+    }
     let set = load(&args.rules, false);
     match args.action {
         RulesAction::List { json } => {
@@ -76,6 +93,7 @@ pub fn run(args: RulesArgs) -> Result<u8> {
             );
             Ok(if failures.is_empty() && set.problems.is_empty() { 0 } else { 1 })
         }
+        RulesAction::Sigma { .. } => unreachable!("handled above"),
         RulesAction::Literals { source } => {
             let sources: Vec<LogSource> = match source {
                 Some(s) => vec![s.parse().map_err(anyhow::Error::msg)?],
@@ -93,4 +111,23 @@ pub fn run(args: RulesArgs) -> Result<u8> {
             Ok(0)
         }
     }
+}
+
+/// Loaded and skipped Sigma rules, with the reasons grouped.
+fn sigma_report(source: &RuleSource, list_skipped: bool) -> Result<u8> {
+    let set = SigmaSet::load(!source.no_builtin_rules, &source.sigma_dirs);
+    let mut reasons: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for s in &set.skipped {
+        // Group by the reason's first clause, without rule-specific values.
+        let key: String = s.reason.split([':', '\'', '"']).next().unwrap_or(&s.reason).trim().to_string();
+        *reasons.entry(key).or_default() += 1;
+        if list_skipped {
+            println!("SKIPPED {} {}: {}", s.path, s.rule.as_deref().unwrap_or(""), s.reason);
+        }
+    }
+    println!("{} Sigma rule files read, {} rules loaded, {} skipped", set.files, set.len(), set.skipped.len());
+    for (reason, n) in reasons.iter().rev() {
+        println!("  {n:>5}  {reason}");
+    }
+    Ok(0)
 }

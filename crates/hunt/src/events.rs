@@ -1,0 +1,173 @@
+//! Event logs in the evidence: `.evtx` files and JSON-lines exports, judged by Sigma rules.
+
+use std::fs::File;
+use std::io::{Cursor, Read};
+
+use jiff::Timestamp;
+use regex::Regex;
+use taskforce_events::{EVTX_MAGIC, EventFile, WinEvent, looks_like_event_jsonl, read_evtx, read_jsonl};
+use taskforce_evidence::{Evidence, Item, PathHint};
+use taskforce_report::Effect;
+use taskforce_sigma::{SigmaHit, SigmaSet};
+
+/// Largest event log read from inside a zip (it has to be buffered: EVTX needs seeking).
+const MAX_BUFFERED_EVTX: u64 = 2 << 30;
+
+/// A Sigma hit on one event, ready to become a finding.
+#[derive(Debug, Clone)]
+pub struct EventHit {
+    /// Index into the Sigma set's rules.
+    pub rule: usize,
+    pub time: Option<Timestamp>,
+    pub record_id: u64,
+    pub excerpt: String,
+    pub detail: Vec<(String, String)>,
+}
+
+/// What one event file gave.
+#[derive(Debug, Default)]
+pub struct EventScan {
+    pub hits: Vec<EventHit>,
+    pub events: u64,
+    pub first: Option<Timestamp>,
+    pub last: Option<Timestamp>,
+    pub computer: Option<String>,
+    /// Damaged chunks or records that were skipped (the rest of the file was read).
+    pub damage: Vec<String>,
+}
+
+/// True when the item should be read as an event log: an `.evtx` path, or a JSON export.
+pub fn is_event_file(evidence: &Evidence, item: &Item) -> bool {
+    if item.hint == PathHint::EventLog {
+        return true;
+    }
+    let lower = item.path.to_ascii_lowercase();
+    if !(lower.ends_with(".json") || lower.ends_with(".jsonl") || lower.ends_with(".ndjson")) {
+        return false;
+    }
+    let mut head = vec![0u8; 4096];
+    let Ok(mut reader) = evidence.open_item(item) else { return false };
+    let n = read_up_to(&mut reader, &mut head);
+    looks_like_event_jsonl(&head[..n])
+}
+
+fn read_up_to(reader: &mut dyn Read, buf: &mut [u8]) -> usize {
+    let mut n = 0;
+    while n < buf.len() {
+        match reader.read(&mut buf[n..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    n
+}
+
+/// Reads one event file and evaluates every event with `sigma`.
+pub fn scan(evidence: &Evidence, item: &Item, sigma: &SigmaSet, progress: &(dyn Fn(u64) + Sync)) -> Result<EventScan, String> {
+    let mut out = EventScan::default();
+    let written = written_path_regex();
+    let mut on_event = |event: WinEvent| {
+        out.events += 1;
+        if let Some(t) = event.time {
+            out.first = Some(out.first.map_or(t, |f| f.min(t)));
+            out.last = Some(out.last.map_or(t, |l| l.max(t)));
+        }
+        if out.computer.is_none() && !event.computer.is_empty() {
+            out.computer = Some(event.computer.clone());
+        }
+        for hit in sigma.evaluate_event(&event) {
+            out.hits.push(to_hit(sigma, &hit, &event, &written));
+        }
+    };
+    let mut head = [0u8; 8];
+    let mut probe = evidence.open_item(item).map_err(|e| format!("cannot open: {e}"))?;
+    let n = read_up_to(&mut probe, &mut head);
+    drop(probe);
+    let file: EventFile = if n == 8 && &head == EVTX_MAGIC {
+        match evidence.local_path(item) {
+            Some(path) => {
+                let f = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+                read_evtx(f, 1, &mut on_event)?
+            }
+            None => {
+                if item.size > MAX_BUFFERED_EVTX {
+                    return Err(format!("event log of {} bytes inside an archive is over the {} byte limit; extract it and pass the folder", item.size, MAX_BUFFERED_EVTX));
+                }
+                let mut buf = Vec::with_capacity(item.size as usize);
+                evidence
+                    .open_item(item)
+                    .and_then(|mut r| r.read_to_end(&mut buf))
+                    .map_err(|e| format!("read error: {e}"))?;
+                read_evtx(Cursor::new(buf), 1, &mut on_event)?
+            }
+        }
+    } else if item.hint == PathHint::EventLog {
+        return Err("named like an event log but not an EVTX file (no ElfFile signature)".into());
+    } else {
+        let reader = evidence.open_item(item).map_err(|e| format!("cannot open: {e}"))?;
+        read_jsonl(reader, &mut on_event)
+    };
+    progress(item.size);
+    out.damage = file.damage;
+    Ok(out)
+}
+
+/// A path written by a cmdlet: `-FilePath "…"` (mailbox export) or `-RequestFile "…"`
+/// (certificate request), when it names a script page IIS would run.
+fn written_path_regex() -> Regex {
+    Regex::new(r#"(?i)-(?:FilePath|RequestFile)\s+["']?([^"'\r\n]+?\.(?:aspx|ashx|asmx|asp))["']?(?:\s|$)"#)
+        .expect("valid regex")
+}
+
+fn to_hit(sigma: &SigmaSet, hit: &SigmaHit<'_>, event: &WinEvent, written: &Regex) -> EventHit {
+    let index = sigma.rules().iter().position(|r| std::ptr::eq(r, hit.rule)).expect("hit rule is in the set");
+    let summary = event.summary();
+    let mut detail = vec![
+        ("channel".to_string(), event.channel.clone()),
+        ("event_id".to_string(), event.event_id.to_string()),
+        ("provider".to_string(), event.provider.clone()),
+        ("computer".to_string(), event.computer.clone()),
+        ("event_record_id".to_string(), event.record_id.to_string()),
+    ];
+    if let Some(id) = &hit.rule.id {
+        detail.push(("sigma_id".into(), id.clone()));
+    }
+    for (field, value) in &hit.matched {
+        detail.push((format!("matched.{field}"), value.clone()));
+    }
+    if hit.rule.effect != Effect::None {
+        if let Some(c) = written.captures(&summary) {
+            detail.push(("written_path".into(), c[1].trim().to_string()));
+        }
+    }
+    EventHit { rule: index, time: event.time, record_id: event.record_id, excerpt: excerpt(&summary), detail }
+}
+
+fn excerpt(text: &str) -> String {
+    const MAX: usize = 600;
+    if text.len() <= MAX {
+        return text.to_string();
+    }
+    let mut cut = MAX;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…", &text[..cut])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_paths_from_cmdlet_parameters() {
+        let re = written_path_regex();
+        let cap = |s: &str| re.captures(s).map(|c| c[1].to_string());
+        assert_eq!(
+            cap(r#"New-MailboxExportRequest | -Mailbox "a" -FilePath "\\127.0.0.1\C$\inetpub\wwwroot\aspnet_client\x.aspx""#).as_deref(),
+            Some(r"\\127.0.0.1\C$\inetpub\wwwroot\aspnet_client\x.aspx")
+        );
+        assert_eq!(cap(r#"-FilePath "\\fileserver\pst$\user.pst""#), None);
+        assert_eq!(cap(r#"-RequestFile 'C:\inetpub\wwwroot\aspnet_client\c.aspx' -BinaryEncoded"#).as_deref(), Some(r"C:\inetpub\wwwroot\aspnet_client\c.aspx"));
+    }
+}

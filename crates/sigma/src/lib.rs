@@ -1,0 +1,227 @@
+//! Sigma rules, evaluated with `rsigma-eval` behind a small interface of our own.
+//!
+//! Rules come from the built-in folder `rules/sigma` (written by us, embedded in the binary) and
+//! from folders the user names (`--sigma DIR`: a SigmaHQ checkout loads as is). Each event is
+//! evaluated only against the rules whose `logsource` it satisfies ([`route`]). A rule that cannot
+//! be loaded is listed with the reason; the rest load.
+
+pub mod event;
+mod meta;
+pub mod route;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use include_dir::{Dir, include_dir};
+use rsigma_eval::Engine;
+use rsigma_parser::{LogSource, SigmaRule, parse_sigma_yaml};
+use taskforce_events::WinEvent;
+use taskforce_logs::Record;
+
+pub use meta::RuleInfo;
+
+static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../../rules/sigma");
+
+/// A rule (or file) that was not loaded, and why.
+#[derive(Debug, Clone)]
+pub struct Skipped {
+    pub path: String,
+    pub rule: Option<String>,
+    pub reason: String,
+}
+
+/// A rule's hit on one event.
+#[derive(Debug, Clone)]
+pub struct SigmaHit<'s> {
+    pub rule: &'s RuleInfo,
+    /// `field = value` pairs that matched (keywords as `keyword`).
+    pub matched: Vec<(String, String)>,
+}
+
+/// The loaded Sigma rules.
+pub struct SigmaSet {
+    engine: Engine,
+    infos: Vec<RuleInfo>,
+    by_key: HashMap<String, usize>,
+    pub skipped: Vec<Skipped>,
+    /// Rule files read (built-in and user).
+    pub files: usize,
+    has_web: bool,
+}
+
+impl SigmaSet {
+    /// The built-in rules only.
+    pub fn builtin() -> SigmaSet {
+        SigmaSet::load(true, &[])
+    }
+
+    /// Built-in rules (unless `builtin` is false) plus every `*.yml`/`*.yaml` under `dirs`.
+    pub fn load(builtin: bool, dirs: &[PathBuf]) -> SigmaSet {
+        let mut set = SigmaSet {
+            engine: Engine::new(),
+            infos: Vec::new(),
+            by_key: HashMap::new(),
+            skipped: Vec::new(),
+            files: 0,
+            has_web: false,
+        };
+        if builtin {
+            let mut files = Vec::new();
+            collect_builtin(&BUILTIN, &mut files);
+            files.sort_by_key(|f| f.path());
+            for file in files {
+                let origin = format!("builtin:rules/sigma/{}", file.path().display());
+                match file.contents_utf8() {
+                    Some(text) => set.add_text(text, &origin, true),
+                    None => set.skip(&origin, None, "not UTF-8"),
+                }
+            }
+        }
+        for dir in dirs {
+            let mut paths = Vec::new();
+            if let Err(e) = collect_dir(dir, &mut paths) {
+                set.skip(&dir.display().to_string(), None, &e.to_string());
+            }
+            paths.sort();
+            for path in paths {
+                match std::fs::read_to_string(&path) {
+                    Ok(text) => set.add_text(&text, &path.display().to_string(), false),
+                    Err(e) => set.skip(&path.display().to_string(), None, &e.to_string()),
+                }
+            }
+        }
+        set
+    }
+
+    fn skip(&mut self, path: &str, rule: Option<String>, reason: &str) {
+        self.skipped.push(Skipped { path: path.to_string(), rule, reason: reason.to_string() });
+    }
+
+    fn add_text(&mut self, text: &str, origin: &str, builtin: bool) {
+        self.files += 1;
+        let collection = match parse_sigma_yaml(text) {
+            Ok(c) => c,
+            Err(e) => return self.skip(origin, None, &format!("not a Sigma document: {e}")),
+        };
+        for e in &collection.errors {
+            self.skip(origin, None, e);
+        }
+        for c in &collection.correlations {
+            self.skip(origin, Some(c.title.clone()), "correlation rules are not evaluated by hunt (one event at a time)");
+        }
+        for f in &collection.filters {
+            self.skip(origin, Some(f.title.clone()), "filter rules are not applied by hunt");
+        }
+        for rule in &collection.rules {
+            self.add_rule(rule, origin, builtin);
+        }
+    }
+
+    fn add_rule(&mut self, rule: &SigmaRule, origin: &str, builtin: bool) {
+        let info = match meta::RuleInfo::from_rule(rule, origin, builtin) {
+            Ok(i) => i,
+            Err(reason) => return self.skip(origin, Some(rule.title.clone()), &reason),
+        };
+        if let Err(e) = self.engine.add_rule(rule) {
+            return self.skip(origin, Some(rule.title.clone()), &format!("cannot compile: {e}"));
+        }
+        self.has_web |= rule.logsource.category.as_deref() == Some("webserver");
+        let key = info.key.clone();
+        self.by_key.insert(key, self.infos.len());
+        self.infos.push(info);
+    }
+
+    /// Number of loaded rules.
+    pub fn len(&self) -> usize {
+        self.infos.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.infos.is_empty()
+    }
+
+    pub fn rules(&self) -> &[RuleInfo] {
+        &self.infos
+    }
+
+    /// True when some loaded rule reads web server logs (then every IIS line is evaluated).
+    pub fn has_webserver_rules(&self) -> bool {
+        self.has_web
+    }
+
+    /// Rules that match a Windows event, each once.
+    pub fn evaluate_event(&self, event: &WinEvent) -> Vec<SigmaHit<'_>> {
+        let view = event::WinEventView(event);
+        let mut hits: Vec<SigmaHit<'_>> = Vec::new();
+        for ls in route::logsources(event) {
+            self.collect(self.engine.evaluate_with_logsource(&view, &ls), &mut hits);
+        }
+        hits
+    }
+
+    /// Rules of category `webserver` that match one IIS line.
+    pub fn evaluate_web(&self, columns: &[String], record: &Record<'_>) -> Vec<SigmaHit<'_>> {
+        let view = event::W3cView { columns, record };
+        let mut hits = Vec::new();
+        self.collect(self.engine.evaluate_with_logsource(&view, &route::webserver()), &mut hits);
+        hits
+    }
+
+    fn collect<'s>(&'s self, results: Vec<rsigma_eval::EvaluationResult>, hits: &mut Vec<SigmaHit<'s>>) {
+        for r in results {
+            let key = meta::key(r.header.rule_id.as_deref(), &r.header.rule_title);
+            let Some(&i) = self.by_key.get(&key) else { continue };
+            if hits.iter().any(|h| std::ptr::eq(h.rule, &self.infos[i])) {
+                continue;
+            }
+            let matched = r
+                .as_detection()
+                .map(|d| {
+                    d.matched_fields
+                        .iter()
+                        .map(|m| {
+                            let v = match &m.value {
+                                serde_json::Value::String(s) => s.clone(),
+                                other => other.to_string(),
+                            };
+                            (m.field.clone(), v)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            hits.push(SigmaHit { rule: &self.infos[i], matched });
+        }
+    }
+
+    /// The log source a rule was written for, for reports.
+    pub fn logsource_of(info: &RuleInfo) -> &LogSource {
+        &info.logsource
+    }
+}
+
+fn collect_builtin<'a>(dir: &'a Dir<'a>, out: &mut Vec<&'a include_dir::File<'a>>) {
+    for file in dir.files() {
+        if is_rule_file(file.path()) {
+            out.push(file);
+        }
+    }
+    for sub in dir.dirs() {
+        collect_builtin(sub, out);
+    }
+}
+
+fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_dir(&path, out)?;
+        } else if is_rule_file(&path) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn is_rule_file(path: &Path) -> bool {
+    matches!(path.extension().and_then(|e| e.to_str()), Some("yml" | "yaml"))
+}
