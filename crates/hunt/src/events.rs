@@ -63,7 +63,12 @@ fn read_up_to(reader: &mut dyn Read, buf: &mut [u8]) -> usize {
 }
 
 /// Reads one event file and evaluates every event with `sigma`.
-pub fn scan(evidence: &Evidence, item: &Item, sigma: &SigmaSet, progress: &(dyn Fn(u64) + Sync)) -> Result<EventScan, String> {
+pub fn scan(
+    evidence: &Evidence,
+    item: &Item,
+    sigma: &SigmaSet,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<EventScan, String> {
     let mut out = EventScan::default();
     let written = written_path_regex();
     let mut on_event = |event: WinEvent| {
@@ -91,7 +96,10 @@ pub fn scan(evidence: &Evidence, item: &Item, sigma: &SigmaSet, progress: &(dyn 
             }
             None => {
                 if item.size > MAX_BUFFERED_EVTX {
-                    return Err(format!("event log of {} bytes inside an archive is over the {} byte limit; extract it and pass the folder", item.size, MAX_BUFFERED_EVTX));
+                    return Err(format!(
+                        "event log of {} bytes inside an archive is over the {} byte limit; extract it and pass the folder",
+                        item.size, MAX_BUFFERED_EVTX
+                    ));
                 }
                 let mut buf = Vec::with_capacity(item.size as usize);
                 evidence
@@ -135,10 +143,8 @@ fn to_hit(sigma: &SigmaSet, hit: &SigmaHit<'_>, event: &WinEvent, written: &Rege
     for (field, value) in &hit.matched {
         detail.push((format!("matched.{field}"), value.clone()));
     }
-    if hit.rule.effect != Effect::None {
-        if let Some(c) = written.captures(&summary) {
-            detail.push(("written_path".into(), c[1].trim().to_string()));
-        }
+    if let (true, Some(c)) = (hit.rule.effect != Effect::None, written.captures(&summary)) {
+        detail.push(("written_path".into(), c[1].trim().to_string()));
     }
     EventHit { rule: index, time: event.time, record_id: event.record_id, excerpt: excerpt(&summary), detail }
 }
@@ -168,6 +174,9 @@ mod tests {
             Some(r"\\127.0.0.1\C$\inetpub\wwwroot\aspnet_client\x.aspx")
         );
         assert_eq!(cap(r#"-FilePath "\\fileserver\pst$\user.pst""#), None);
-        assert_eq!(cap(r#"-RequestFile 'C:\inetpub\wwwroot\aspnet_client\c.aspx' -BinaryEncoded"#).as_deref(), Some(r"C:\inetpub\wwwroot\aspnet_client\c.aspx"));
+        assert_eq!(
+            cap(r#"-RequestFile 'C:\inetpub\wwwroot\aspnet_client\c.aspx' -BinaryEncoded"#).as_deref(),
+            Some(r"C:\inetpub\wwwroot\aspnet_client\c.aspx")
+        );
     }
 }

@@ -50,6 +50,8 @@ pub struct HostReport {
     pub skipped: Vec<Skipped>,
     /// Bytes of log read (for throughput figures).
     pub bytes_scanned: u64,
+    /// Windows events read from event logs.
+    pub events_read: u64,
 }
 
 /// A finding with what it does to the verdict (not part of the v1 schema itself).
@@ -60,8 +62,9 @@ pub struct Judged {
     pub timestamp: Option<Timestamp>,
 }
 
-/// Files worth opening: known log locations, and text-like files whose header may say they are
-/// logs (a renamed or moved log). Binaries and configuration are left alone.
+/// Files worth opening: known log locations, text-like files whose header may say they are logs
+/// (a renamed or moved log), and JSON files that may be event exports. Binaries and
+/// configuration are left alone.
 pub fn worth_reading(item: &Item) -> bool {
     if item.hint != PathHint::Other {
         return true;
@@ -69,7 +72,7 @@ pub fn worth_reading(item: &Item) -> bool {
     let name = item.path.rsplit('/').next().unwrap_or("").to_ascii_lowercase();
     let name = name.strip_suffix(".gz").unwrap_or(&name);
     let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
-    matches!(ext, "log" | "txt" | "csv" | "")
+    matches!(ext, "log" | "txt" | "csv" | "" | "json" | "jsonl" | "ndjson")
 }
 
 /// Hunts one host's evidence.
@@ -183,12 +186,15 @@ pub fn hunt_host(evidence: &Evidence, rules: &RuleSet, options: Options<'_>) -> 
     let patch = build.map(|b| patch_entries(&b)).unwrap_or_default();
     let name = host_name(&files)
         .or_else(|| {
-            event_files.iter().find_map(|(_, s)| s.computer.as_deref()).map(|c| c.split('.').next().unwrap_or(c).to_string())
+            event_files
+                .iter()
+                .find_map(|(_, s)| s.computer.as_deref())
+                .map(|c| c.split('.').next().unwrap_or(c).to_string())
         })
         .unwrap_or_else(|| evidence.stem());
     let (verdict, reason) = verdict::judge(&judged, &coverage, build.as_ref(), &patch);
-    let bytes_scanned =
-        files.iter().map(|(item, _, _)| item.size).sum::<u64>() + event_files.iter().map(|(item, _)| item.size).sum::<u64>();
+    let bytes_scanned = files.iter().map(|(item, _, _)| item.size).sum::<u64>()
+        + event_files.iter().map(|(item, _)| item.size).sum::<u64>();
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
     HostReport {
         host: Host {
@@ -203,6 +209,7 @@ pub fn hunt_host(evidence: &Evidence, rules: &RuleSet, options: Options<'_>) -> 
         },
         skipped,
         bytes_scanned,
+        events_read: event_files.iter().map(|(_, s)| s.events).sum(),
     }
 }
 

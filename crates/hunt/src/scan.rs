@@ -235,7 +235,6 @@ impl LineState {
         self.names = header.fields.iter().map(|f| f.to_ascii_lowercase()).collect();
     }
 
-
     fn scan_chunk(
         &mut self,
         data: &[u8],
@@ -336,7 +335,13 @@ impl LineState {
             let rule = &plan.rules.rules()[index];
             if let Some(hit) = rule.evaluate(&view) {
                 let t = *time.get_or_insert_with(|| self.columns.time(&record));
-                out.hits.push(LineHit { rule: RuleRef::Line(index), hit, time: t, line: line_no, excerpt: excerpt(record.line) });
+                out.hits.push(LineHit {
+                    rule: RuleRef::Line(index),
+                    hit,
+                    time: t,
+                    line: line_no,
+                    excerpt: excerpt(record.line),
+                });
             }
         }
         if let Some(sigma) = plan.sigma_web {
@@ -350,7 +355,13 @@ impl LineState {
                     detail: sh.matched.iter().map(|(k, v)| (format!("matched.{k}"), v.clone())).collect(),
                 };
                 let t = *time.get_or_insert_with(|| self.columns.time(&record));
-                out.hits.push(LineHit { rule: RuleRef::Sigma(index), hit, time: t, line: line_no, excerpt: excerpt(record.line) });
+                out.hits.push(LineHit {
+                    rule: RuleRef::Sigma(index),
+                    hit,
+                    time: t,
+                    line: line_no,
+                    excerpt: excerpt(record.line),
+                });
             }
         }
     }

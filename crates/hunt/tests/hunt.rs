@@ -350,3 +350,133 @@ fn gzip_logs_single_files_and_nested_archives() {
     assert_eq!(r.host.verdict, Verdict::Compromised);
     assert_eq!(r.host.coverage[0].files, 1);
 }
+
+mod event_logs {
+    use super::*;
+    use taskforce_evtx_writer::{Event, EventData, corrupt_chunk, write_evtx};
+    use taskforce_sigma::SigmaSet;
+
+    fn hunt_with(dir: &std::path::Path, sigma: &SigmaSet) -> taskforce_hunt::HostReport {
+        let ev = Evidence::open(dir).expect("evidence opens");
+        hunt_host(&ev, &RuleSet::builtin(), Options { sigma: Some(sigma), ..Options::default() })
+    }
+
+    fn cmdlet(record_id: u64, secs: u64, cmdlet: &str, params: &str) -> Event {
+        Event {
+            provider: "MSExchange CmdletLogs".into(),
+            event_id: 1,
+            level: 4,
+            channel: "MSExchange Management".into(),
+            computer: "EXCH05.contoso.local".into(),
+            time: std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs),
+            record_id,
+            data: EventData::Unnamed(vec![cmdlet.into(), params.into(), "contoso.local/Users/admin".into()]),
+        }
+    }
+
+    /// 2021-08-21T10:03:10Z
+    const T0: u64 = 1_629_540_190;
+
+    #[test]
+    fn mailbox_export_to_a_web_folder_in_evtx_is_compromised_and_linked_to_the_requests() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut events: Vec<Event> = (1..200)
+            .map(|i| cmdlet(i, T0 - 86_400 + i * 60, "Get-Mailbox", &format!("-Identity \"user{i}\"")))
+            .collect();
+        events.push(cmdlet(
+            200,
+            T0,
+            "New-MailboxExportRequest",
+            r##"-Mailbox "admin@contoso.com" -IncludeFolders "#Drafts#" -FilePath "\\127.0.0.1\C$\inetpub\wwwroot\aspnet_client\shellx.aspx""##,
+        ));
+        let path = dir.path().join("C/Windows/System32/winevt/Logs/MSExchange Management.evtx");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, write_evtx(&events)).unwrap();
+        write(
+            dir.path(),
+            "C/inetpub/logs/LogFiles/W3SVC1/u_ex210821.log",
+            &iis(&[
+                "2021-08-21 10:05:00 10.0.0.5 POST /aspnet_client/shellx.aspx - 443 - 203.0.113.99 Mozilla/5.0 - 200 0 0 15",
+            ]),
+        );
+        let r = hunt_with(dir.path(), &SigmaSet::builtin());
+        let h = &r.host;
+        assert_eq!(h.verdict, Verdict::Compromised, "{}\n{:#?}", h.reason, h.findings);
+        let export = h
+            .findings
+            .iter()
+            .find(|f| f.detail.get("channel").is_some_and(|c| c == "MSExchange Management"))
+            .expect("a finding from the event log");
+        assert_eq!(export.line, Some(200), "line is the EventRecordID");
+        assert_eq!(export.time.as_deref(), Some("2021-08-21T10:03:10Z"));
+        assert!(export.detail["written_path"].as_str().unwrap().ends_with("shellx.aspx"));
+        let linked =
+            h.findings.iter().find(|f| f.detail.contains_key("written_by")).expect("request linked to the export");
+        assert_eq!(linked.severity, Severity::Critical);
+        let ev_cov = h.coverage.iter().find(|c| c.source == "EventLog").unwrap();
+        assert_eq!(ev_cov.files, 1);
+        assert_eq!(h.name, "EXCH05", "host name from the events' Computer");
+        // Ordinary admin cmdlets are not findings.
+        assert!(h.findings.iter().all(|f| !f.excerpt.contains("Get-Mailbox")));
+    }
+
+    #[test]
+    fn damaged_chunk_is_reported_and_the_other_chunks_are_judged() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut events: Vec<Event> = (1..1500)
+            .map(|i| cmdlet(i, T0 - 86_400 + i, "Get-Mailbox", &format!("-Identity \"user{i}\" -ResultSize Unlimited")))
+            .collect();
+        events.push(cmdlet(
+            1500,
+            T0,
+            "New-MailboxExportRequest",
+            r#"-Mailbox "admin@contoso.com" -FilePath "\\localhost\c$\inetpub\wwwroot\aspnet_client\y.aspx""#,
+        ));
+        let mut bytes = write_evtx(&events);
+        corrupt_chunk(&mut bytes, 0);
+        std::fs::write(dir.path().join("MSExchange Management.evtx"), bytes).unwrap();
+        std::fs::write(dir.path().join("System.evtx"), b"ElfFile\0 but then garbage").unwrap();
+        let r = hunt_with(dir.path(), &SigmaSet::builtin());
+        assert!(
+            r.skipped.iter().any(|s| s.path.ends_with("MSExchange Management.evtx") && s.reason.contains("damaged")),
+            "{:?}",
+            r.skipped
+        );
+        assert!(r.skipped.iter().any(|s| s.path.ends_with("System.evtx")), "{:?}", r.skipped);
+        assert_eq!(
+            r.host.verdict,
+            Verdict::Compromised,
+            "the export in a later chunk is still found: {}",
+            r.host.reason
+        );
+    }
+
+    #[test]
+    fn jsonl_exports_and_user_webserver_rules_over_iis() {
+        let dir = tempfile::tempdir().unwrap();
+        let export = concat!(
+            r##"{"Event":{"System":{"Provider":{"#attributes":{"Name":"MSExchange CmdletLogs"}},"EventID":1,"Channel":"MSExchange Management","Computer":"EXCH06","EventRecordID":7,"TimeCreated":{"#attributes":{"SystemTime":"2021-08-21T10:03:10Z"}}},"EventData":{"Data":["New-MailboxExportRequest","-Mailbox \"a@contoso.com\" -FilePath \"\\\\127.0.0.1\\C$\\inetpub\\wwwroot\\aspnet_client\\z.aspx\""]}}}"##,
+            "\n"
+        );
+        write(dir.path(), "exports/msexchange-management.jsonl", export);
+        write(
+            dir.path(),
+            "inetpub/logs/LogFiles/W3SVC1/u_ex210821.log",
+            &iis(&["2021-08-21 10:05:00 10.0.0.5 GET /owa/ cmd=whoami 443 - 203.0.113.98 Mozilla/5.0 - 200 0 0 15"]),
+        );
+        let rules = tempfile::tempdir().unwrap();
+        std::fs::write(
+            rules.path().join("web.yml"),
+            "title: Test web rule\nid: 0f3c3f0e-8a8e-4bb4-9e0f-6a3b2c1d0e01\nlevel: high\ntags: [attack.t1505.003]\nlogsource: {category: webserver}\ndetection:\n  sel:\n    cs-uri-query|contains: 'cmd=whoami'\n  condition: sel\n",
+        )
+        .unwrap();
+        let sigma = SigmaSet::load(true, &[rules.path().to_path_buf()]);
+        let r = hunt_with(dir.path(), &sigma);
+        let h = &r.host;
+        assert!(h.findings.iter().any(|f| f.source.ends_with(".jsonl") && f.line == Some(7)), "{:#?}", h.findings);
+        let web = h.findings.iter().find(|f| f.title == "Test web rule").expect("webserver rule over IIS");
+        assert_eq!(web.stage, Stage::Webshell);
+        assert_eq!(web.severity, Severity::High);
+        assert_eq!(h.verdict, Verdict::Compromised);
+    }
+}

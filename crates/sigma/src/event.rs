@@ -9,20 +9,27 @@ use taskforce_logs::Record;
 use taskforce_logs::split::url_decode;
 
 /// Sigma's names for process fields of Security 4688, which the event calls differently.
-const SECURITY_ALIASES: &[(&str, &str)] = &[
-    ("Image", "NewProcessName"),
-    ("ParentImage", "ParentProcessName"),
-    ("User", "SubjectUserName"),
-];
+const SECURITY_ALIASES: &[(&str, &str)] =
+    &[("Image", "NewProcessName"), ("ParentImage", "ParentProcessName"), ("User", "SubjectUserName")];
 
 /// A Windows event as Sigma sees it: System fields by Sigma's names, event data by name.
 pub struct WinEventView<'a>(pub &'a WinEvent);
 
 impl WinEventView<'_> {
+    /// The unnamed values joined with spaces, as the event's rendered message reads them
+    /// (`New-MailboxExportRequest -Mailbox "a" -FilePath …`). Keyword rules for MSExchange
+    /// Management are written against that message (e.g. `' -Mailbox '` with its leading space).
+    fn message(&self) -> Option<String> {
+        (self.0.unnamed.len() > 1).then(|| self.0.unnamed.join(" "))
+    }
+
     fn named(&self, name: &str) -> Option<&str> {
         let e = self.0;
         e.get(name).or_else(|| {
-            SECURITY_ALIASES.iter().find(|(sigma, _)| sigma.eq_ignore_ascii_case(name)).and_then(|(_, real)| e.get(real))
+            SECURITY_ALIASES
+                .iter()
+                .find(|(sigma, _)| sigma.eq_ignore_ascii_case(name))
+                .and_then(|(_, real)| e.get(real))
         })
     }
 }
@@ -47,12 +54,21 @@ impl Event for WinEventView<'_> {
 
     fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {
         let e = self.0;
-        e.named.iter().any(|(_, v)| pred(v)) || e.unnamed.iter().any(|v| pred(v))
+        e.named.iter().any(|(_, v)| pred(v))
+            || e.unnamed.iter().any(|v| pred(v))
+            || self.message().is_some_and(|m| pred(&m))
     }
 
     fn all_string_values(&self) -> Vec<Cow<'_, str>> {
         let e = self.0;
-        e.named.iter().map(|(_, v)| Cow::Borrowed(v.as_str())).chain(e.unnamed.iter().map(|v| Cow::Borrowed(v.as_str()))).collect()
+        let mut all: Vec<Cow<'_, str>> = e
+            .named
+            .iter()
+            .map(|(_, v)| Cow::Borrowed(v.as_str()))
+            .chain(e.unnamed.iter().map(|v| Cow::Borrowed(v.as_str())))
+            .collect();
+        all.extend(self.message().map(Cow::Owned));
+        all
     }
 
     fn to_json(&self) -> Value {

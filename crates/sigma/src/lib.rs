@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use include_dir::{Dir, include_dir};
 use rsigma_eval::Engine;
-use rsigma_parser::{LogSource, SigmaRule, parse_sigma_yaml};
+use rsigma_parser::{Detection, LogSource, Modifier, SigmaRule, parse_sigma_yaml};
 use taskforce_events::WinEvent;
 use taskforce_logs::Record;
 
@@ -107,7 +107,11 @@ impl SigmaSet {
             self.skip(origin, None, e);
         }
         for c in &collection.correlations {
-            self.skip(origin, Some(c.title.clone()), "correlation rules are not evaluated by hunt (one event at a time)");
+            self.skip(
+                origin,
+                Some(c.title.clone()),
+                "correlation rules are not evaluated by hunt (one event at a time)",
+            );
         }
         for f in &collection.filters {
             self.skip(origin, Some(f.title.clone()), "filter rules are not applied by hunt");
@@ -122,7 +126,11 @@ impl SigmaSet {
             Ok(i) => i,
             Err(reason) => return self.skip(origin, Some(rule.title.clone()), &reason),
         };
-        if let Err(e) = self.engine.add_rule(rule) {
+        let mut rule = rule.clone();
+        for detection in rule.detection.named.values_mut() {
+            keywords_match_substrings(detection);
+        }
+        if let Err(e) = self.engine.add_rule(&rule) {
             return self.skip(origin, Some(rule.title.clone()), &format!("cannot compile: {e}"));
         }
         self.has_web |= rule.logsource.category.as_deref() == Some("webserver");
@@ -199,6 +207,26 @@ impl SigmaSet {
     }
 }
 
+/// Sigma keywords match anywhere in the event's text. rsigma 0.23 compiles a keyword written as
+/// a mapping with modifiers (`'|all': [...]`, common in SigmaHQ's MSExchange rules) as an exact
+/// comparison; giving it `contains` restores the keyword meaning.
+fn keywords_match_substrings(detection: &mut Detection) {
+    match detection {
+        Detection::AllOf(items) => {
+            for item in items.iter_mut().filter(|i| i.field.name.is_none()) {
+                let has_string_modifier = item.field.modifiers.iter().any(|m| {
+                    matches!(m, Modifier::Contains | Modifier::StartsWith | Modifier::EndsWith | Modifier::Re)
+                });
+                if !has_string_modifier {
+                    item.field.modifiers.insert(0, Modifier::Contains);
+                }
+            }
+        }
+        Detection::AnyOf(parts) | Detection::And(parts) => parts.iter_mut().for_each(keywords_match_substrings),
+        _ => {}
+    }
+}
+
 fn collect_builtin<'a>(dir: &'a Dir<'a>, out: &mut Vec<&'a include_dir::File<'a>>) {
     for file in dir.files() {
         if is_rule_file(file.path()) {
@@ -211,6 +239,10 @@ fn collect_builtin<'a>(dir: &'a Dir<'a>, out: &mut Vec<&'a include_dir::File<'a>
 }
 
 fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if dir.is_file() {
+        out.push(dir.to_path_buf());
+        return Ok(());
+    }
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         if path.is_dir() {

@@ -75,10 +75,8 @@ const SYSMON: &[(u32, &str)] = &[
 /// map to (each also names the service, so service-only rules match too), or just the service.
 /// Sysmon 12–14 are both their own category and `registry_event`; callers de-duplicate hits.
 pub fn logsources(event: &WinEvent) -> Vec<LogSource> {
-    let service = SERVICES
-        .iter()
-        .find(|(channel, _)| channel.eq_ignore_ascii_case(&event.channel))
-        .map(|(_, s)| s.to_string());
+    let service =
+        SERVICES.iter().find(|(channel, _)| channel.eq_ignore_ascii_case(&event.channel)).map(|(_, s)| s.to_string());
     let mut categories: Vec<&str> = Vec::new();
     match service.as_deref() {
         Some("sysmon") => {

@@ -59,6 +59,9 @@ pub struct HuntArgs {
     /// No progress bar or messages on standard error.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Print throughput figures (MB/s, events/s) on standard error, even when it is not a terminal.
+    #[arg(long)]
+    pub stats: bool,
     /// Worker threads (default: one per core).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,

@@ -35,10 +35,13 @@ pub fn run(args: HuntArgs) -> Result<u8> {
     let mut hosts = Vec::new();
     let mut skipped = Vec::new();
     let mut scanned = 0u64;
+    let mut events = 0u64;
     for ev in &evidence {
         bar.set_message(ev.display.clone());
-        let result = hunt_host(ev, &rules, Options { thorough: args.thorough, sigma: Some(&sigma), progress: Some(&on_bytes) });
+        let result =
+            hunt_host(ev, &rules, Options { thorough: args.thorough, sigma: Some(&sigma), progress: Some(&on_bytes) });
         scanned += result.bytes_scanned;
+        events += result.events_read;
         hosts.push(result.host);
         skipped.extend(result.skipped);
     }
@@ -66,14 +69,17 @@ pub fn run(args: HuntArgs) -> Result<u8> {
     };
     render(&report, format, color, &mut out).context("cannot write the report")?;
     out.flush().context("cannot write the report")?;
-    if !args.quiet && io::stderr().is_terminal() {
+    if args.stats || (!args.quiet && io::stderr().is_terminal()) {
         let secs = elapsed.as_secs_f64().max(1e-9);
         eprintln!(
-            "taskforce: {} host(s), {:.1} MB of logs in {:.2} s ({:.0} MB/s)",
+            "taskforce: {} host(s), {:.1} MB of logs and {} events in {:.2} s ({:.0} MB/s, {:.0} events/s), {} Sigma rules",
             report.hosts.len(),
             scanned as f64 / 1e6,
+            events,
             secs,
-            scanned as f64 / 1e6 / secs
+            scanned as f64 / 1e6 / secs,
+            events as f64 / secs,
+            sigma.len()
         );
     }
     Ok(report.exit_code() as u8)

@@ -1,0 +1,181 @@
+//! The built-in Sigma rules against their own fixtures (as JSON lines and as real .evtx files),
+//! and the SigmaHQ corpus loading test.
+
+use std::path::{Path, PathBuf};
+
+use taskforce_events::{WinEvent, read_evtx, read_jsonl};
+use taskforce_evtx_writer::{Event as WriterEvent, EventData, write_evtx};
+use taskforce_sigma::SigmaSet;
+
+fn rules_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/sigma")
+}
+
+fn fixture_events(path: &Path) -> Vec<WinEvent> {
+    let mut events = Vec::new();
+    let text = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let out = read_jsonl(&text[..], &mut |e| events.push(e));
+    assert!(out.damage.is_empty(), "{}: {:?}", path.display(), out.damage);
+    events
+}
+
+/// The same events, written to a real EVTX file and read back through the evtx crate.
+fn through_evtx(events: &[WinEvent]) -> Vec<WinEvent> {
+    let written: Vec<WriterEvent> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| WriterEvent {
+            provider: e.provider.clone(),
+            event_id: e.event_id,
+            level: if e.level == 0 { 4 } else { e.level },
+            channel: e.channel.clone(),
+            computer: e.computer.clone(),
+            time: std::time::UNIX_EPOCH
+                + std::time::Duration::from_secs(e.time.map(|t| t.as_second().max(0) as u64).unwrap_or(1_614_556_800)),
+            record_id: i as u64 + 1,
+            data: if e.unnamed.is_empty() {
+                EventData::Named(e.named.clone())
+            } else {
+                EventData::Unnamed(e.unnamed.clone())
+            },
+        })
+        .collect();
+    let bytes = write_evtx(&written);
+    let mut back = Vec::new();
+    let out = read_evtx(std::io::Cursor::new(bytes), 1, &mut |e| back.push(e)).unwrap();
+    assert!(out.damage.is_empty(), "{:?}", out.damage);
+    assert_eq!(back.len(), events.len());
+    back
+}
+
+fn rule_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rule_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "yml") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn builtin_rules_fire_on_their_fixtures_in_json_and_in_evtx() {
+    let builtin = SigmaSet::builtin();
+    assert!(builtin.skipped.is_empty(), "{:#?}", builtin.skipped);
+    let mut files = Vec::new();
+    rule_files(&rules_dir(), &mut files);
+    assert!(!files.is_empty());
+    assert_eq!(files.len(), builtin.len(), "one rule per file");
+    let mut checked = 0;
+    for file in files {
+        let one = SigmaSet::load(false, std::slice::from_ref(&file));
+        assert_eq!(one.len(), 1, "{}: {:?}", file.display(), one.skipped);
+        let title = &one.rules()[0].title;
+        for (suffix, should_match) in [("match.jsonl", true), ("nomatch.jsonl", false)] {
+            let fixture = file.with_extension(suffix);
+            let events = fixture_events(&fixture);
+            assert!(!events.is_empty(), "{} has no events", fixture.display());
+            for (form, list) in [("json", events.clone()), ("evtx", through_evtx(&events))] {
+                for (i, e) in list.iter().enumerate() {
+                    let hit = !one.evaluate_event(e).is_empty();
+                    assert_eq!(
+                        hit,
+                        should_match,
+                        "{title} ({}) on {} event {} via {form}: {e:?}",
+                        file.display(),
+                        fixture.display(),
+                        i + 1
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 0);
+}
+
+fn corpus() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
+    dir.is_dir().then_some(dir)
+}
+
+/// SigmaHQ loads as is; the Windows and web rules at least 98 %.
+#[test]
+fn sigmahq_corpus_loads() {
+    let Some(corpus) = corpus() else {
+        eprintln!("skipped: ../shared/corpus not present");
+        return;
+    };
+    for (folder, min_share, min_rules) in [
+        ("sigma/rules/windows", 0.98, 2000),
+        ("sigma/rules/web", 0.98, 40),
+        ("sigma/rules-emerging-threats", 0.98, 300),
+    ] {
+        let set = SigmaSet::load(false, &[corpus.join(folder)]);
+        let loaded = set.len() as f64;
+        let total =
+            loaded + set.skipped.iter().filter(|s| s.rule.is_some() || s.reason.contains("Sigma")).count() as f64;
+        eprintln!("{folder}: {} files, {} rules loaded, {} skipped", set.files, set.len(), set.skipped.len());
+        for s in set.skipped.iter().take(10) {
+            eprintln!("  skipped {} {:?}: {}", s.path, s.rule, s.reason);
+        }
+        assert!(loaded / total.max(1.0) >= min_share, "{folder}: {loaded}/{total}");
+        assert!(set.len() >= min_rules, "{folder}: only {} rules", set.len());
+    }
+}
+
+/// SigmaHQ's own MSExchange rules fire on a mailbox export to a web folder, read from a real
+/// EVTX file in the unnamed-data layout of the corpus sample.
+#[test]
+fn sigmahq_msexchange_rule_on_unnamed_data() {
+    let Some(corpus) = corpus() else {
+        eprintln!("skipped: ../shared/corpus not present");
+        return;
+    };
+    let set = SigmaSet::load(false, &[corpus.join("sigma/rules/windows/builtin/msexchange")]);
+    assert!(set.len() >= 3, "{:?}", set.skipped);
+    let event = WinEvent {
+        channel: "MSExchange Management".into(),
+        provider: "MSExchange CmdletLogs".into(),
+        event_id: 1,
+        level: 4,
+        computer: "EXCH01.contoso.local".into(),
+        unnamed: vec![
+            "New-MailboxExportRequest".into(),
+            r#"-Mailbox "admin@contoso.com" -FilePath "\\127.0.0.1\C$\inetpub\wwwroot\aspnet_client\x.aspx""#.into(),
+        ],
+        ..WinEvent::default()
+    };
+    let back = through_evtx(std::slice::from_ref(&event));
+    let hits = set.evaluate_event(&back[0]);
+    assert!(!hits.is_empty(), "no SigmaHQ msexchange rule fired on {back:?}");
+}
+
+/// Every real EVTX of the corpus reads without a crash; the damaged ones report the damage and
+/// still give events.
+#[test]
+fn corpus_evtx_files_read_damage_reported() {
+    let Some(corpus) = corpus() else {
+        eprintln!("skipped: ../shared/corpus not present");
+        return;
+    };
+    let mut total = 0;
+    for dir in ["evtx", "evtx-attack-samples"] {
+        for entry in std::fs::read_dir(corpus.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "evtx") {
+                continue;
+            }
+            let mut n = 0;
+            let out = read_evtx(std::fs::File::open(&path).unwrap(), 1, &mut |_| n += 1).unwrap();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.contains("bad_chunk") || name.contains("zero-data") {
+                assert!(!out.damage.is_empty(), "{name}: damage not reported");
+            }
+            assert!(n > 0, "{name}: no events");
+            total += n;
+        }
+    }
+    assert!(total > 1000);
+}
