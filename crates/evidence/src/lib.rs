@@ -26,6 +26,9 @@ pub struct Item {
     pub path: String,
     pub size: u64,
     pub hint: PathHint,
+    /// Last modification time, Unix seconds: from the file system, or a zip member's DOS time
+    /// (which has no time zone: it is the collecting machine's local time, read as UTC).
+    pub modified: Option<i64>,
     locator: Locator,
 }
 
@@ -113,6 +116,7 @@ impl Evidence {
             let item = Item {
                 hint: classify(&normalise(&name)),
                 path: name,
+                modified: unix_seconds(meta.modified().ok()),
                 size: meta.len(),
                 locator: Locator::File(path.to_path_buf()),
             };
@@ -185,9 +189,18 @@ fn list_dir(root: &Path) -> (Vec<Item>, Vec<Problem>) {
         }
         let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
         let hint = classify(&normalise(&path));
-        items.push(Item { hint, path: path.replace('\\', "/"), size, locator: Locator::File(entry.into_path()) });
+        let modified = unix_seconds(entry.metadata().ok().and_then(|m| m.modified().ok()));
+        items.push(Item { hint, path: path.replace('\\', "/"), size, modified, locator: Locator::File(entry.into_path()) });
     }
     (items, problems)
+}
+
+fn unix_seconds(t: Option<std::time::SystemTime>) -> Option<i64> {
+    let t = t?;
+    Some(match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs() as i64),
+    })
 }
 
 fn rel(root: &Path, path: &Path) -> String {

@@ -35,6 +35,7 @@ struct Member {
     compressed: u64,
     size: u64,
     deflated: bool,
+    modified: Option<i64>,
 }
 
 pub(crate) struct ZipSource {
@@ -108,7 +109,20 @@ impl ZipSource {
                     return Err("member data runs past the end of the archive (truncated zip)".into());
                 }
                 total += size;
-                Ok(Member { data_start, compressed, size, deflated })
+                let modified = entry.last_modified().and_then(|t| {
+                    let dt = jiff::civil::DateTime::new(
+                        t.year() as i16,
+                        t.month() as i8,
+                        t.day() as i8,
+                        t.hour() as i8,
+                        t.minute() as i8,
+                        t.second() as i8,
+                        0,
+                    )
+                    .ok()?;
+                    dt.to_zoned(jiff::tz::TimeZone::UTC).ok().map(|z| z.timestamp().as_second())
+                });
+                Ok(Member { data_start, compressed, size, deflated, modified })
             })();
             match verdict {
                 Ok(m) => members.push(Some(m)),
@@ -129,7 +143,13 @@ impl ZipSource {
             .filter_map(|(i, m)| {
                 let m = m.as_ref()?;
                 let path = self.names[i].clone();
-                Some(Item { hint: classify(&normalise(&path)), path, size: m.size, locator: Locator::ZipMember(i) })
+                Some(Item {
+                    hint: classify(&normalise(&path)),
+                    path,
+                    size: m.size,
+                    modified: m.modified,
+                    locator: Locator::ZipMember(i),
+                })
             })
             .collect();
         (items, self.problems.clone())
