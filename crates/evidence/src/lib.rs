@@ -190,7 +190,13 @@ fn list_dir(root: &Path) -> (Vec<Item>, Vec<Problem>) {
         let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
         let hint = classify(&normalise(&path));
         let modified = unix_seconds(entry.metadata().ok().and_then(|m| m.modified().ok()));
-        items.push(Item { hint, path: path.replace('\\', "/"), size, modified, locator: Locator::File(entry.into_path()) });
+        items.push(Item {
+            hint,
+            path: path.replace('\\', "/"),
+            size,
+            modified,
+            locator: Locator::File(entry.into_path()),
+        });
     }
     (items, problems)
 }

@@ -42,5 +42,5 @@ pub use client::{ErrorKind, ProbeError};
 pub use output::{Format, RecordWriter};
 pub use probe::{Options, Prober, SetupError, default_user_agent};
 pub use record::{Record, SCHEMA};
-pub use run::{Summary, run};
+pub use run::{Summary, run, run_until_ctrl_c};
 pub use targets::{Host, Scheme, Target, TargetError, TargetList, parse_ports};

@@ -59,7 +59,7 @@ pub struct RecordWriter<W: Write> {
 
 enum Inner<W: Write> {
     Jsonl(io::BufWriter<W>),
-    Csv(csv::Writer<W>),
+    Csv(Box<csv::Writer<W>>),
 }
 
 impl<W: Write> RecordWriter<W> {
@@ -70,7 +70,7 @@ impl<W: Write> RecordWriter<W> {
             Format::Csv => {
                 let mut csv = csv::Writer::from_writer(out);
                 csv.write_record(CSV_COLUMNS)?;
-                Inner::Csv(csv)
+                Inner::Csv(Box::new(csv))
             }
         };
         let mut writer = RecordWriter { inner, last_flush: Instant::now() };

@@ -15,7 +15,7 @@ use tokio::task::{Id, JoinSet};
 use tokio::time::Instant;
 
 use crate::client::{ErrorKind, ProbeError};
-use crate::probe::Prober;
+use crate::probe::{Options, Prober};
 use crate::record::Record;
 use crate::targets::{Target, TargetList};
 
@@ -124,4 +124,27 @@ fn internal_error(target: &Target, message: &str) -> Record {
     let mut record = Record::new(target);
     record.error = Some(ProbeError::new(ErrorKind::Internal, format!("internal error (please report): {message}")));
     record
+}
+
+/// Runs a whole probe on its own multi-threaded runtime until done or until Ctrl-C (SIGINT),
+/// for callers that are not async (the `taskforce` binary). On Ctrl-C the summary says
+/// `interrupted`; every record handed to `sink` before that was complete.
+pub fn run_until_ctrl_c<S>(targets: &TargetList, options: Options, concurrency: usize, sink: S) -> io::Result<Summary>
+where
+    S: FnMut(&Record) -> io::Result<()>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let result = runtime.block_on(async {
+        let prober = Arc::new(Prober::new(options).map_err(io::Error::other)?);
+        let interrupted = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                // No signal handling here: run to the end.
+                std::future::pending::<()>().await;
+            }
+        };
+        run(targets, prober, concurrency, sink, interrupted).await
+    });
+    // Name look-ups still blocking in the resolver's threads must not delay the exit.
+    runtime.shutdown_background();
+    result
 }

@@ -21,6 +21,7 @@
 
 mod bulk;
 mod ctx;
+mod events;
 mod model;
 mod out;
 mod plan;

@@ -75,6 +75,7 @@ impl Kind {
 enum Content {
     Log { kind: Kind, start: i64, end: i64, lines: usize },
     Text(String),
+    Bytes(Vec<u8>),
 }
 
 struct Job {
@@ -196,6 +197,13 @@ fn extras(spec: &SampleSpec, roots: &Roots, ctx: &Ctx, plan: &Plan, collected: i
             mapi = "/mapi/emsmdb/",
         ),
     ));
+    if let Some(evtx) = crate::events::management_log(spec.scenario, ctx, plan, spec.days, spec.seed) {
+        v.push(Job {
+            rel: format!("{}Windows/System32/winevt/Logs/MSExchange Management.evtx", roots.sys),
+            mtime: collected,
+            content: Content::Bytes(evtx),
+        });
+    }
     match spec.layout {
         Layout::Kape => v.push(text(
             format!("{}_ConsoleLog.txt", kape_stamp(collected)),
@@ -265,6 +273,7 @@ fn run(sink: &mut dyn Sink, spec: &SampleSpec, ctx: &Ctx, plan: &Plan, jobs: &[J
         let mut attacks = 0;
         let bytes = match &job.content {
             Content::Text(s) => sink.file(&job.rel, job.mtime, &mut |w| w.write_all(s.as_bytes()))?,
+            Content::Bytes(b) => sink.file(&job.rel, job.mtime, &mut |w| w.write_all(b))?,
             Content::Log { kind, start, end, lines } => {
                 let plants: Vec<&Plant> =
                     plan.plants.iter().filter(|p| kind.accepts(p.target) && p.ts >= *start && p.ts < *end).collect();

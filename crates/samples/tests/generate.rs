@@ -162,7 +162,7 @@ fn every_scenario_and_layout_writes_the_expected_files() {
                 assert!(!tree.keys().any(|k| k.contains("/Logging/")), "{ctx}");
             }
             // Windows line endings everywhere, and a BOM on some Exchange logs but never on IIS.
-            for (k, v) in &tree {
+            for (k, v) in tree.iter().filter(|(k, _)| !k.ends_with(".evtx")) {
                 assert!(!v.windows(2).any(|w| w[1] == b'\n' && w[0] != b'\r'), "bare LF in {k}");
                 if k.contains("W3SVC") {
                     assert!(v.starts_with(b"#Software: Microsoft Internet Information Services 10.0\r\n"), "{k}");

@@ -218,3 +218,40 @@ fn committed_samples_give_every_verdict() {
     verdicts.sort();
     assert_eq!(verdicts, ["attempted", "clean", "compromised", "inconclusive"]);
 }
+
+fn corpus() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
+    dir.is_dir().then_some(dir)
+}
+
+/// Event logs in the evidence and a user Sigma folder, through the binary.
+#[test]
+fn event_logs_and_sigma_folders() {
+    let Some(corpus) = corpus() else {
+        eprintln!("skipped: ../shared/corpus not present");
+        return;
+    };
+    let msexchange = corpus.join("sigma/rules/windows/builtin/msexchange");
+    let report = taskforce().args(["rules", "sigma", "--sigma"]).arg(&msexchange).output().unwrap();
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(report.status.success());
+    assert!(text.contains("0 skipped"), "{text}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("EXCH09/C/Windows/System32/winevt/Logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::copy(corpus.join("evtx/MSExchange_Management_wec.evtx"), logs.join("MSExchange Management.evtx")).unwrap();
+    std::fs::copy(corpus.join("evtx/sample_with_a_bad_chunk_magic.evtx"), logs.join("System.evtx")).unwrap();
+    let out = taskforce()
+        .args(["hunt", "-f", "json", "--sigma"])
+        .arg(&msexchange)
+        .arg(dir.path().join("EXCH09"))
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let host = &v["hosts"][0];
+    assert_eq!(host["coverage"][0]["source"], "EventLog");
+    assert_eq!(host["coverage"][0]["files"], 2);
+    assert_eq!(host["verdict"], "inconclusive", "{}", host["reason"]);
+    assert!(v["skipped"].as_array().unwrap().iter().any(|s| s["path"].as_str().unwrap().ends_with("System.evtx")));
+}

@@ -22,6 +22,8 @@ use tokio_rustls::TlsAcceptor;
 /// A request as the fake saw it.
 #[derive(Debug, Clone)]
 pub struct Request {
+    /// Whether it came over TLS (an Exchange redirects to its own scheme).
+    pub tls: bool,
     pub method: String,
     pub path: String,
     pub headers: Vec<(String, String)>,
@@ -150,10 +152,10 @@ pub fn serve(listener: TcpListener, behaviour: Behaviour, tls: Option<Arc<Server
                 match acceptor {
                     Some(acceptor) => {
                         if let Ok(stream) = acceptor.accept(stream).await {
-                            connection(stream, &behaviour, &log).await;
+                            connection(stream, true, &behaviour, &log).await;
                         }
                     }
-                    None => connection(stream, &behaviour, &log).await,
+                    None => connection(stream, false, &behaviour, &log).await,
                 }
                 open.fetch_sub(1, Ordering::SeqCst);
             });
@@ -162,12 +164,33 @@ pub fn serve(listener: TcpListener, behaviour: Behaviour, tls: Option<Arc<Server
     Fake { addr, requests, connections, max_open, task }
 }
 
-async fn connection<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, behaviour: &Behaviour, log: &Mutex<Vec<Request>>) {
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    tls: bool,
+    behaviour: &Behaviour,
+    log: &Mutex<Vec<Request>>,
+) {
     let mut buf = Vec::new();
+    if let Behaviour::Garbage = behaviour {
+        // Whatever arrives (a request, a TLS hello), the answer is noise.
+        let mut chunk = [0u8; 4096];
+        if matches!(stream.read(&mut chunk).await, Ok(n) if n > 0) {
+            let junk: Vec<u8> = (0..2048u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+            let _ = stream.write_all(b"\x16\x03\x01 SSH-2.0-OpenSSH_9.6\r\n\x00\xff").await;
+            let _ = stream.write_all(&junk).await;
+            let _ = stream.shutdown().await;
+        }
+        return;
+    }
     loop {
-        let Some(request) = read_request(&mut stream, &mut buf).await else {
+        let Some(mut request) = read_request(&mut stream, &mut buf).await else {
+            // A TLS hello on a plain HTTP port gets what nginx or IIS send: 400, then close.
+            if buf.first() == Some(&0x16) {
+                let _ = stream.write_all(&render(&Reply::new(400, "Bad Request"))).await;
+            }
             return;
         };
+        request.tls = tls;
         log.lock().unwrap().push(request.clone());
         match behaviour {
             Behaviour::Http(handler) => {
@@ -183,13 +206,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, behaviour:
                 tokio::time::sleep(Duration::from_secs(3600)).await;
                 return;
             }
-            Behaviour::Garbage => {
-                let junk: Vec<u8> = (0..2048u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
-                let _ = stream.write_all(b"\x16\x03\x01 SSH-2.0-OpenSSH_9.6\r\n\x00\xff").await;
-                let _ = stream.write_all(&junk).await;
-                let _ = stream.shutdown().await;
-                return;
-            }
+            Behaviour::Garbage => return,
             Behaviour::Drip => {
                 for byte in b"HTTP/1.1 200 OK\r\nServer: slow\r\nContent-Length: 2\r\n\r\nok" {
                     if stream.write_all(&[*byte]).await.is_err() {
@@ -217,9 +234,9 @@ async fn read_request<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>) -
                 .filter_map(|l| l.split_once(':'))
                 .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
                 .collect();
-            return Some(Request { method, path, headers });
+            return Some(Request { tls: false, method, path, headers });
         }
-        if buf.len() > 64 * 1024 {
+        if buf.len() > 64 * 1024 || buf.first() == Some(&0x16) {
             return None;
         }
         let mut chunk = [0u8; 4096];
@@ -244,6 +261,7 @@ fn render(reply: &Reply) -> Vec<u8> {
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        400 => "Bad Request",
         301 => "Moved Permanently",
         302 => "Found",
         403 => "Forbidden",
@@ -337,6 +355,7 @@ fn iis_404() -> Reply {
 /// What an Exchange front end of `style` answers to `request`.
 pub fn exchange_reply(style: &Style, request: &Request) -> Reply {
     let host = request.header("host").unwrap_or("localhost").to_owned();
+    let scheme = if request.tls { "https" } else { "http" };
     let path = request.path.split('?').next().unwrap_or("").to_ascii_lowercase();
     let with_version = |reply: Reply| match style {
         Style::FullHeader(build) => reply.header("X-OWA-Version", build.clone()),
@@ -351,9 +370,11 @@ pub fn exchange_reply(style: &Style, request: &Request) -> Reply {
         "/owa/" | "/owa" => match style {
             Style::ManifestOnly(_) => iis_404(),
             _ => with_version(
-                Reply::redirect(format!("https://{host}/owa/auth/logon.aspx?url=https%3a%2f%2f{host}%2fowa%2f&reason=0"))
-                    .header("X-FEServer", "EXCH01")
-                    .header("Server", "Microsoft-IIS/10.0"),
+                Reply::redirect(format!(
+                    "{scheme}://{host}/owa/auth/logon.aspx?url={scheme}%3a%2f%2f{host}%2fowa%2f&reason=0"
+                ))
+                .header("X-FEServer", "EXCH01")
+                .header("Server", "Microsoft-IIS/10.0"),
             ),
         },
         "/owa/auth/logon.aspx" => match style {
@@ -439,7 +460,8 @@ pub fn allowed(request: &Request, redirected: &[&str]) -> Result<(), String> {
         return Ok(());
     }
     if let Some(version) = path.strip_prefix("/ecp/").and_then(|rest| rest.strip_suffix(EXPORT_TOOL))
-        && (version == "Current" || (version.split('.').count() == 4 && version.split('.').all(|p| p.parse::<u32>().is_ok())))
+        && (version == "Current"
+            || (version.split('.').count() == 4 && version.split('.').all(|p| p.parse::<u32>().is_ok())))
     {
         return Ok(());
     }
