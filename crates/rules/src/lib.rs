@@ -6,6 +6,7 @@
 
 pub mod condition;
 pub mod fields;
+pub mod files;
 pub mod matcher;
 pub mod prefilter;
 pub mod rule;

@@ -2,12 +2,13 @@
 //! prefilter per source.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use include_dir::{Dir, include_dir};
 use taskforce_logs::{Header, LogSource};
 
 use crate::fields::{Binding, FieldTable, MapRecord};
+use crate::files;
 use crate::prefilter::{Prefilter, Present};
 use crate::rule::Rule;
 
@@ -53,10 +54,7 @@ impl RuleSet {
         let mut rules: Vec<Rule> = Vec::new();
         let mut problems = Vec::new();
         if builtin {
-            let mut files = Vec::new();
-            collect_builtin(&BUILTIN, &mut files);
-            files.sort_by_key(|f| f.path());
-            for file in files {
+            for file in files::embedded(&BUILTIN) {
                 let origin = format!("builtin:rules/hunt/{}", file.path().display());
                 match file.contents_utf8() {
                     Some(text) => add(text, origin, &mut fields, &mut rules, &mut problems),
@@ -65,11 +63,10 @@ impl RuleSet {
             }
         }
         for dir in dirs {
-            let mut paths = Vec::new();
-            if let Err(e) = collect_dir(dir, &mut paths) {
+            let paths = files::on_disk(dir).unwrap_or_else(|e| {
                 problems.push(LoadProblem { path: dir.display().to_string(), reason: e.to_string() });
-            }
-            paths.sort();
+                Vec::new()
+            });
             for path in paths {
                 match std::fs::read_to_string(&path) {
                     Ok(text) => add(&text, path.display().to_string(), &mut fields, &mut rules, &mut problems),
@@ -207,33 +204,6 @@ fn add(text: &str, origin: String, fields: &mut FieldTable, rules: &mut Vec<Rule
         }
         Err(reason) => problems.push(LoadProblem { path: origin, reason }),
     }
-}
-
-fn collect_builtin<'a>(dir: &'a Dir<'a>, out: &mut Vec<&'a include_dir::File<'a>>) {
-    for file in dir.files() {
-        if is_rule_file(file.path()) {
-            out.push(file);
-        }
-    }
-    for sub in dir.dirs() {
-        collect_builtin(sub, out);
-    }
-}
-
-fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            collect_dir(&path, out)?;
-        } else if is_rule_file(&path) {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
-fn is_rule_file(path: &Path) -> bool {
-    matches!(path.extension().and_then(|e| e.to_str()), Some("yml" | "yaml"))
 }
 
 #[cfg(test)]

@@ -10,13 +10,14 @@ mod meta;
 pub mod route;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use include_dir::{Dir, include_dir};
 use rsigma_eval::Engine;
 use rsigma_parser::{Detection, LogSource, Modifier, SigmaRule, parse_sigma_yaml};
 use taskforce_events::WinEvent;
 use taskforce_logs::Record;
+use taskforce_rules::files;
 
 pub use meta::RuleInfo;
 
@@ -66,10 +67,7 @@ impl SigmaSet {
             has_web: false,
         };
         if builtin {
-            let mut files = Vec::new();
-            collect_builtin(&BUILTIN, &mut files);
-            files.sort_by_key(|f| f.path());
-            for file in files {
+            for file in files::embedded(&BUILTIN) {
                 let origin = format!("builtin:rules/sigma/{}", file.path().display());
                 match file.contents_utf8() {
                     Some(text) => set.add_text(text, &origin, true),
@@ -78,11 +76,10 @@ impl SigmaSet {
             }
         }
         for dir in dirs {
-            let mut paths = Vec::new();
-            if let Err(e) = collect_dir(dir, &mut paths) {
+            let paths = files::on_disk(dir).unwrap_or_else(|e| {
                 set.skip(&dir.display().to_string(), None, &e.to_string());
-            }
-            paths.sort();
+                Vec::new()
+            });
             for path in paths {
                 match std::fs::read_to_string(&path) {
                     Ok(text) => set.add_text(&text, &path.display().to_string(), false),
@@ -225,35 +222,4 @@ fn keywords_match_substrings(detection: &mut Detection) {
         Detection::AnyOf(parts) | Detection::And(parts) => parts.iter_mut().for_each(keywords_match_substrings),
         _ => {}
     }
-}
-
-fn collect_builtin<'a>(dir: &'a Dir<'a>, out: &mut Vec<&'a include_dir::File<'a>>) {
-    for file in dir.files() {
-        if is_rule_file(file.path()) {
-            out.push(file);
-        }
-    }
-    for sub in dir.dirs() {
-        collect_builtin(sub, out);
-    }
-}
-
-fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if dir.is_file() {
-        out.push(dir.to_path_buf());
-        return Ok(());
-    }
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            collect_dir(&path, out)?;
-        } else if is_rule_file(&path) {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
-fn is_rule_file(path: &Path) -> bool {
-    matches!(path.extension().and_then(|e| e.to_str()), Some("yml" | "yaml"))
 }
