@@ -97,7 +97,16 @@ pub fn hunt_host(evidence: &Evidence, rules: &RuleSet, options: Options<'_>) -> 
             }
             let outcome = match evidence.open_item(item) {
                 Ok(reader) => {
-                    scan::scan(reader, Identify::Auto(item.hint), rules, options.thorough, options.sigma, progress)
+                    let size = (!item.is_gzip()).then_some(item.size);
+                    scan::scan(
+                        reader,
+                        size,
+                        Identify::Auto(item.hint),
+                        rules,
+                        options.thorough,
+                        options.sigma,
+                        progress,
+                    )
                 }
                 Err(e) => Outcome::Unreadable(format!("cannot open: {e}")),
             };
@@ -320,7 +329,8 @@ fn correlate_writes(
         .filter_map(|(item, source, _)| {
             let format = if *source == LogSource::Iis { Format::W3c } else { Format::ExchangeCsv };
             let reader = evidence.open_item(item).ok()?;
-            match scan::scan(reader, Identify::Known(*source, format), &rules, options.thorough, None, progress) {
+            let size = (!item.is_gzip()).then_some(item.size);
+            match scan::scan(reader, size, Identify::Known(*source, format), &rules, options.thorough, None, progress) {
                 Outcome::Scanned { scan, .. } => Some((item.path.clone(), scan)),
                 _ => None,
             }

@@ -128,13 +128,14 @@ impl Columns {
 /// `FileScan::error` with the hits found before it.
 pub fn scan(
     reader: Box<dyn Read + Send + '_>,
+    size: Option<u64>,
     identify: Identify,
     rules: &RuleSet,
     thorough: bool,
     sigma: Option<&SigmaSet>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Outcome {
-    let mut chunks = match ChunkReader::new(reader) {
+    let mut chunks = match ChunkReader::with_size_hint(reader, size) {
         Ok(c) => c,
         Err(e) => return unreadable_or_not(identify, format!("read error: {e}")),
     };

@@ -47,7 +47,13 @@ pub struct ChunkReader<'r> {
 
 impl<'r> ChunkReader<'r> {
     /// Wraps a reader, sniffing its byte-order mark.
-    pub fn new<R: Read + 'r>(mut reader: R) -> io::Result<ChunkReader<'r>> {
+    pub fn new<R: Read + 'r>(reader: R) -> io::Result<ChunkReader<'r>> {
+        ChunkReader::with_size_hint(reader, None)
+    }
+
+    /// Like [`ChunkReader::new`], with the file's size when known: a small file gets a small
+    /// buffer (an evidence tree can hold a hundred thousand small logs).
+    pub fn with_size_hint<R: Read + 'r>(mut reader: R, size: Option<u64>) -> io::Result<ChunkReader<'r>> {
         let mut bom = [0u8; 3];
         let mut got = 0;
         while got < 3 {
@@ -70,7 +76,7 @@ impl<'r> ChunkReader<'r> {
         };
         Ok(ChunkReader {
             inner,
-            buf: vec![0; INITIAL_BUFFER],
+            buf: vec![0; size.map_or(INITIAL_BUFFER, |s| (s as usize).saturating_add(64).clamp(4096, INITIAL_BUFFER))],
             keep_from: 0,
             filled: 0,
             eof: false,
