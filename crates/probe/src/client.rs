@@ -293,14 +293,19 @@ impl<'a> Session<'a> {
                 self.stats.tls_ms.get_or_insert(millis(started.elapsed()));
                 let (_, connection) = stream.get_ref();
                 let version = version_name(connection.protocol_version());
-                // A resumed session shows no certificate to the verifier; the connection has it.
-                let der = captured.end_entity.or_else(|| {
-                    connection.peer_certificates().and_then(|certs| certs.first()).map(|c| c.clone().into_owned())
-                });
+                // Resumption is off, so the verifier saw the certificate; the connection's copy
+                // is a fallback that was not verified.
+                let seen = match captured.end_entity {
+                    Some(der) => Some((der, captured.verify_error)),
+                    None => connection
+                        .peer_certificates()
+                        .and_then(|certs| certs.first())
+                        .map(|c| (c.clone().into_owned(), Some("not verified".to_owned()))),
+                };
                 if self.stats.tls.is_none()
-                    && let Some(der) = der
+                    && let Some((der, verify_error)) = seen
                 {
-                    self.stats.tls = Some(describe_certificate(&der, captured.verify_error, version));
+                    self.stats.tls = Some(describe_certificate(&der, verify_error, version));
                 }
                 handshake(stream).await
             }

@@ -62,6 +62,7 @@ pub enum Signal {
     /// An `X-OWA-Version` header.
     XOwaVersion,
     /// An `X-FEServer` header (the Exchange 2013+ front end names itself).
+    #[serde(rename = "x-feserver")]
     XFeServer,
     /// A redirect to `/owa/auth/logon.aspx`.
     OwaLogonRedirect,

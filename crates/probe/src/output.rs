@@ -1,11 +1,10 @@
 //! Writers of the records: one JSON line per target (`taskforce.probe.v1`) or CSV rows.
 //!
-//! Lines are written as targets finish and flushed at least every quarter second, so a
+//! Each record is written and flushed as its target finishes (one write per line), so a
 //! consumer (`tail -f`, `jq`, the service's ingest) sees results during a long run and an
 //! interrupted run loses nothing that was reported.
 
 use std::io::{self, Write};
-use std::time::{Duration, Instant};
 
 use taskforce_builds::Family;
 
@@ -49,12 +48,9 @@ pub const CSV_COLUMNS: [&str; 27] = [
     "error",
 ];
 
-const FLUSH_EVERY: Duration = Duration::from_millis(250);
-
 /// Streams records to a writer in one format.
 pub struct RecordWriter<W: Write> {
     inner: Inner<W>,
-    last_flush: Instant,
 }
 
 enum Inner<W: Write> {
@@ -73,7 +69,7 @@ impl<W: Write> RecordWriter<W> {
                 Inner::Csv(Box::new(csv))
             }
         };
-        let mut writer = RecordWriter { inner, last_flush: Instant::now() };
+        let mut writer = RecordWriter { inner };
         writer.flush()?;
         Ok(writer)
     }
@@ -86,14 +82,10 @@ impl<W: Write> RecordWriter<W> {
             }
             Inner::Csv(csv) => csv.write_record(csv_row(record))?,
         }
-        if self.last_flush.elapsed() >= FLUSH_EVERY {
-            self.flush()?;
-        }
-        Ok(())
+        self.flush()
     }
 
     pub fn flush(&mut self) -> io::Result<()> {
-        self.last_flush = Instant::now();
         match &mut self.inner {
             Inner::Jsonl(out) => out.flush(),
             Inner::Csv(csv) => csv.flush(),

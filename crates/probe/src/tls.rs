@@ -74,6 +74,8 @@ impl TlsSetup {
             .with_custom_certificate_verifier(placeholder)
             .with_no_client_auth();
         base.alpn_protocols = vec![b"http/1.1".to_vec()];
+        // Every handshake is a full one, so the verifier sees (and records) every certificate.
+        base.resumption = rustls::client::Resumption::disabled();
         Ok(TlsSetup { base: Arc::new(base), webpki, algorithms, enforce })
     }
 

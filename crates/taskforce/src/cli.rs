@@ -19,6 +19,9 @@ pub enum Command {
     /// evidence, timeline and patch status. Exit code 0 = clean or inconclusive, 1 = compromised
     /// or attempted, 2 = the run failed.
     Hunt(HuntArgs),
+    /// Find exposed and unpatched Exchange servers without touching a flaw: one JSON line (or CSV
+    /// row) per target. Exit code 0 = the run completed, 2 = bad arguments, 130 = interrupted.
+    Probe(crate::probe_cmd::ProbeArgs),
     /// List, test or inspect the hunt rules.
     Rules(RulesArgs),
     /// Print a shell completion script.

@@ -3,6 +3,7 @@
 
 mod cli;
 mod hunt_cmd;
+mod probe_cmd;
 mod rules_cmd;
 mod sample_cmd;
 
@@ -14,6 +15,7 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match cli.command {
         cli::Command::Hunt(args) => hunt_cmd::run(args),
+        cli::Command::Probe(args) => probe_cmd::run(args),
         cli::Command::Rules(args) => rules_cmd::run(args),
         cli::Command::Completions { shell } => {
             let mut cmd = <cli::Cli as clap::CommandFactory>::command();
