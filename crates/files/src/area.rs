@@ -58,7 +58,10 @@ impl Area {
 
     /// Folders that IIS serves (a page here can be requested).
     pub fn is_web_folder(self) -> bool {
-        matches!(self, Area::AspnetClient | Area::OwaAuth | Area::EcpAuth | Area::Oab | Area::ExchangeWeb | Area::Wwwroot)
+        matches!(
+            self,
+            Area::AspnetClient | Area::OwaAuth | Area::EcpAuth | Area::Oab | Area::ExchangeWeb | Area::Wwwroot
+        )
     }
 }
 
@@ -101,7 +104,11 @@ pub(crate) fn locate(path: &str) -> Option<Located<'_>> {
     let path = path.trim_start_matches('/');
     let lower = format!("/{}", path.to_ascii_lowercase());
     if lower.ends_with("/bin/exsetup.exe") {
-        return Some(Located { area: Area::ExchangeBin, rel: &path[path.len() - "exsetup.exe".len()..], marker: "/bin/" });
+        return Some(Located {
+            area: Area::ExchangeBin,
+            rel: &path[path.len() - "exsetup.exe".len()..],
+            marker: "/bin/",
+        });
     }
     for &(marker, area) in MARKERS {
         if let Some(pos) = lower.find(marker) {
@@ -173,7 +180,11 @@ mod tests {
     fn areas_by_suffix_any_root() {
         let cases = [
             ("C/inetpub/wwwroot/aspnet_client/x.aspx", Area::AspnetClient, "x.aspx"),
-            ("uploads/auto/C:/inetpub/wwwroot/aspnet_client/system_web/log.aspx", Area::AspnetClient, "system_web/log.aspx"),
+            (
+                "uploads/auto/C:/inetpub/wwwroot/aspnet_client/system_web/log.aspx",
+                Area::AspnetClient,
+                "system_web/log.aspx",
+            ),
             ("inetpub/wwwroot/aspnet_client/X.ASPX", Area::AspnetClient, "X.ASPX"),
             (
                 "D/Exchange/V15/FrontEnd/HttpProxy/owa/auth/Current/themes/resources/a.aspx",
@@ -182,7 +193,11 @@ mod tests {
             ),
             ("Program Files/Microsoft/Exchange Server/V15/FrontEnd/HttpProxy/ecp/auth/x.aspx", Area::EcpAuth, "x.aspx"),
             ("C/Program Files/Microsoft/Exchange Server/V15/FrontEnd/HttpProxy/OAB/log.aspx", Area::Oab, "log.aspx"),
-            ("C/Program Files/Microsoft/Exchange Server/V15/FrontEnd/HttpProxy/ews/web.config", Area::ExchangeWeb, "ews/web.config"),
+            (
+                "C/Program Files/Microsoft/Exchange Server/V15/FrontEnd/HttpProxy/ews/web.config",
+                Area::ExchangeWeb,
+                "ews/web.config",
+            ),
             ("C/ProgramData/COM1/a.aspx", Area::ProgramData, "COM1/a.aspx"),
             ("C/Users/All Users/ZING/a.aspx", Area::ProgramData, "ZING/a.aspx"),
             ("C/Windows/Temp/lsass.dmp", Area::WindowsTemp, "lsass.dmp"),

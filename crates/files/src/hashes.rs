@@ -76,13 +76,12 @@ impl HashIocs {
     }
 }
 
+/// `(value, note)` pairs: (hash, comment) or (file path, date added).
+pub(crate) type Pairs = Vec<(String, String)>;
+
 /// Splits an MSTIC feed CSV (`DateAdded,FirstSeen,Indicator,IndicatorType,TLP`) into hash entries
 /// (hash, comment) and file paths (path, date added).
-pub(crate) fn split_mstic_csv(
-    text: &str,
-    source: &str,
-    problems: &mut Vec<LoadProblem>,
-) -> (Vec<(String, String)>, Vec<(String, String)>) {
+pub(crate) fn split_mstic_csv(text: &str, source: &str, problems: &mut Vec<LoadProblem>) -> (Pairs, Pairs) {
     let mut hashes = Vec::new();
     let mut paths = Vec::new();
     for (i, line) in text.lines().enumerate().skip(1) {
@@ -145,7 +144,12 @@ mod tests {
     fn bad_lines_are_reported_not_fatal() {
         let mut set = HashIocs::default();
         let mut problems = Vec::new();
-        set.add_list("# c\nxyz;bad\nd41d8cd98f00b204e9800998ecf8427e;empty file md5\n\n", "u.txt", false, &mut problems);
+        set.add_list(
+            "# c\nxyz;bad\nd41d8cd98f00b204e9800998ecf8427e;empty file md5\n\n",
+            "u.txt",
+            false,
+            &mut problems,
+        );
         assert_eq!(set.len(), 1);
         assert!(set.wants_md5());
         assert_eq!(problems.len(), 1);

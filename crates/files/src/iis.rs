@@ -10,8 +10,7 @@ use crate::{FileHit, HitKind, RuleMeta};
 
 static ELEMENT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#"(?is)<\s*(site|application|virtualDirectory)\b([^>]*)>"#).expect("valid regex"));
-static ATTR: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r#"(?i)\b([a-z]+)\s*=\s*"([^"]*)""#).expect("valid regex"));
+static ATTR: LazyLock<Regex> = LazyLock::new(|| Regex::new(r#"(?i)\b([a-z]+)\s*=\s*"([^"]*)""#).expect("valid regex"));
 
 fn meta() -> RuleMeta {
     RuleMeta {
@@ -129,10 +128,9 @@ mod tests {
 
     #[test]
     fn stock_config_is_clean() {
-        let clean = CONFIG.replace(r#"<virtualDirectory path="/COM" physicalPath="C:\ProgramData\COM" />"#, "").replace(
-            r#"<virtualDirectory path="/x" physicalPath="C:\Users\All Users\ZING" />"#,
-            "",
-        );
+        let clean = CONFIG
+            .replace(r#"<virtualDirectory path="/COM" physicalPath="C:\ProgramData\COM" />"#, "")
+            .replace(r#"<virtualDirectory path="/x" physicalPath="C:\Users\All Users\ZING" />"#, "");
         assert!(check_config(clean.as_bytes()).is_empty());
     }
 }

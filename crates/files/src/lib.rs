@@ -57,8 +57,7 @@ pub use taskforce_report::{Effect, Severity, Stage};
 pub const YARA_ENABLED: bool = cfg!(feature = "yara");
 
 /// The message to show when YARA support is not compiled in.
-pub const YARA_DISABLED_MESSAGE: &str =
-    "YARA scanning is off: taskforce was built without the `yara` feature (hashes, names, paths, \
+pub const YARA_DISABLED_MESSAGE: &str = "YARA scanning is off: taskforce was built without the `yara` feature (hashes, names, paths, \
      the IIS configuration check and ExSetup.exe still run)";
 
 /// What to load and how much to read.
@@ -365,7 +364,9 @@ fn load_ioc_dir(
         let text = String::from_utf8_lossy(&bytes);
         if ext == "yml" || ext == "yaml" {
             names.add_yaml(&text, &shown, false, problems);
-        } else if ext == "csv" && text.trim_start_matches('\u{feff}').starts_with("DateAdded,FirstSeen,Indicator,IndicatorType") {
+        } else if ext == "csv"
+            && text.trim_start_matches('\u{feff}').starts_with("DateAdded,FirstSeen,Indicator,IndicatorType")
+        {
             let (hash_lines, path_lines) = hashes::split_mstic_csv(&text, &shown, problems);
             hashes.add_entries(hash_lines, &shown, false);
             names.add_mstic_paths(path_lines, &shown, problems);

@@ -128,7 +128,8 @@ impl NameSet {
                 comment = c.trim().to_string();
                 continue;
             }
-            let problem = |reason: String| LoadProblem { path: source.into(), rule: Some(format!("line {}", i + 1)), reason };
+            let problem =
+                |reason: String| LoadProblem { path: source.into(), rule: Some(format!("line {}", i + 1)), reason };
             let mut parts = line.splitn(3, ';');
             let regex = parts.next().unwrap_or_default().to_string();
             let Some(score) = parts.next().and_then(|s| s.trim().parse::<i64>().ok()) else {
@@ -143,18 +144,33 @@ impl NameSet {
                 Some(fp) => match build_regex(fp) {
                     Ok(r) => Some(r),
                     Err(e) => {
-                        problems.push(problem(format!("false-positive regex not supported: {}", first_line(&e.to_string()))));
+                        problems.push(problem(format!(
+                            "false-positive regex not supported: {}",
+                            first_line(&e.to_string())
+                        )));
                         continue;
                     }
                 },
                 None => None,
             };
-            self.path_iocs.push(PathIoc { regex, fp, score, comment: comment.clone(), list: source.into(), line: i + 1 });
+            self.path_iocs.push(PathIoc {
+                regex,
+                fp,
+                score,
+                comment: comment.clone(),
+                list: source.into(),
+                line: i + 1,
+            });
         }
     }
 
     /// Adds the `filepath` indicators of an MSTIC feed as exact-path rules in their area.
-    pub(crate) fn add_mstic_paths(&mut self, paths: Vec<(String, String)>, source: &str, problems: &mut Vec<LoadProblem>) {
+    pub(crate) fn add_mstic_paths(
+        &mut self,
+        paths: Vec<(String, String)>,
+        source: &str,
+        problems: &mut Vec<LoadProblem>,
+    ) {
         for (path, date) in paths {
             let normalised = path.replace('\\', "/");
             let Some(loc) = locate(&normalised) else {
@@ -307,7 +323,9 @@ fn compile_def(def: NameRuleDef, source: &str) -> Result<NameRule, (String, Stri
         return Err((id, "`anywhere` needs a `regex` on the whole path and no `area`".into()));
     }
     let regex = match &def.regex {
-        Some(r) => Some(build_regex(r).map_err(|e| (id.clone(), format!("bad regex: {}", first_line(&e.to_string()))))?),
+        Some(r) => {
+            Some(build_regex(r).map_err(|e| (id.clone(), format!("bad regex: {}", first_line(&e.to_string()))))?)
+        }
         None => None,
     };
     let lower = |v: Vec<String>| v.into_iter().map(|s| s.trim().replace('\\', "/").to_ascii_lowercase()).collect();
@@ -371,7 +389,10 @@ mod tests {
     fn known_names_win_over_the_generic_page_rule() {
         let set = builtin();
         assert_eq!(ids(&set, "C/inetpub/wwwroot/aspnet_client/shell.aspx"), ["TF-FS-02-ASPNET-CLIENT-NAME"]);
-        assert_eq!(ids(&set, "C/inetpub/wwwroot/aspnet_client/system_web/AbCd1234.aspx"), ["TF-FS-02-ASPNET-CLIENT-NAME"]);
+        assert_eq!(
+            ids(&set, "C/inetpub/wwwroot/aspnet_client/system_web/AbCd1234.aspx"),
+            ["TF-FS-02-ASPNET-CLIENT-NAME"]
+        );
         assert_eq!(ids(&set, "C/inetpub/wwwroot/aspnet_client/other.aspx"), ["TF-FS-01-ASPNET-CLIENT-PAGE"]);
         assert!(ids(&set, "C/inetpub/wwwroot/aspnet_client/system_web/4_0_30319/WebUIValidation.js").is_empty());
     }

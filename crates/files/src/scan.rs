@@ -160,7 +160,7 @@ impl<'s> FileScanner<'s> {
                 hit.detail.push(("modified".into(), t.to_string()));
             }
         }
-        hits.sort_by(|a, b| b.severity.cmp(&a.severity));
+        hits.sort_by_key(|h| std::cmp::Reverse(h.severity));
         result.hits = hits;
         result
     }
@@ -183,8 +183,15 @@ fn hash_hit(digest: &str, entry: &crate::hashes::HashEntry, area: Area, rel: &st
         };
         ("USER-HASH-IOC", title, Vec::new(), String::new())
     };
-    let meta =
-        RuleMeta { id: id.into(), title, severity: Severity::Critical, stage, effect: Effect::Compromised, cves, reference };
+    let meta = RuleMeta {
+        id: id.into(),
+        title,
+        severity: Severity::Critical,
+        stage,
+        effect: Effect::Compromised,
+        cves,
+        reference,
+    };
     let mut detail = vec![("ioc_comment".to_string(), entry.comment.clone())];
     if !entry.builtin {
         detail.push(("ioc_list".into(), entry.list.clone()));
@@ -200,4 +207,30 @@ fn hex(bytes: &[u8]) -> String {
         s.push(DIGITS[(b & 15) as usize] as char);
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SweepConfig;
+
+    /// The built-in list's hashes belong to real web shells, which are not in this repository;
+    /// the built-in code path is exercised with a harmless file's hash added as a built-in entry.
+    #[test]
+    fn builtin_hash_hit_and_miss() {
+        let (mut sweep, problems) = Sweep::load(&SweepConfig::default());
+        assert!(problems.is_empty());
+        let content = b"taskforce test fixture: EICAR-style harmless stand-in for a listed web shell";
+        let digest = hex(&Sha256::digest(content));
+        sweep.hashes.add_entries(vec![(digest.clone(), "test entry".into())], "builtin:test", true);
+        let path = "C/inetpub/wwwroot/aspnet_client/note.txt";
+        let r = sweep.scanner().scan(path, Area::AspnetClient, content.len() as u64, None, &mut &content[..]);
+        assert_eq!(r.sha256.as_deref(), Some(digest.as_str()));
+        let hit = r.hits.iter().find(|h| h.rule == "TF-FS-03-KNOWN-BAD-HASH").expect("built-in hash hit");
+        assert_eq!((hit.severity, hit.effect, hit.stage), (Severity::Critical, Effect::Compromised, Stage::Webshell));
+        assert_eq!(hit.excerpt, digest);
+        let other = b"taskforce test fixture: harmless content that is on no list";
+        let r = sweep.scanner().scan(path, Area::AspnetClient, other.len() as u64, None, &mut &other[..]);
+        assert!(r.hits.is_empty());
+    }
 }

@@ -28,10 +28,6 @@ const ABSENT_MODULES: &[&str] =
 /// Per-file scan timeout.
 pub(crate) const SCAN_TIMEOUT: Duration = Duration::from_secs(60);
 
-static RULE_DECL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?m)^[ \t]*(?:(?:private|global)[ \t]+)*rule[ \t]+([A-Za-z_][A-Za-z0-9_]*)").expect("valid regex")
-});
-
 pub(crate) struct YaraSet {
     pub rules: yara_x::Rules,
     /// (namespace, rule) → what a hit reports.
@@ -44,8 +40,14 @@ struct Declared {
 }
 
 impl Declared {
+    /// The rules as yara-x's own parser sees them (comments and strings that look like rules do
+    /// not count). A file with syntax errors may show fewer rules than it was meant to have.
     fn of(src: &str) -> Declared {
-        Declared { names: RULE_DECL.captures_iter(src).map(|c| (c.get(0).unwrap().start(), c[1].to_string())).collect() }
+        use yara_x_parser::ast::WithSpan;
+        let ast = yara_x_parser::ast::AST::from(src);
+        Declared {
+            names: ast.rules().map(|r| (r.identifier.span().0.start as usize, r.identifier.name.to_string())).collect(),
+        }
     }
 
     fn rule_at(&self, offset: usize) -> Option<String> {
@@ -65,7 +67,11 @@ impl YaraSet {
             files.sort_by_key(|f| f.path());
             for f in files {
                 let text = String::from_utf8_lossy(f.contents()).into_owned();
-                sources.push((format!("builtin:rules/files/yara/{}", f.path().display()), BUILTIN_NAMESPACE.into(), text));
+                sources.push((
+                    format!("builtin:rules/files/yara/{}", f.path().display()),
+                    BUILTIN_NAMESPACE.into(),
+                    text,
+                ));
             }
         }
         for dir in dirs {
@@ -82,7 +88,11 @@ impl YaraSet {
                         let ns = namespace_for(dir, &path);
                         sources.push((path.display().to_string(), ns, String::from_utf8_lossy(&bytes).into_owned()));
                     }
-                    Err(e) => problems.push(LoadProblem { path: path.display().to_string(), rule: None, reason: e.to_string() }),
+                    Err(e) => problems.push(LoadProblem {
+                        path: path.display().to_string(),
+                        rule: None,
+                        reason: e.to_string(),
+                    }),
                 }
             }
         }
@@ -151,11 +161,7 @@ impl YaraSet {
         for rule in rules.iter() {
             let ns = rule.namespace().to_string();
             let id = rule.identifier().to_string();
-            let m = if ns == BUILTIN_NAMESPACE {
-                builtin_meta(&rule, problems)
-            } else {
-                user_meta(&rule, &ns)
-            };
+            let m = if ns == BUILTIN_NAMESPACE { builtin_meta(&rule, problems) } else { user_meta(&rule, &ns) };
             meta.insert((ns, id), m);
             stats.compiled += 1;
         }
@@ -171,10 +177,16 @@ impl YaraSet {
     }
 
     /// Scans a buffer; `path` is the normalised evidence path (for the external variables).
-    pub(crate) fn scan(&self, scanner: &mut yara_x::Scanner<'_>, path: &str, data: &[u8]) -> Result<Vec<FileHit>, String> {
+    pub(crate) fn scan(
+        &self,
+        scanner: &mut yara_x::Scanner<'_>,
+        path: &str,
+        data: &[u8],
+    ) -> Result<Vec<FileHit>, String> {
         let windows = crate::windows_path(path);
         let filename = windows.rsplit('\\').next().unwrap_or_default().to_string();
-        let extension = filename.rsplit_once('.').map(|(_, e)| format!(".{}", e.to_ascii_lowercase())).unwrap_or_default();
+        let extension =
+            filename.rsplit_once('.').map(|(_, e)| format!(".{}", e.to_ascii_lowercase())).unwrap_or_default();
         for (var, value) in [
             ("filename", filename.as_str()),
             ("filepath", windows.as_str()),
@@ -189,12 +201,16 @@ impl YaraSet {
         for rule in results.matching_rules() {
             let key = (rule.namespace().to_string(), rule.identifier().to_string());
             let Some(meta) = self.meta.get(&key) else { continue };
+            // The first match of each matching pattern, in rule order, within about 400 chars.
             let mut parts = Vec::new();
+            let mut len = 0;
             for pattern in rule.patterns() {
                 if let Some(m) = pattern.matches().next() {
-                    parts.push(printable(m.data(), 120));
+                    let part = printable(m.data(), 100);
+                    len += part.len() + 3;
+                    parts.push(part);
                 }
-                if parts.len() == 4 {
+                if len >= 400 {
                     break;
                 }
             }
@@ -220,12 +236,12 @@ fn namespace_for(dir: &Path, file: &Path) -> String {
 }
 
 fn meta_str<'r>(rule: &yara_x::Rule<'_, 'r>, key: &str) -> Option<String> {
-    rule.metadata().find(|(k, _)| *k == key).and_then(|(_, v)| match v {
-        yara_x::MetaValue::String(s) => Some(s.to_string()),
-        yara_x::MetaValue::Integer(i) => Some(i.to_string()),
-        yara_x::MetaValue::Float(f) => Some(f.to_string()),
-        yara_x::MetaValue::Bool(b) => Some(b.to_string()),
-        yara_x::MetaValue::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+    rule.metadata().find(|(k, _)| *k == key).map(|(_, v)| match v {
+        yara_x::MetaValue::String(s) => s.to_string(),
+        yara_x::MetaValue::Integer(i) => i.to_string(),
+        yara_x::MetaValue::Float(f) => f.to_string(),
+        yara_x::MetaValue::Bool(b) => b.to_string(),
+        yara_x::MetaValue::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
     })
 }
 
@@ -266,22 +282,22 @@ fn user_meta(rule: &yara_x::Rule<'_, '_>, namespace: &str) -> RuleMeta {
     let tags: Vec<&str> = rule.tags().map(|t| t.identifier()).collect();
     let (severity, stage, effect) = score_mapping(score, name, &tags);
     let description = meta_str(rule, "description").unwrap_or_default();
-    let title = if description.is_empty() { format!("YARA rule {name}") } else { format!("YARA {name}: {description}") };
-    let reference = [Some(format!("{namespace}:{name}")), meta_str(rule, "reference"), score.map(|s| format!("score {s}"))]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join("; ");
+    let title =
+        if description.is_empty() { format!("YARA rule {name}") } else { format!("YARA {name}: {description}") };
+    let reference =
+        [Some(format!("{namespace}:{name}")), meta_str(rule, "reference"), score.map(|s| format!("score {s}"))]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("; ");
     RuleMeta { id: name.to_string(), title, severity, stage, effect, cves: cves_in(&description, name), reference }
 }
 
 static CVE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)CVE[-_](\d{4})[-_](\d{4,7})").expect("valid regex"));
 
 fn cves_in(description: &str, name: &str) -> Vec<String> {
-    let mut v: Vec<String> = CVE
-        .captures_iter(&format!("{description} {name}"))
-        .map(|c| format!("CVE-{}-{}", &c[1], &c[2]))
-        .collect();
+    let mut v: Vec<String> =
+        CVE.captures_iter(&format!("{description} {name}")).map(|c| format!("CVE-{}-{}", &c[1], &c[2])).collect();
     v.sort();
     v.dedup();
     v
@@ -314,7 +330,7 @@ fn filetype(data: &[u8]) -> &'static str {
 /// Matched bytes as printable text: control and non-ASCII bytes as `\xNN`, at most `max` chars.
 pub(crate) fn printable(data: &[u8], max: usize) -> String {
     // UTF-16LE text (a `wide` string): show its characters.
-    let wide = data.len() >= 4 && data.len() % 2 == 0 && data.iter().skip(1).step_by(2).all(|&b| b == 0);
+    let wide = data.len() >= 4 && data.len().is_multiple_of(2) && data.iter().skip(1).step_by(2).all(|&b| b == 0);
     let narrowed: Vec<u8>;
     let data = if wide {
         narrowed = data.iter().step_by(2).copied().collect();

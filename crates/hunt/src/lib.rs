@@ -9,6 +9,7 @@ pub mod correlate;
 pub mod events;
 pub mod identify;
 pub mod scan;
+pub mod sweep;
 pub mod verdict;
 
 use std::collections::BTreeMap;
@@ -40,6 +41,9 @@ pub struct Options<'a> {
     /// Sigma rules for event logs (and `webserver` rules for IIS lines); without them event logs
     /// are still listed in coverage but not judged.
     pub sigma: Option<&'a SigmaSet>,
+    /// The file sweep (web shells, hashes, names, IIS configuration, ExSetup.exe); without it
+    /// only logs are read.
+    pub files: Option<&'a taskforce_files::Sweep>,
     /// Called with the number of bytes read, from several threads.
     pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
 }
@@ -181,6 +185,12 @@ pub fn hunt_host(evidence: &Evidence, rules: &RuleSet, options: Options<'_>) -> 
         }
     }
     correlate_writes(evidence, &files, &mut judged, options, progress);
+    let swept = options.files.map(|s| sweep::sweep(evidence, s, progress));
+    if let Some(sw) = &swept {
+        judged.extend(sw.judged.iter().cloned());
+        skipped.extend(sweep::skipped(evidence, &sw.skipped, skipped_path));
+        sweep::fold_into_writes(&mut judged);
+    }
     judged.sort_by(|a, b| {
         (a.timestamp.is_none(), a.timestamp, &a.finding.source, a.finding.line).cmp(&(
             b.timestamp.is_none(),
@@ -190,8 +200,17 @@ pub fn hunt_host(evidence: &Evidence, rules: &RuleSet, options: Options<'_>) -> 
         ))
     });
 
-    let coverage = coverage(&files, &event_files);
-    let build = current_build(&files);
+    let mut coverage = coverage(&files, &event_files);
+    if let Some(sw) = swept.as_ref().filter(|s| s.files > 0) {
+        coverage.push(Coverage {
+            source: "Files".into(),
+            files: sw.files,
+            first: sw.first.map(|t| t.to_string()),
+            last: sw.last.map(|t| t.to_string()),
+        });
+    }
+    // ExSetup.exe's version resource is authoritative; the logs' build is the fallback.
+    let build = swept.as_ref().and_then(|s| s.exchange_build).or_else(|| current_build(&files));
     let patch = build.map(|b| patch_entries(&b)).unwrap_or_default();
     let name = host_name(&files)
         .or_else(|| {

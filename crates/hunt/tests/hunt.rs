@@ -480,3 +480,87 @@ mod event_logs {
         assert_eq!(h.verdict, Verdict::Compromised);
     }
 }
+
+mod files_on_disk {
+    use super::*;
+    use taskforce_files::{Sweep, SweepConfig};
+
+    const OAB_SHELL: &str = "ExternalUrl : http://f/<script language=\"JScript\" runat=\"server\">function Page_Load(){}</script>\r\nInternalUrl : https://mail.contoso.com/OAB\r\nInternalAuthenticationMethods : {WindowsIntegrated}\r\nExtendedProtectionTokenChecking : None\r\n";
+
+    fn hunt_files(dir: &std::path::Path) -> taskforce_hunt::HostReport {
+        let (sweep, problems) = Sweep::load(&SweepConfig::default());
+        assert!(problems.is_empty(), "{problems:?}");
+        let ev = Evidence::open(dir).unwrap();
+        hunt_host(&ev, &RuleSet::builtin(), Options { files: Some(&sweep), ..Options::default() })
+    }
+
+    #[test]
+    fn a_web_shell_alone_on_disk_is_compromised_and_stock_pages_are_not_findings() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "C/inetpub/wwwroot/aspnet_client/system_web/qwerty.aspx", OAB_SHELL);
+        write(
+            dir.path(),
+            &format!("C/{EXI}/FrontEnd/HttpProxy/owa/auth/logon.aspx"),
+            "<%@ Page Language=\"C#\" %><html></html>",
+        );
+        write(
+            dir.path(),
+            &format!("C/{EXI}/FrontEnd/HttpProxy/owa/auth/errorFE.aspx"),
+            "<%@ Page Language=\"C#\" %><html></html>",
+        );
+        let r = hunt_files(dir.path());
+        let h = &r.host;
+        assert_eq!(h.verdict, Verdict::Compromised, "{}", h.reason);
+        assert!(h.findings.iter().all(|f| f.source.contains("aspnet_client")), "{:#?}", h.findings);
+        assert!(h.findings.iter().any(|f| f.rule.starts_with("TF-FS-04")), "{:#?}", h.findings);
+        let files = h.coverage.iter().find(|c| c.source == "Files").unwrap();
+        assert_eq!(files.files, 3);
+        assert!(h.findings.iter().all(|f| f.time.is_some()), "file times join the timeline");
+    }
+
+    #[test]
+    fn written_requested_and_on_disk_is_one_story() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            &format!("{EXI}/Logging/OABGeneratorLog/OABGenerator_2021030304-1.LOG"),
+            "2021-03-03T04:22:01.123Z,12,Info,Download failed and temporary file 'C:\\inetpub\\wwwroot\\aspnet_client\\supp0rt.aspx' needs to be removed.\r\n",
+        );
+        write(
+            dir.path(),
+            "inetpub/logs/LogFiles/W3SVC1/u_ex210303.log",
+            &iis(&[
+                "2021-03-03 05:02:11 10.0.0.5 POST /aspnet_client/supp0rt.aspx - 443 - 203.0.113.45 Mozilla/5.0 - 200 0 0 15",
+            ]),
+        );
+        write(dir.path(), "inetpub/wwwroot/aspnet_client/supp0rt.aspx", OAB_SHELL);
+        let h = hunt_files(dir.path()).host;
+        assert_eq!(h.verdict, Verdict::Compromised);
+        let write_finding = h.findings.iter().find(|f| f.rule == "TF-PL-06").unwrap();
+        let on_disk = write_finding.detail["on_disk"].as_array().expect("the file folded into the write");
+        assert!(on_disk.iter().any(|d| d["rule"].as_str().unwrap().starts_with("TF-FS-04")));
+        assert!(h.findings.iter().all(|f| f.line.is_some()), "no separate file finding: {:#?}", h.findings);
+        assert!(h.findings.iter().any(|f| f.detail.contains_key("written_by")), "the request is linked too");
+    }
+
+    #[test]
+    fn a_staging_archive_alone_is_at_most_low_and_huge_files_are_skipped_by_size() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "C/ProgramData/McAfee/Common Framework/Backup/b.zip", "PK");
+        let big = dir.path().join("C/inetpub/wwwroot/aspnet_client/huge.aspx");
+        std::fs::create_dir_all(big.parent().unwrap()).unwrap();
+        std::fs::File::create(&big).unwrap().set_len(3 << 30).unwrap();
+        let r = hunt_files(dir.path());
+        let h = &r.host;
+        assert!(
+            h.findings.iter().filter(|f| f.source.contains("ProgramData")).all(|f| f.severity <= Severity::Low),
+            "{:#?}",
+            h.findings
+        );
+        assert!(
+            r.skipped.iter().any(|s| s.path.ends_with("huge.aspx") && s.reason.contains("size")),
+            "{:?}",
+            r.skipped
+        );
+    }
+}

@@ -197,6 +197,7 @@ fn extras(spec: &SampleSpec, roots: &Roots, ctx: &Ctx, plan: &Plan, collected: i
             mapi = "/mapi/emsmdb/",
         ),
     ));
+    v.extend(web_files(spec, roots, ctx, plan));
     if let Some(evtx) = crate::events::management_log(spec.scenario, ctx, plan, spec.days, spec.seed) {
         v.push(Job {
             rel: format!("{}Windows/System32/winevt/Logs/MSExchange Management.evtx", roots.sys),
@@ -234,6 +235,76 @@ fn extras(spec: &SampleSpec, roots: &Roots, ctx: &Ctx, plan: &Plan, collected: i
             ));
         }
         Layout::ExchangeTree | Layout::Loose => {}
+    }
+    v
+}
+
+/// Files of the web folders: stock Exchange pages (never a finding by name alone) and, on the
+/// compromised server, the OAB-configuration web shell that CVE-2021-26858/27065 wrote into
+/// `aspnet_client` (inert: its `Page_Load` is empty).
+fn web_files(spec: &SampleSpec, roots: &Roots, ctx: &Ctx, plan: &Plan) -> Vec<Job> {
+    if !plan.exchange_logs {
+        return Vec::new();
+    }
+    let first = plan.windows[0];
+    let installed = first - 120 * DAY;
+    let page = |title: &str| {
+        format!(
+            "<%@ Page Language=\"C#\" AutoEventWireup=\"true\" Inherits=\"Microsoft.Exchange.HttpProxy.{title}\" %>\r\n<!DOCTYPE html>\r\n<html><head><title>Outlook</title></head><body><!-- stock page (synthetic sample) --></body></html>\r\n"
+        )
+    };
+    let mut v = vec![
+        Job {
+            rel: format!("{}/FrontEnd/HttpProxy/owa/auth/logon.aspx", roots.exi),
+            mtime: installed,
+            content: Content::Text(page("Logon")),
+        },
+        Job {
+            rel: format!("{}/FrontEnd/HttpProxy/owa/auth/errorFE.aspx", roots.exi),
+            mtime: installed,
+            content: Content::Text(page("ErrorFE")),
+        },
+        Job {
+            rel: format!("{}/FrontEnd/HttpProxy/ecp/auth/TimeoutLogout.aspx", roots.exi),
+            mtime: installed,
+            content: Content::Text(page("TimeoutLogout")),
+        },
+    ];
+    if spec.scenario == crate::Scenario::Compromised {
+        let written = plan
+            .plants
+            .iter()
+            .find(|p| matches!(&p.payload, Payload::Oab { msg, .. } if msg.contains("supp0rt.aspx")))
+            .map(|p| p.ts)
+            .unwrap_or(first + DAY);
+        let shell = format!(
+            "Name                            : OAB (Default Web Site)\r\n\
+             PollInterval                    : 480\r\n\
+             OfflineAddressBooks             : \r\n\
+             RequireSSL                      : True\r\n\
+             BasicAuthentication             : False\r\n\
+             WindowsAuthentication           : True\r\n\
+             OAuthAuthentication             : False\r\n\
+             MetabasePath                    : IIS://{fqdn}/W3SVC/1/ROOT/OAB\r\n\
+             Path                            : {exi}FrontEnd\\HttpProxy\\OAB\r\n\
+             ExtendedProtectionTokenChecking : None\r\n\
+             ExtendedProtectionFlags         : \r\n\
+             InternalUrl                     : https://{fqdn_lc}/OAB\r\n\
+             InternalAuthenticationMethods   : {{WindowsIntegrated}}\r\n\
+             ExternalUrl                     : http://f/<script language=\"JScript\" runat=\"server\">function Page_Load(){{/* synthetic sample: inert */}}</script>\r\n\
+             ExternalAuthenticationMethods   : {{WindowsIntegrated}}\r\n\
+             AdminDisplayName                : \r\n\
+             Server                          : {host}\r\n",
+            fqdn = ctx.fqdn,
+            fqdn_lc = ctx.fqdn_lc,
+            exi = ctx.exi,
+            host = ctx.host,
+        );
+        v.push(Job {
+            rel: format!("{}inetpub/wwwroot/aspnet_client/supp0rt.aspx", roots.sys),
+            mtime: written,
+            content: Content::Text(shell),
+        });
     }
     v
 }

@@ -92,6 +92,17 @@ pub struct RuleSource {
     /// (.evtx, JSON-lines exports) by log source, and `webserver` rules over IIS logs.
     #[arg(long = "sigma", value_name = "DIR", global = true)]
     pub sigma_dirs: Vec<PathBuf>,
+    /// Also load YARA rules from DIR (*.yar, recursively; e.g. signature-base's yara/ folder, as
+    /// is) for the files in the web folders and staging places.
+    #[arg(long = "yara", value_name = "DIR", global = true)]
+    pub yara_dirs: Vec<PathBuf>,
+    /// Also load IOC lists from DIR: `hash;comment` and `regex;score` files (signature-base's
+    /// format), Microsoft's MSTIC CSV feed, and name rules (*.yml).
+    #[arg(long = "iocs", value_name = "DIR", global = true)]
+    pub ioc_dirs: Vec<PathBuf>,
+    /// Largest file whose content is scanned by YARA, in MiB (bigger files get name and hash checks).
+    #[arg(long, value_name = "MIB", default_value_t = 20, global = true)]
+    pub max_file_size: u64,
 }
 
 #[derive(Debug, Args)]
@@ -115,6 +126,13 @@ pub enum RulesAction {
     /// Load the Sigma rules (built-in and --sigma DIR) and report what loaded and what was skipped, with reasons.
     Sigma {
         /// List every skipped rule with its reason.
+        #[arg(long)]
+        skipped: bool,
+    },
+    /// Load the file sweep's YARA rules and IOC lists (built-in, --yara, --iocs) and report what
+    /// compiled and what was skipped, with reasons.
+    Files {
+        /// List every skipped rule or line with its reason.
         #[arg(long)]
         skipped: bool,
     },

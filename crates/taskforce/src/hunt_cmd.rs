@@ -18,6 +18,7 @@ pub fn run(args: HuntArgs) -> Result<u8> {
     }
     let rules = crate::rules_cmd::load(&args.rules, args.quiet);
     let sigma = crate::rules_cmd::load_sigma(&args.rules, args.quiet);
+    let files = crate::rules_cmd::load_sweep(&args.rules, args.quiet);
     if rules.is_empty() {
         anyhow::bail!("no hunt rules loaded (check --rules and --no-builtin-rules)");
     }
@@ -38,8 +39,11 @@ pub fn run(args: HuntArgs) -> Result<u8> {
     let mut events = 0u64;
     for ev in &evidence {
         bar.set_message(ev.display.clone());
-        let result =
-            hunt_host(ev, &rules, Options { thorough: args.thorough, sigma: Some(&sigma), progress: Some(&on_bytes) });
+        let result = hunt_host(
+            ev,
+            &rules,
+            Options { thorough: args.thorough, sigma: Some(&sigma), files: Some(&files), progress: Some(&on_bytes) },
+        );
         scanned += result.bytes_scanned;
         events += result.events_read;
         hosts.push(result.host);

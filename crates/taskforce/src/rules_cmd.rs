@@ -1,6 +1,7 @@
 //! `taskforce rules`: what the hunt will run.
 
 use anyhow::Result;
+use taskforce_files::{Sweep, SweepConfig};
 use taskforce_logs::LogSource;
 use taskforce_rules::RuleSet;
 use taskforce_sigma::SigmaSet;
@@ -37,9 +38,32 @@ pub fn load_sigma(source: &RuleSource, quiet: bool) -> SigmaSet {
     set
 }
 
+/// Loads the file sweep the user asked for; says on stderr what did not load.
+pub fn load_sweep(source: &RuleSource, quiet: bool) -> Sweep {
+    let config = SweepConfig {
+        builtin: !source.no_builtin_rules,
+        yara_dirs: source.yara_dirs.clone(),
+        ioc_dirs: source.ioc_dirs.clone(),
+        max_file_size: source.max_file_size.saturating_mul(1 << 20),
+        ..SweepConfig::default()
+    };
+    let (sweep, problems) = Sweep::load(&config);
+    if !quiet && !problems.is_empty() {
+        eprintln!(
+            "taskforce: note: {} YARA rule(s) or IOC line(s) not loaded (see `taskforce rules files --skipped`); {} YARA rules compiled",
+            problems.len(),
+            sweep.yara_rule_count()
+        );
+    }
+    sweep
+}
+
 pub fn run(args: RulesArgs) -> Result<u8> {
     if let RulesAction::Sigma { skipped } = args.action {
         return sigma_report(&args.rules, skipped);
+    }
+    if let RulesAction::Files { skipped } = args.action {
+        return files_report(&args.rules, skipped);
     }
     let set = load(&args.rules, false);
     match args.action {
@@ -93,7 +117,7 @@ pub fn run(args: RulesArgs) -> Result<u8> {
             );
             Ok(if failures.is_empty() && set.problems.is_empty() { 0 } else { 1 })
         }
-        RulesAction::Sigma { .. } => unreachable!("handled above"),
+        RulesAction::Sigma { .. } | RulesAction::Files { .. } => unreachable!("handled above"),
         RulesAction::Literals { source } => {
             let sources: Vec<LogSource> = match source {
                 Some(s) => vec![s.parse().map_err(anyhow::Error::msg)?],
@@ -129,5 +153,33 @@ fn sigma_report(source: &RuleSource, list_skipped: bool) -> Result<u8> {
     for (reason, n) in reasons.iter().rev() {
         println!("  {n:>5}  {reason}");
     }
+    Ok(0)
+}
+
+/// Compiled and skipped YARA rules and IOC lines of the file sweep.
+fn files_report(source: &RuleSource, list_skipped: bool) -> Result<u8> {
+    let config = SweepConfig {
+        builtin: !source.no_builtin_rules,
+        yara_dirs: source.yara_dirs.clone(),
+        ioc_dirs: source.ioc_dirs.clone(),
+        ..SweepConfig::default()
+    };
+    let (sweep, problems) = Sweep::load(&config);
+    let stats = sweep.yara_stats();
+    if list_skipped {
+        for p in &problems {
+            println!("SKIPPED {} {}: {}", p.path, p.rule.as_deref().unwrap_or(""), p.reason);
+        }
+    }
+    println!(
+        "YARA: {} files, {} rules declared, {} compiled, {} skipped; {} hash IOCs; {} name/path rules; {} problem(s)",
+        stats.files,
+        stats.declared,
+        stats.compiled,
+        stats.skipped(),
+        sweep.hash_ioc_count(),
+        sweep.name_rule_count(),
+        problems.len()
+    );
     Ok(0)
 }

@@ -1,0 +1,3 @@
+<%@ Page Language="C#" AutoEventWireup="true" Inherits="Microsoft.Exchange.HttpProxy.ErrorFE" %>
+<!DOCTYPE html>
+<html><head><title>Outlook</title></head><body><!-- stock page (synthetic sample) --></body></html>
