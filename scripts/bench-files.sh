@@ -129,8 +129,8 @@ PY
 fi
 
 files=$(find "$dir" -type f | wc -l)
-bytes=$(find "$dir" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
-scan_bytes=$(find "$dir" -type f -size -$((max_size + 1))c -printf '%s\n' | awk '{s+=$1} END {print s}')
+bytes=$(find "$dir" -type f -printf '%s\n' | awk '{s+=$1} END {printf "%.0f\n", s}')
+scan_bytes=$(find "$dir" -type f -size -$((max_size + 1))c -printf '%s\n' | awk '{s+=$1} END {printf "%.0f\n", s}')
 echo "tree: $files files, $((bytes / 1000000)) MB ($((scan_bytes / 1000000)) MB in files <= 20 MiB)"
 
 # Rule files: a folder or a list of files.
@@ -144,7 +144,7 @@ for r in $rules; do
 done
 [ ${#rule_files[@]} -gt 0 ] || { echo "no YARA rules found in: $rules" >&2; exit 1; }
 yara_args=()
-for f in "${rule_files[@]}"; do yara_args+=(--yara "$f"); done
+for r in $rules; do yara_args+=(--yara "$r"); done
 
 echo "building the sweep example (release; yara-x makes the first build slow) ..."
 /usr/bin/time -f 'release build: %e s' cargo build --release -q -p taskforce-files --example sweep

@@ -29,7 +29,7 @@ fn is_internal(ip: &str) -> bool {
 
 fn client_addresses(judged: &[Judged]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for j in judged.iter().filter(|j| j.effect != Effect::None) {
+    for j in judged.iter().filter(|j| effective(j) != Effect::None) {
         for key in ["ClientIpAddress", "c-ip"] {
             let ip = j.finding.detail.get(key).and_then(|v| v.as_str()).unwrap_or("");
             if !ip.is_empty() && ip != "-" && !out.iter().any(|o| o == ip) {
@@ -44,6 +44,16 @@ fn covered(coverage: &[Coverage], source: &str) -> bool {
     coverage.iter().any(|c| c.source == source && c.first.is_some())
 }
 
+/// What a finding does to the verdict. `clean` means no finding above `low` (design.md), so a
+/// context-only finding of medium severity or more (a suspicious file, a user rule without a
+/// verdict) still keeps the host from `clean`: it counts as an attempt to review.
+pub fn effective(j: &Judged) -> Effect {
+    match j.effect {
+        Effect::None if j.finding.severity > taskforce_report::Severity::Low => Effect::Attempted,
+        e => e,
+    }
+}
+
 /// Judges a host. `judged` is sorted by time.
 pub fn judge(judged: &[Judged], coverage: &[Coverage], build: Option<&Build>, patch: &[Patch]) -> (Verdict, String) {
     let addresses = attacker_addresses(judged);
@@ -55,8 +65,8 @@ pub fn judge(judged: &[Judged], coverage: &[Coverage], build: Option<&Build>, pa
     };
     let at = |t: &Option<String>| t.as_deref().map(|t| format!(" at {t}")).unwrap_or_default();
 
-    if let Some(first) = judged.iter().find(|j| j.effect == Effect::Compromised) {
-        let n = judged.iter().filter(|j| j.effect == Effect::Compromised).count();
+    if let Some(first) = judged.iter().find(|j| effective(j) == Effect::Compromised) {
+        let n = judged.iter().filter(|j| effective(j) == Effect::Compromised).count();
         let more = if n > 1 { format!(" and {} more signs of success", n - 1) } else { String::new() };
         return (
             Verdict::Compromised,
@@ -67,8 +77,8 @@ pub fn judge(judged: &[Judged], coverage: &[Coverage], build: Option<&Build>, pa
             ),
         );
     }
-    if let Some(first) = judged.iter().find(|j| j.effect == Effect::Attempted) {
-        let n = judged.iter().filter(|j| j.effect == Effect::Attempted).count();
+    if let Some(first) = judged.iter().find(|j| effective(j) == Effect::Attempted) {
+        let n = judged.iter().filter(|j| effective(j) == Effect::Attempted).count();
         return (
             Verdict::Attempted,
             format!(
@@ -108,4 +118,51 @@ pub fn judge(judged: &[Judged], coverage: &[Coverage], build: Option<&Build>, pa
     }
     reason.push('.');
     (Verdict::Clean, reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use taskforce_report::{Finding, Severity, Stage};
+
+    fn judged(severity: Severity, effect: Effect) -> Judged {
+        Judged {
+            finding: Finding {
+                rule: "R".into(),
+                title: "t".into(),
+                severity,
+                stage: Stage::Persistence,
+                cves: vec![],
+                time: None,
+                source: "s".into(),
+                line: None,
+                excerpt: String::new(),
+                detail: Default::default(),
+            },
+            effect,
+            timestamp: None,
+        }
+    }
+
+    fn covered_all() -> Vec<Coverage> {
+        REQUIRED
+            .iter()
+            .map(|s| Coverage {
+                source: s.to_string(),
+                files: 1,
+                first: Some("2021-03-01T00:00:00Z".into()),
+                last: Some("2021-03-02T00:00:00Z".into()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn clean_means_nothing_above_low() {
+        let cov = covered_all();
+        assert_eq!(judge(&[judged(Severity::Low, Effect::None)], &cov, None, &[]).0, Verdict::Clean);
+        assert_eq!(judge(&[judged(Severity::Info, Effect::None)], &cov, None, &[]).0, Verdict::Clean);
+        assert_eq!(judge(&[judged(Severity::Medium, Effect::None)], &cov, None, &[]).0, Verdict::Attempted);
+        assert_eq!(judge(&[judged(Severity::High, Effect::Compromised)], &cov, None, &[]).0, Verdict::Compromised);
+        assert_eq!(judge(&[], &cov[..1], None, &[]).0, Verdict::Inconclusive);
+    }
 }
