@@ -315,7 +315,8 @@ pub fn next_steps(host: &Host) -> Vec<String> {
     }
     if host.exchange_build.is_none() {
         steps.push(
-            "Check the Exchange build (Get-Command ExSetup | % FileVersionInfo) against the table in README.".into(),
+            "Find the Exchange build (Exchange Management Shell: Get-Command ExSetup | % FileVersionInfo) and compare it with Microsoft's build list; with the HttpProxy logs or Bin\\ExSetup.exe in the evidence, taskforce does this for you."
+                .into(),
         );
     }
     if host.patch.iter().any(|p| p.status == "unknown") && host.exchange_build.is_some() {
