@@ -341,6 +341,8 @@ fn correlate_writes(
     }
     let paths: Vec<WrittenPath> = written.iter().map(|(w, _)| w.clone()).collect();
     let rules = correlate::rules_for(&paths);
+    // Correlation hits come from line rules only; an empty Sigma set stands in for the other kind.
+    let no_sigma = SigmaSet::load(false, &[]);
     let request_logs: Vec<&(&Item, LogSource, FileScan)> =
         files.iter().filter(|(_, s, _)| matches!(s, LogSource::Iis | LogSource::HttpProxy)).collect();
     let second: Vec<(String, FileScan)> = request_logs
@@ -370,7 +372,6 @@ fn correlate_writes(
                 "write_time": write.finding.time,
                 "write_source": write.finding.source,
             });
-            let no_sigma = SigmaSet::load(false, &[]);
             let mut fresh = to_finding(&rules, &no_sigma, hit, &path);
             fresh.finding.rule = correlate::RULE_ID.to_string();
             // The same request may already be a finding (e.g. an .aspx in aspnet_client): make it
