@@ -80,3 +80,20 @@ pub struct FamilyStatus {
     #[serde(default)]
     pub note: String,
 }
+
+impl FamilyStatus {
+    /// Every family `unknown`, with the same note: a build that cannot be judged is never
+    /// mistaken for a patched one.
+    pub fn all_unknown(note: &str) -> Vec<FamilyStatus> {
+        Family::ALL
+            .into_iter()
+            .map(|family| FamilyStatus {
+                family,
+                cves: family.cves().iter().map(|&c| c.to_owned()).collect(),
+                status: Status::Unknown,
+                fixed_in: None,
+                note: note.to_owned(),
+            })
+            .collect()
+    }
+}

@@ -209,18 +209,7 @@ impl BuildTable {
     /// older than every listed release of its product, or between listed CUs, is a release that
     /// never got an SU for these flaws; one newer than all of them is not known here.
     fn judge_unlisted(&self, b: &Build) -> Vec<FamilyStatus> {
-        let unknown = |note: String| {
-            Family::ALL
-                .into_iter()
-                .map(|family| FamilyStatus {
-                    family,
-                    cves: family.cves().iter().map(|&c| c.to_owned()).collect(),
-                    status: Status::Unknown,
-                    fixed_in: None,
-                    note: note.clone(),
-                })
-                .collect()
-        };
+        let unknown = |note: String| FamilyStatus::all_unknown(&note);
         if b.is_placeholder() {
             return unknown(format!("{b} is a placeholder version, not a real build"));
         }

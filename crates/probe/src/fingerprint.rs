@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 
 use regex::bytes::Regex;
 use serde::Serialize;
-use taskforce_builds::{Build, BuildTable, Family, FamilyStatus, Precision, Status};
+use taskforce_builds::{Build, BuildTable, FamilyStatus, Precision};
 
 /// The first request of every probe: what a browser asks for when a user types the OWA address.
 pub const OWA_PATH: &str = "/owa/";
@@ -147,16 +147,7 @@ pub fn assess(exchange: bool, build: Option<&Build>, table: &BuildTable) -> Asse
         if !exchange {
             return Assessment::default();
         }
-        let patch = Family::ALL
-            .into_iter()
-            .map(|family| FamilyStatus {
-                family,
-                cves: family.cves().iter().map(|&c| c.to_owned()).collect(),
-                status: Status::Unknown,
-                fixed_in: None,
-                note: "Exchange answered but showed no build: check it locally".to_owned(),
-            })
-            .collect();
+        let patch = FamilyStatus::all_unknown("Exchange answered but showed no build: check it locally");
         return Assessment { product: None, cu: None, patch };
     };
     let line = product_line(b);
@@ -179,6 +170,7 @@ pub fn is_full(b: &Build) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use taskforce_builds::Status;
 
     /// Trimmed from the head of an Exchange 2016 CU19 logon page.
     const LOGON_PAGE: &str = r#"<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 4.01 Transitional//EN">
