@@ -221,26 +221,27 @@ fn host_table(host: &Host, p: &Paint, out: &mut dyn Write) -> io::Result<()> {
         for stage in stages {
             let in_stage: Vec<&Finding> = host.findings.iter().filter(|f| f.stage == stage).collect();
             writeln!(out, "  ── {} ({})", stage_label(stage), in_stage.len())?;
-            for f in in_stage.iter().take(PER_STAGE) {
+            let groups = group_by_rule(&in_stage);
+            for g in groups.iter().take(PER_STAGE) {
+                let f = g.first;
                 let when = f.time.as_deref().map(short_time).unwrap_or_else(|| "(no time)".into());
-                writeln!(out, "    {when:<19}  {} {}  {}", p.severity(f.severity), f.rule, f.title)?;
-                let mut context = Vec::new();
-                for key in ["ClientIpAddress", "c-ip", "written_path"] {
-                    if let Some(v) = f.detail.get(key).and_then(|v| v.as_str()) {
-                        context.push(format!("{key}={v}"));
-                    }
-                }
+                let repeat = match (g.count, g.last_time) {
+                    (1, _) => String::new(),
+                    (n, Some(last)) => format!("  (×{n}, last {})", short_time(last)),
+                    (n, None) => format!("  (×{n})"),
+                };
+                writeln!(out, "    {when:<19}  {} {}  {}{repeat}", p.severity(g.severity), f.rule, f.title)?;
                 let place = match f.line {
                     Some(l) => format!("{}:{l}", f.source),
                     None => f.source.clone(),
                 };
                 writeln!(out, "{:25}{place}", "")?;
-                if !context.is_empty() {
-                    writeln!(out, "{:25}{}", "", context.join("  "))?;
+                if !g.context.is_empty() {
+                    writeln!(out, "{:25}{}", "", g.context.join("  "))?;
                 }
             }
-            if in_stage.len() > PER_STAGE {
-                writeln!(out, "    … and {} more (see --format json)", in_stage.len() - PER_STAGE)?;
+            if groups.len() > PER_STAGE {
+                writeln!(out, "    … and {} more rules (see --format json)", groups.len() - PER_STAGE)?;
             }
         }
         writeln!(out)?;
@@ -250,6 +251,55 @@ fn host_table(host: &Host, p: &Paint, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "    {}. {step}", i + 1)?;
     }
     writeln!(out)
+}
+
+/// Findings of one rule within a stage, told once: the first, how many, the last time, and the
+/// distinct addresses and written paths they name (a busy attack gives dozens of the same hit).
+struct Group<'a> {
+    first: &'a Finding,
+    count: usize,
+    last_time: Option<&'a str>,
+    severity: Severity,
+    context: Vec<String>,
+}
+
+fn group_by_rule<'a>(findings: &[&'a Finding]) -> Vec<Group<'a>> {
+    let mut groups: Vec<Group<'a>> = Vec::new();
+    for f in findings {
+        let g = match groups.iter_mut().position(|g| g.first.rule == f.rule) {
+            Some(i) => &mut groups[i],
+            None => {
+                groups.push(Group { first: f, count: 0, last_time: None, severity: f.severity, context: Vec::new() });
+                groups.last_mut().expect("just pushed")
+            }
+        };
+        g.count += 1;
+        g.severity = g.severity.max(f.severity);
+        if f.time.is_some() {
+            g.last_time = f.time.as_deref();
+        }
+        for key in ["ClientIpAddress", "c-ip", "written_path"] {
+            if let Some(v) = f.detail.get(key).and_then(|v| v.as_str()) {
+                let item = format!("{key}={v}");
+                if !g.context.contains(&item) && g.context.len() < 4 {
+                    g.context.push(item);
+                }
+            }
+        }
+        if let Some(rule) = f.detail.get("written_by").and_then(|w| w.get("write_rule")).and_then(|v| v.as_str()) {
+            let item = format!("a file written by the attacker (see {rule})");
+            if !g.context.contains(&item) {
+                g.context.push(item);
+            }
+        }
+        if let Some(on_disk) = f.detail.get("on_disk").and_then(|v| v.as_array()) {
+            let item = format!("on disk: {} rule hit(s)", on_disk.len());
+            if !g.context.contains(&item) {
+                g.context.push(item);
+            }
+        }
+    }
+    groups
 }
 
 fn stage_label(stage: Stage) -> &'static str {

@@ -71,8 +71,12 @@ pub fn run(args: HuntArgs) -> Result<u8> {
         }
         None => Box::new(BufWriter::new(io::stdout().lock())),
     };
-    render(&report, format, color, &mut out).context("cannot write the report")?;
-    out.flush().context("cannot write the report")?;
+    // A reader that stops early (`| head`) is not an error of the run.
+    let written = render(&report, format, color, &mut out).and_then(|_| out.flush());
+    match written {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(report.exit_code() as u8),
+        other => other.context("cannot write the report")?,
+    }
     if args.stats || (!args.quiet && io::stderr().is_terminal()) {
         let secs = elapsed.as_secs_f64().max(1e-9);
         eprintln!(

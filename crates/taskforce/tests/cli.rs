@@ -111,6 +111,8 @@ fn output_formats() {
     assert!(text.contains("COMPROMISED"), "{text}");
     assert!(text.contains("What to do next"));
     assert!(text.contains("Isolate"));
+    assert!(text.contains("(×"), "repeated hits of one rule are told once, with a count: {text}");
+    assert!(text.contains("a file written by the attacker"), "requests linked to the write: {text}");
     assert!(!text.contains("\x1b["), "no colour when not a terminal");
     assert_eq!(table.status.code(), Some(1));
     assert!(table.stderr.is_empty(), "no progress output when stderr is not a terminal");
