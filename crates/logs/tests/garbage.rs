@@ -39,7 +39,7 @@ const FRAGMENTS: &[&[u8]] = &[
 fn garbage(rng: &mut Rng, len: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(len);
     while out.len() < len {
-        if rng.next() % 3 == 0 {
+        if rng.next().is_multiple_of(3) {
             out.extend_from_slice(FRAGMENTS[(rng.next() % FRAGMENTS.len() as u64) as usize]);
         } else {
             out.push(rng.next() as u8);
