@@ -106,56 +106,66 @@ pub struct W3cView<'a> {
     pub record: &'a Record<'a>,
 }
 
-impl W3cView<'_> {
-    fn column(&self, name: &str) -> Option<Cow<'_, str>> {
-        let lower = name.to_ascii_lowercase();
-        let real = WEB_ALIASES.iter().find(|(a, _)| *a == lower).map(|(_, r)| *r).unwrap_or(lower.as_str());
-        let i = self.columns.iter().position(|c| c == real)?;
+impl<'a> W3cView<'a> {
+    fn column(&self, name: &str) -> Option<Cow<'a, str>> {
+        let real = WEB_ALIASES.iter().find(|(a, _)| a.eq_ignore_ascii_case(name)).map(|(_, r)| *r).unwrap_or(name);
+        let i = self.columns.iter().position(|c| c.eq_ignore_ascii_case(real))?;
         self.record.field(i)
     }
 
-    fn forms(raw: Cow<'_, str>) -> Vec<String> {
-        let mut out = vec![raw.to_string()];
-        if let Cow::Owned(d) = url_decode(&raw) {
-            out.push(d);
+    /// The value as written, and URL-decoded when that differs.
+    fn value(raw: Cow<'a, str>) -> EventValue<'a> {
+        match url_decode(&raw) {
+            Cow::Owned(decoded) => EventValue::Array(vec![EventValue::Str(raw), EventValue::Str(Cow::Owned(decoded))]),
+            Cow::Borrowed(_) => EventValue::Str(raw),
         }
-        out
+    }
+
+    /// Calls `pred` on the value as written and, when different, decoded.
+    fn any_form(raw: &str, pred: &dyn Fn(&str) -> bool) -> bool {
+        pred(raw) || matches!(url_decode(raw), Cow::Owned(d) if pred(&d))
     }
 }
 
 impl Event for W3cView<'_> {
     fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
-        let mut forms = match path.to_ascii_lowercase().as_str() {
-            "cs-uri" => {
-                let stem = self.column("cs-uri-stem")?;
-                let q = self.column("cs-uri-query").filter(|q| q != "-" && !q.is_empty());
-                Self::forms(Cow::Owned(match q {
-                    Some(q) => format!("{stem}?{q}"),
-                    None => stem.into_owned(),
-                }))
-            }
-            "cs-uri-query" => {
-                let mut f = Self::forms(self.column("cs-uri-query")?);
-                if let Some(stem) = self.column("cs-uri-stem") {
-                    f.extend(Self::forms(Cow::Owned(format!("{stem}?{}", f[0]))));
-                }
-                f
-            }
-            _ => Self::forms(self.column(path)?),
-        };
-        forms.dedup();
-        if forms.len() == 1 {
-            return Some(EventValue::Str(Cow::Owned(forms.remove(0))));
+        if path.eq_ignore_ascii_case("cs-uri") {
+            let stem = self.column("cs-uri-stem")?;
+            let q = self.column("cs-uri-query").filter(|q| q != "-" && !q.is_empty());
+            return Some(Self::value(match q {
+                Some(q) => Cow::Owned(format!("{stem}?{q}")),
+                None => stem,
+            }));
         }
-        Some(EventValue::Array(forms.into_iter().map(|f| EventValue::Str(Cow::Owned(f))).collect()))
+        if path.eq_ignore_ascii_case("cs-uri-query") {
+            let query = self.column("cs-uri-query")?;
+            let Some(stem) = self.column("cs-uri-stem") else { return Some(Self::value(query)) };
+            let whole = format!("{stem}?{query}");
+            let mut forms = Vec::with_capacity(4);
+            for v in [Self::value(query), Self::value(Cow::Owned(whole))] {
+                match v {
+                    EventValue::Array(items) => forms.extend(items),
+                    other => forms.push(other),
+                }
+            }
+            return Some(EventValue::Array(forms));
+        }
+        self.column(path).map(Self::value)
     }
 
     fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {
-        (0..self.record.len()).filter_map(|i| self.record.field(i)).any(|v| Self::forms(v).iter().any(|f| pred(f)))
+        (0..self.record.len()).filter_map(|i| self.record.field(i)).any(|v| Self::any_form(&v, pred))
     }
 
     fn all_string_values(&self) -> Vec<Cow<'_, str>> {
-        (0..self.record.len()).filter_map(|i| self.record.field(i)).flat_map(Self::forms).map(Cow::Owned).collect()
+        let mut out = Vec::new();
+        for v in (0..self.record.len()).filter_map(|i| self.record.field(i)) {
+            if let Cow::Owned(d) = url_decode(&v) {
+                out.push(Cow::Owned(d));
+            }
+            out.push(v);
+        }
+        out
     }
 
     fn to_json(&self) -> Value {

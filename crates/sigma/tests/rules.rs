@@ -179,3 +179,28 @@ fn corpus_evtx_files_read_damage_reported() {
     }
     assert!(total > 1000);
 }
+
+/// Web rules see IIS values as written and URL-decoded, and `cs-uri-query` also as `stem?query`.
+#[test]
+fn webserver_rules_over_w3c_lines() {
+    use taskforce_logs::{Format, Record};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("w.yml"),
+        "title: decoded\nid: 6a0f8f4e-0b7e-4f3a-8c51-2b1c6d9e0a11\nlevel: high\nlogsource: {category: webserver}\ndetection:\n  a:\n    cs-uri-query|contains: 'cmd /c whoami'\n  b:\n    cs-uri-query|contains: '/owa/auth/x.js?'\n  c:\n    cs-user-agent|contains: 'python-requests'\n  condition: a and b and c\n",
+    )
+    .unwrap();
+    let set = SigmaSet::load(false, &[dir.path().to_path_buf()]);
+    assert!(set.has_webserver_rules());
+    let columns: Vec<String> =
+        ["date", "time", "cs-method", "cs-uri-stem", "cs-uri-query", "cs(user-agent)", "sc-status"]
+            .map(String::from)
+            .to_vec();
+    let line = b"2021-03-03 04:00:00 GET /owa/auth/x.js q=cmd%20/c%20whoami python-requests/2.25.1 200";
+    let mut spans = Vec::new();
+    let record = Record::parse(line, 1, Format::W3c, &mut spans);
+    assert_eq!(set.evaluate_web(&columns, &record).len(), 1);
+    let line = b"2021-03-03 04:00:00 GET /owa/auth/x.js q=dir python-requests/2.25.1 200";
+    let record = Record::parse(line, 2, Format::W3c, &mut spans);
+    assert!(set.evaluate_web(&columns, &record).is_empty());
+}
