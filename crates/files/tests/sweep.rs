@@ -129,6 +129,22 @@ fn each_builtin_yara_rule_has_a_positive_and_a_negative_fixture() {
         der_request(page, 12 << 10),
     ));
 
+    // Windows Error Reports are UTF-16LE text with a BOM (PL-08).
+    let wer = |text: &str| -> Vec<u8> {
+        let mut v = vec![0xFF, 0xFE];
+        v.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        v
+    };
+    let report = "Version=1\r\nEventType=APPCRASH\r\nAppPath=c:\\windows\\system32\\inetsrv\\w3wp.exe\r\nSig[0].Name=Application Name\r\nUI[2]=c:\\windows\\system32\\inetsrv\\w3wp.exe\r\nState[0].Key=Transport.DoneStage1\r\nOsInfo[0].Key=vermaj\r\nPackageRelativeAppId=\r\nDynamicSig[1].Name=OS Version\r\nFriendlyEventName=Stopped working\r\nAppName=IIS Worker Process\r\nTargetAppId=W:w3wp.exe\r\nTargetAppVer=w3wp#MSExchangeECPAppPool\r\nAppSession.Value=w3wp#MSExchangeECPAppPool\r\n";
+    cases.push(("TF-PL-08-WER".into(), true, "Report.wer (ECP pool)".into(), wer(report)));
+    cases.push((
+        "TF-PL-08-WER".into(),
+        false,
+        "Report.wer (OWA pool)".into(),
+        wer(&report.replace("MSExchangeECPAppPool", "MSExchangeOWAAppPool")),
+    ));
+    cases.push(("TF-PL-08-WER".into(), true, "Report.wer re-saved as ASCII".into(), report.as_bytes().to_vec()));
+
     let mut covered: BTreeSet<(String, bool)> = BTreeSet::new();
     for (rule, positive, name, bytes) in &cases {
         // A text file in aspnet_client: no name rule fires on `.txt`, only content.

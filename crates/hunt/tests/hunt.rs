@@ -564,3 +564,22 @@ mod files_on_disk {
         );
     }
 }
+
+#[test]
+fn wer_report_of_an_ecp_pool_crash_is_an_attempt() {
+    use taskforce_files::{Sweep, SweepConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let text = "Version=1\r\nEventType=APPCRASH\r\nAppPath=c:\\windows\\system32\\inetsrv\\w3wp.exe\r\nAppSession.Value=w3wp#MSExchangeECPAppPool\r\n";
+    let mut bytes = vec![0xFF, 0xFE];
+    bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    let path = dir.path().join("C/ProgramData/Microsoft/Windows/WER/ReportArchive/AppCrash_w3wp.exe_1a2b/Report.wer");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, bytes).unwrap();
+    let (sweep, _) = Sweep::load(&SweepConfig::default());
+    let ev = Evidence::open(dir.path()).unwrap();
+    let h = hunt_host(&ev, &RuleSet::builtin(), Options { files: Some(&sweep), ..Options::default() }).host;
+    if taskforce_files::YARA_ENABLED {
+        assert!(h.findings.iter().any(|f| f.rule == "TF-PL-08-WER"), "{:#?}", h.findings);
+        assert_eq!(h.verdict, Verdict::Attempted);
+    }
+}

@@ -174,3 +174,21 @@ rule TF_FS08_Compiled_JScript_WebShell
     condition:
         uint16(0) == 0x5a4d and filesize < 2MB and any of ($vpath*) and $eval and $request
 }
+
+rule TF_PL08_WER_ECP_AppPool_Crash
+{
+    meta:
+        id = "TF-PL-08-WER"
+        title = "Windows Error Report of a crash in the ECP application pool (CVE-2021-26855/27065 attempt after patching)"
+        severity = "medium"
+        stage = "exploit"
+        verdict = "attempted"
+        cves = "CVE-2021-26855,CVE-2021-27065"
+        reference = "detections.md A.2 PL-08 (WER report files, UTF-16LE key=value text)"
+        description = "Windows Error Reporting writes a Report.wer (UTF-16 text) when the IIS worker of the Exchange ECP application pool crashes. After the March 2021 updates, exploitation attempts against ECP end this way, so a report naming w3wp.exe and MSExchangeECPAppPool is a sign of an attempt that failed; check the HttpProxy and ECP logs around its time for the requests that caused it."
+    strings:
+        $app = "AppPath=c:\\windows\\system32\\inetsrv\\w3wp.exe" ascii wide nocase
+        $pool = ".Value=w3wp#MSExchangeECPAppPool" ascii wide nocase
+    condition:
+        filesize < 64KB and $app and $pool
+}
