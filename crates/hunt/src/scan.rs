@@ -319,15 +319,24 @@ impl LineState {
             }
             return;
         }
+        // Which rules can match: the line rules whose literals the line holds (all of them with
+        // --thorough or a literal-less rule), and the Sigma web rules when one of theirs is in it.
+        let all_line_rules = plan.thorough || plan.rules.prefilter(plan.source).parse_every_line;
+        let gated = !all_line_rules;
+        if gated {
+            plan.rules.prefilter(plan.source).fill(line, &mut self.present);
+        }
+        let line_rules = all_line_rules
+            || plan.rules.indices_for(plan.source).iter().any(|&i| plan.rules.may_match(i, &self.present));
+        let sigma_web = plan.sigma_web.filter(|s| s.web_may_match(line));
+        if !line_rules && sigma_web.is_none() {
+            return;
+        }
         let record = Record::parse(line, line_no, plan.format, &mut self.spans);
         if record.line.is_empty() {
             return;
         }
         let view = BoundRecord { record: &record, binding: &self.binding };
-        let gated = !plan.every_line();
-        if gated {
-            plan.rules.prefilter(plan.source).fill(record.line, &mut self.present);
-        }
         let mut time = None;
         for &index in plan.rules.indices_for(plan.source) {
             if gated && !plan.rules.may_match(index, &self.present) {
@@ -345,7 +354,7 @@ impl LineState {
                 });
             }
         }
-        if let Some(sigma) = plan.sigma_web {
+        if let Some(sigma) = sigma_web {
             for sh in sigma.evaluate_web(&self.names, &record) {
                 let index = sigma.rules().iter().position(|r| std::ptr::eq(r, sh.rule)).expect("rule of this set");
                 let hit = Hit {

@@ -7,6 +7,7 @@
 
 pub mod event;
 mod meta;
+pub mod prefilter;
 pub mod route;
 
 use std::collections::HashMap;
@@ -41,13 +42,22 @@ pub struct SigmaHit<'s> {
 
 /// The loaded Sigma rules.
 pub struct SigmaSet {
+    /// Rules for Windows events.
     engine: Engine,
+    /// `webserver` rules with literals: run only on lines holding one of them.
+    web_gated: Engine,
+    /// `webserver` rules without a derivable literal: run on every line.
+    web_open: Engine,
+    web_open_rules: usize,
     infos: Vec<RuleInfo>,
     by_key: HashMap<String, usize>,
     pub skipped: Vec<Skipped>,
     /// Rule files read (built-in and user).
     pub files: usize,
     has_web: bool,
+    /// Literals of the gated `webserver` rules.
+    web_literals: Vec<String>,
+    web_gate: Option<regex::bytes::Regex>,
 }
 
 impl SigmaSet {
@@ -60,11 +70,16 @@ impl SigmaSet {
     pub fn load(builtin: bool, dirs: &[PathBuf]) -> SigmaSet {
         let mut set = SigmaSet {
             engine: Engine::new(),
+            web_gated: Engine::new(),
+            web_open: Engine::new(),
+            web_open_rules: 0,
             infos: Vec::new(),
             by_key: HashMap::new(),
             skipped: Vec::new(),
             files: 0,
             has_web: false,
+            web_literals: Vec::new(),
+            web_gate: None,
         };
         if builtin {
             for file in files::embedded(&BUILTIN) {
@@ -87,6 +102,15 @@ impl SigmaSet {
                 }
             }
         }
+        set.web_gate = (!set.web_literals.is_empty()).then(|| {
+            let alternation: Vec<String> = set.web_literals.iter().map(|l| regex::escape(l)).collect();
+            regex::bytes::RegexBuilder::new(&alternation.join("|"))
+                .case_insensitive(true)
+                .unicode(false)
+                .size_limit(64 << 20)
+                .build()
+                .expect("escaped literals always build")
+        });
         set
     }
 
@@ -127,10 +151,23 @@ impl SigmaSet {
         for detection in rule.detection.named.values_mut() {
             keywords_match_substrings(detection);
         }
-        if let Err(e) = self.engine.add_rule(&rule) {
+        let web = rule.logsource.category.as_deref() == Some("webserver");
+        let literals = if web { prefilter::rule_literals(&rule) } else { None };
+        let engine = match (web, &literals) {
+            (false, _) => &mut self.engine,
+            (true, Some(_)) => &mut self.web_gated,
+            (true, None) => &mut self.web_open,
+        };
+        if let Err(e) = engine.add_rule(&rule) {
             return self.skip(origin, Some(rule.title.clone()), &format!("cannot compile: {e}"));
         }
-        self.has_web |= rule.logsource.category.as_deref() == Some("webserver");
+        if web {
+            self.has_web = true;
+            match literals {
+                Some(lits) => self.web_literals.extend(lits),
+                None => self.web_open_rules += 1,
+            }
+        }
         let key = info.key.clone();
         self.by_key.insert(key, self.infos.len());
         self.infos.push(info);
@@ -164,11 +201,22 @@ impl SigmaSet {
         hits
     }
 
+    /// False when no `webserver` rule can match `line` (none of their literals is in it).
+    pub fn web_may_match(&self, line: &[u8]) -> bool {
+        self.web_open_rules > 0 || self.web_gate.as_ref().is_some_and(|g| g.is_match(line))
+    }
+
     /// Rules of category `webserver` that match one IIS line.
     pub fn evaluate_web(&self, columns: &[String], record: &Record<'_>) -> Vec<SigmaHit<'_>> {
         let view = event::W3cView { columns, record };
         let mut hits = Vec::new();
-        self.collect(self.engine.evaluate_with_logsource(&view, &route::webserver()), &mut hits);
+        let ls = route::webserver();
+        if self.web_open_rules > 0 {
+            self.collect(self.web_open.evaluate_with_logsource(&view, &ls), &mut hits);
+        }
+        if self.web_gate.as_ref().is_some_and(|g| g.is_match(record.line)) {
+            self.collect(self.web_gated.evaluate_with_logsource(&view, &ls), &mut hits);
+        }
         hits
     }
 
