@@ -10,6 +10,8 @@ use taskforce_evidence::{Evidence, Item, PathHint};
 use taskforce_report::Effect;
 use taskforce_sigma::{SigmaHit, SigmaSet};
 
+use crate::scan::excerpt;
+
 /// Largest event log read from inside a zip (it has to be buffered: EVTX needs seeking).
 const MAX_BUFFERED_EVTX: u64 = 2 << 30;
 
@@ -81,7 +83,7 @@ pub fn scan(
             out.computer = Some(event.computer.clone());
         }
         for hit in sigma.evaluate_event(&event) {
-            out.hits.push(to_hit(sigma, &hit, &event, &written));
+            out.hits.push(to_hit(&hit, &event, &written));
         }
     };
     let mut head = [0u8; 8];
@@ -127,8 +129,7 @@ fn written_path_regex() -> Regex {
         .expect("valid regex")
 }
 
-fn to_hit(sigma: &SigmaSet, hit: &SigmaHit<'_>, event: &WinEvent, written: &Regex) -> EventHit {
-    let index = sigma.rules().iter().position(|r| std::ptr::eq(r, hit.rule)).expect("hit rule is in the set");
+fn to_hit(hit: &SigmaHit<'_>, event: &WinEvent, written: &Regex) -> EventHit {
     let summary = event.summary();
     let mut detail = vec![
         ("channel".to_string(), event.channel.clone()),
@@ -146,19 +147,7 @@ fn to_hit(sigma: &SigmaSet, hit: &SigmaHit<'_>, event: &WinEvent, written: &Rege
     if let (true, Some(c)) = (hit.rule.effect != Effect::None, written.captures(&summary)) {
         detail.push(("written_path".into(), c[1].trim().to_string()));
     }
-    EventHit { rule: index, time: event.time, record_id: event.record_id, excerpt: excerpt(&summary), detail }
-}
-
-fn excerpt(text: &str) -> String {
-    const MAX: usize = 600;
-    if text.len() <= MAX {
-        return text.to_string();
-    }
-    let mut cut = MAX;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    format!("{}…", &text[..cut])
+    EventHit { rule: hit.index, time: event.time, record_id: event.record_id, excerpt: excerpt(&summary), detail }
 }
 
 #[cfg(test)]

@@ -184,7 +184,7 @@ pub fn hunt_host(evidence: &Evidence, rules: &RuleSet, options: Options<'_>) -> 
             judged.push(event_finding(sigma, hit, &item.path));
         }
     }
-    correlate_writes(evidence, &files, &mut judged, options, progress);
+    correlate_writes(evidence, &files, &mut judged, sigma, options, progress);
     let swept = options.files.map(|s| sweep::sweep(evidence, s, progress));
     if let Some(sw) = &swept {
         judged.extend(sw.judged.iter().cloned());
@@ -321,6 +321,8 @@ fn correlate_writes(
     evidence: &Evidence,
     files: &[(&Item, LogSource, FileScan)],
     judged: &mut Vec<Judged>,
+    // Only read for Sigma hits, which the correlation pass does not produce.
+    sigma: &SigmaSet,
     options: Options<'_>,
     progress: &(dyn Fn(u64) + Sync),
 ) {
@@ -341,8 +343,6 @@ fn correlate_writes(
     }
     let paths: Vec<WrittenPath> = written.iter().map(|(w, _)| w.clone()).collect();
     let rules = correlate::rules_for(&paths);
-    // Correlation hits come from line rules only; an empty Sigma set stands in for the other kind.
-    let no_sigma = SigmaSet::load(false, &[]);
     let request_logs: Vec<&(&Item, LogSource, FileScan)> =
         files.iter().filter(|(_, s, _)| matches!(s, LogSource::Iis | LogSource::HttpProxy)).collect();
     let second: Vec<(String, FileScan)> = request_logs
@@ -372,7 +372,7 @@ fn correlate_writes(
                 "write_time": write.finding.time,
                 "write_source": write.finding.source,
             });
-            let mut fresh = to_finding(&rules, &no_sigma, hit, &path);
+            let mut fresh = to_finding(&rules, sigma, hit, &path);
             fresh.finding.rule = correlate::RULE_ID.to_string();
             // The same request may already be a finding (e.g. an .aspx in aspnet_client): make it
             // one story by linking it to the write instead of adding a second finding.

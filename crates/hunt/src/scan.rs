@@ -350,13 +350,12 @@ impl LineState {
                     hit,
                     time: t,
                     line: line_no,
-                    excerpt: excerpt(record.line),
+                    excerpt: excerpt(&record.text()),
                 });
             }
         }
         if let Some(sigma) = sigma_web {
             for sh in sigma.evaluate_web(&self.names, &record) {
-                let index = sigma.rules().iter().position(|r| std::ptr::eq(r, sh.rule)).expect("rule of this set");
                 let hit = Hit {
                     severity: sh.rule.severity,
                     effect: sh.rule.effect,
@@ -366,11 +365,11 @@ impl LineState {
                 };
                 let t = *time.get_or_insert_with(|| self.columns.time(&record));
                 out.hits.push(LineHit {
-                    rule: RuleRef::Sigma(index),
+                    rule: RuleRef::Sigma(sh.index),
                     hit,
                     time: t,
                     line: line_no,
-                    excerpt: excerpt(record.line),
+                    excerpt: excerpt(&record.text()),
                 });
             }
         }
@@ -427,8 +426,8 @@ fn last_data_line(data: &[u8]) -> Option<(usize, usize)> {
     None
 }
 
-fn excerpt(line: &[u8]) -> String {
-    let text = String::from_utf8_lossy(line);
+/// A finding's excerpt: the text trimmed, cut at `EXCERPT_MAX` bytes on a character boundary.
+pub(crate) fn excerpt(text: &str) -> String {
     let text = text.trim();
     if text.len() <= EXCERPT_MAX {
         return text.to_string();

@@ -26,26 +26,31 @@ pub struct SweepResult {
 /// Sweeps every item of the evidence that is in the sweep's scope, in parallel, one scanner per
 /// worker thread.
 pub fn sweep(evidence: &Evidence, sweep: &Sweep, progress: &(dyn Fn(u64) + Sync)) -> SweepResult {
-    let scoped: Vec<(&Item, taskforce_files::Area)> =
-        evidence.items.iter().filter_map(|i| sweep.in_scope(&normalise(&i.path)).map(|a| (i, a))).collect();
-    let results: Vec<(&Item, FileResult)> = scoped
+    // The normalised path (what the sweep's areas are written against) is computed once per file.
+    let scoped: Vec<(&Item, String, taskforce_files::Area)> = evidence
+        .items
+        .iter()
+        .filter_map(|i| {
+            let path = normalise(&i.path);
+            sweep.in_scope(&path).map(|a| (i, path, a))
+        })
+        .collect();
+    let results: Vec<(&Item, &str, FileResult)> = scoped
         .par_iter()
         .map_init(
             || sweep.scanner(),
-            |scanner, (item, area)| {
+            |scanner, (item, path, area)| {
                 let result = match evidence.open_item(item) {
-                    Ok(mut reader) => {
-                        scanner.scan(&normalise(&item.path), *area, item.size, item.modified, &mut reader)
-                    }
+                    Ok(mut reader) => scanner.scan(path, *area, item.size, item.modified, &mut reader),
                     Err(e) => FileResult { error: Some(format!("cannot open: {e}")), ..FileResult::default() },
                 };
                 progress(item.size.min(1 << 20));
-                (*item, result)
+                (*item, path.as_str(), result)
             },
         )
         .collect();
     let mut out = SweepResult { files: results.len() as u64, ..SweepResult::default() };
-    for (item, result) in results {
+    for (item, path, result) in results {
         let modified = item.modified.and_then(|s| Timestamp::from_second(s).ok());
         if let Some(t) = modified {
             out.first = Some(out.first.map_or(t, |f| f.min(t)));
@@ -73,7 +78,7 @@ pub fn sweep(evidence: &Evidence, sweep: &Sweep, progress: &(dyn Fn(u64) + Sync)
             if let Some(sha) = &result.sha256 {
                 detail.entry("sha256").or_insert_with(|| sha.clone().into());
             }
-            if let Some(web) = taskforce_files::web_path(&normalise(&item.path)) {
+            if let Some(web) = taskforce_files::web_path(path) {
                 detail.entry("web_path").or_insert_with(|| web.into());
             }
             out.judged.push(Judged {

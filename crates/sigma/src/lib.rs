@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use include_dir::{Dir, include_dir};
 use rsigma_eval::Engine;
-use rsigma_parser::{Detection, LogSource, Modifier, SigmaRule, parse_sigma_yaml};
+use rsigma_parser::{Detection, Modifier, SigmaRule, parse_sigma_yaml};
 use taskforce_events::WinEvent;
 use taskforce_logs::Record;
 use taskforce_rules::files;
@@ -36,6 +36,8 @@ pub struct Skipped {
 #[derive(Debug, Clone)]
 pub struct SigmaHit<'s> {
     pub rule: &'s RuleInfo,
+    /// The rule's position in [`SigmaSet::rules`].
+    pub index: usize,
     /// `field = value` pairs that matched (keywords as `keyword`).
     pub matched: Vec<(String, String)>,
 }
@@ -102,15 +104,8 @@ impl SigmaSet {
                 }
             }
         }
-        set.web_gate = (!set.web_literals.is_empty()).then(|| {
-            let alternation: Vec<String> = set.web_literals.iter().map(|l| regex::escape(l)).collect();
-            regex::bytes::RegexBuilder::new(&alternation.join("|"))
-                .case_insensitive(true)
-                .unicode(false)
-                .size_limit(64 << 20)
-                .build()
-                .expect("escaped literals always build")
-        });
+        set.web_gate =
+            (!set.web_literals.is_empty()).then(|| taskforce_rules::prefilter::literal_finder(&set.web_literals));
         set
     }
 
@@ -224,7 +219,7 @@ impl SigmaSet {
         for r in results {
             let key = meta::key(r.header.rule_id.as_deref(), &r.header.rule_title);
             let Some(&i) = self.by_key.get(&key) else { continue };
-            if hits.iter().any(|h| std::ptr::eq(h.rule, &self.infos[i])) {
+            if hits.iter().any(|h| h.index == i) {
                 continue;
             }
             let matched = r
@@ -242,13 +237,8 @@ impl SigmaSet {
                         .collect()
                 })
                 .unwrap_or_default();
-            hits.push(SigmaHit { rule: &self.infos[i], matched });
+            hits.push(SigmaHit { rule: &self.infos[i], index: i, matched });
         }
-    }
-
-    /// The log source a rule was written for, for reports.
-    pub fn logsource_of(info: &RuleInfo) -> &LogSource {
-        &info.logsource
     }
 }
 

@@ -10,48 +10,18 @@ use rsigma_parser::{
     ConditionExpr, Detection, DetectionItem, Modifier, Quantifier, SelectorPattern, SigmaRule, SigmaValue,
 };
 
-/// `None`: no literal is necessary for the rule to match.
-pub type Literals = Option<Vec<String>>;
-
-const MIN_LITERAL: usize = 3;
-
-fn is_stable(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | '~' | ':' | '\\')
-}
-
-fn best(a: Literals, b: Literals) -> Literals {
-    match (a, b) {
-        (None, x) | (x, None) => x,
-        (Some(a), Some(b)) => {
-            let score = |s: &Vec<String>| (s.iter().map(String::len).min().unwrap_or(0), usize::MAX - s.len());
-            Some(if score(&b) > score(&a) { b } else { a })
-        }
-    }
-}
-
-fn union(items: impl Iterator<Item = Literals>) -> Literals {
-    let mut all = Vec::new();
-    for item in items {
-        all.extend(item?);
-    }
-    if all.is_empty() { None } else { Some(all) }
-}
+pub use taskforce_rules::prefilter::Literals;
+use taskforce_rules::prefilter::{best, stable_run, union};
 
 fn value_literal(v: &SigmaValue) -> Literals {
-    let text: Vec<String> = match v {
-        SigmaValue::String(s) => s
-            .parts
-            .iter()
-            .filter_map(|p| match p {
-                StringPart::Plain(t) => Some(t.clone()),
-                StringPart::Special(_) => None,
-            })
-            .collect(),
-        SigmaValue::Integer(i) => vec![i.to_string()],
-        _ => return None,
-    };
-    let run = text.iter().flat_map(|t| t.split(|c: char| !is_stable(c))).max_by_key(|r| r.len())?;
-    (run.len() >= MIN_LITERAL).then(|| vec![run.to_ascii_lowercase()])
+    match v {
+        SigmaValue::String(s) => stable_run(s.parts.iter().filter_map(|p| match p {
+            StringPart::Plain(t) => Some(t.as_str()),
+            StringPart::Special(_) => None,
+        })),
+        SigmaValue::Integer(i) => stable_run([i.to_string().as_str()]),
+        _ => None,
+    }
 }
 
 fn item_literals(item: &DetectionItem) -> Literals {
