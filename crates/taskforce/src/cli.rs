@@ -22,6 +22,14 @@ pub enum Command {
     /// Find exposed and unpatched Exchange servers without touching a flaw: one JSON line (or CSV
     /// row) per target. Exit code 0 = the run completed, 2 = bad arguments, 130 = interrupted.
     Probe(crate::probe_cmd::ProbeArgs),
+    /// Run the task force's tracking service (API over HTTP; SQLite by default, PostgreSQL with
+    /// --database postgres://…). Stops cleanly on Ctrl-C or SIGTERM.
+    Serve(crate::service_cmd::ServeArgs),
+    /// Load files into the tracking service's database: scan feeds, probe results, hunt
+    /// reports, ASN mappings, organisations. Exit code 0 = every file taken, 2 = a file was refused.
+    Ingest(crate::service_cmd::IngestArgs),
+    /// Create, list or revoke the service's API tokens.
+    Token(crate::service_cmd::TokenArgs),
     /// List, test or inspect the hunt rules.
     Rules(RulesArgs),
     /// Print a shell completion script.

@@ -6,6 +6,7 @@ mod hunt_cmd;
 mod probe_cmd;
 mod rules_cmd;
 mod sample_cmd;
+mod service_cmd;
 
 use std::process::ExitCode;
 
@@ -17,6 +18,9 @@ fn main() -> ExitCode {
         cli::Command::Hunt(args) => hunt_cmd::run(args),
         cli::Command::Probe(args) => probe_cmd::run(args),
         cli::Command::Rules(args) => rules_cmd::run(args),
+        cli::Command::Serve(args) => service_cmd::serve(args),
+        cli::Command::Ingest(args) => service_cmd::ingest(args),
+        cli::Command::Token(args) => service_cmd::token(args),
         cli::Command::Completions { shell } => {
             let mut cmd = <cli::Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "taskforce", &mut std::io::stdout());

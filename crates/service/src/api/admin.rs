@@ -1,0 +1,134 @@
+//! Health, dashboard counts, ingests, the audit log and token management.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sqlx::Row;
+
+use super::{Admin, ApiError, ApiResult, AppState, at_param, audit, require_admin, require_staff};
+use crate::query::{self, PageParams};
+use crate::tokens::{self, Principal, Role};
+
+pub async fn health(State(s): State<AppState>) -> (StatusCode, Json<Value>) {
+    match sqlx::query("SELECT 1").fetch_one(&s.db.pool).await {
+        Ok(_) => (
+            StatusCode::OK,
+            Json(json!({"status": "ok", "database": s.db.dialect.name(), "schema_version": crate::db::SCHEMA_VERSION, "version": env!("CARGO_PKG_VERSION")})),
+        ),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "error": e.to_string()}))),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct AtParam {
+    at: Option<String>,
+}
+
+pub async fn stats(State(s): State<AppState>, p: Principal, Query(q): Query<AtParam>) -> ApiResult<Json<query::Stats>> {
+    require_staff(&p)?;
+    let at = at_param(q.at.as_deref())?;
+    Ok(Json(query::stats(&s.db, at.as_deref()).await?))
+}
+
+pub async fn ingests(State(s): State<AppState>, p: Principal, Query(page): Query<PageParams>) -> ApiResult<Json<Value>> {
+    require_staff(&p)?;
+    let per = page.per_page.clamp(1, 1000) as i64;
+    let offset = (page.page.max(1) as i64 - 1) * per;
+    let total: i64 = sqlx::query("SELECT COUNT(*) FROM ingest").fetch_one(&s.db.pool).await?.try_get(0)?;
+    let rows = sqlx::query(
+        "SELECT id, kind, file_name, sha256, received_at, uploader, status, rows_total, rows_ok, rows_duplicate, rows_rejected, rows_ignored FROM ingest ORDER BY id DESC LIMIT $1 OFFSET $2",
+    )
+    .bind(per)
+    .bind(offset)
+    .fetch_all(&s.db.pool)
+    .await?;
+    let items: Vec<Value> = rows.iter().map(ingest_json).collect::<Result<_, sqlx::Error>>()?;
+    Ok(Json(json!({"items": items, "page": page.page.max(1), "per_page": per, "total": total})))
+}
+
+fn ingest_json(r: &sqlx::any::AnyRow) -> Result<Value, sqlx::Error> {
+    Ok(json!({
+        "id": r.try_get::<i64, _>(0)?, "kind": r.try_get::<String, _>(1)?, "file_name": r.try_get::<String, _>(2)?,
+        "sha256": r.try_get::<String, _>(3)?, "received_at": r.try_get::<String, _>(4)?, "uploader": r.try_get::<String, _>(5)?,
+        "status": r.try_get::<String, _>(6)?, "rows_total": r.try_get::<i64, _>(7)?, "rows_ok": r.try_get::<i64, _>(8)?,
+        "rows_duplicate": r.try_get::<i64, _>(9)?, "rows_rejected": r.try_get::<i64, _>(10)?, "rows_ignored": r.try_get::<i64, _>(11)?,
+    }))
+}
+
+pub async fn ingest_detail(State(s): State<AppState>, p: Principal, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+    require_staff(&p)?;
+    let row = sqlx::query(
+        "SELECT id, kind, file_name, sha256, received_at, uploader, status, rows_total, rows_ok, rows_duplicate, rows_rejected, rows_ignored FROM ingest WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&s.db.pool)
+    .await?
+    .ok_or_else(|| ApiError::not_found("ingest"))?;
+    let mut v = ingest_json(&row)?;
+    let errors: Vec<Value> = sqlx::query("SELECT line, message FROM ingest_error WHERE ingest_id = $1 ORDER BY line LIMIT 1000")
+        .bind(id)
+        .fetch_all(&s.db.pool)
+        .await?
+        .iter()
+        .map(|r| Ok(json!({"line": r.try_get::<i64, _>(0)?, "message": r.try_get::<String, _>(1)?})))
+        .collect::<Result<_, sqlx::Error>>()?;
+    v["errors"] = Value::Array(errors);
+    Ok(Json(v))
+}
+
+pub async fn audit_log(State(s): State<AppState>, p: Principal, Query(page): Query<PageParams>) -> ApiResult<Json<Value>> {
+    require_staff(&p)?;
+    let per = page.per_page.clamp(1, 1000) as i64;
+    let offset = (page.page.max(1) as i64 - 1) * per;
+    let rows = sqlx::query("SELECT id, at, actor, action, object_type, object_id, before_json, after_json FROM audit_log ORDER BY id DESC LIMIT $1 OFFSET $2")
+        .bind(per)
+        .bind(offset)
+        .fetch_all(&s.db.pool)
+        .await?;
+    let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str::<Value>(&s).ok()).unwrap_or(Value::Null);
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            Ok(json!({
+                "id": r.try_get::<i64, _>(0)?, "at": r.try_get::<String, _>(1)?, "actor": r.try_get::<String, _>(2)?,
+                "action": r.try_get::<String, _>(3)?, "object_type": r.try_get::<String, _>(4)?, "object_id": r.try_get::<Option<String>, _>(5)?,
+                "before": parse(r.try_get(6)?), "after": parse(r.try_get(7)?),
+            }))
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok(Json(json!({"items": items, "page": page.page.max(1), "per_page": per})))
+}
+
+pub async fn list_tokens(State(s): State<AppState>, p: Principal) -> ApiResult<Json<Vec<tokens::TokenInfo>>> {
+    require_admin(&p)?;
+    Ok(Json(tokens::list(&s.db).await?))
+}
+
+#[derive(Deserialize)]
+pub struct NewToken {
+    name: String,
+    role: String,
+    org_id: Option<i64>,
+}
+
+pub async fn create_token(State(s): State<AppState>, Admin(p): Admin, Json(body): Json<NewToken>) -> ApiResult<(StatusCode, Json<Value>)> {
+    require_admin(&p)?;
+    let role = Role::parse(&body.role).ok_or_else(|| ApiError::bad_request(format!("unknown role {:?}: admin, analyst or reporter", body.role)))?;
+    let (id, secret) = tokens::create(&s.db, &body.name, role, body.org_id).await.map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
+    let after = json!({"id": id, "name": body.name, "role": role.as_str(), "org_id": body.org_id});
+    audit(&s.db, &p, "create", "token", id, None, Some(after.clone())).await?;
+    let mut out = after;
+    out["token"] = Value::String(secret);
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+pub async fn revoke_token(State(s): State<AppState>, p: Principal, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+    require_admin(&p)?;
+    if !tokens::revoke(&s.db, id).await? {
+        return Err(ApiError::not_found("active token"));
+    }
+    audit(&s.db, &p, "revoke", "token", id, None, None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

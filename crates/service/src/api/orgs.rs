@@ -1,0 +1,286 @@
+//! Organisations: list, detail (with the state on a past date), their hosts, and the manual
+//! entries analysts make (organisations, contacts, networks/ASNs, communication state).
+
+use std::collections::BTreeSet;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sqlx::Row;
+
+use super::{ApiError, ApiResult, AppState, Staff, at_param, audit, require_org_access, require_staff};
+use crate::orgs_import::{canonical_cidr, plausible_email};
+use crate::query::{self, HostFilter, OrgFilter, PageParams};
+use crate::state::CommState;
+use crate::tokens::Principal;
+
+/// Page numbers as given, parsed with a clear error.
+#[derive(Deserialize, Default)]
+pub struct PageParamsRaw {
+    page: Option<String>,
+    per_page: Option<String>,
+}
+
+impl PageParamsRaw {
+    pub fn parse(&self) -> ApiResult<PageParams> {
+        let num = |s: &Option<String>, default: u32| -> ApiResult<u32> {
+            match s {
+                None => Ok(default),
+                Some(s) => s.parse().map_err(|_| ApiError::bad_request(format!("not a page number: {s:?}"))),
+            }
+        };
+        Ok(PageParams { page: num(&self.page, 1)?, per_page: num(&self.per_page, 50)? })
+    }
+}
+
+pub async fn list(State(s): State<AppState>, p: Principal, Query(q): Query<Vec<(String, String)>>) -> ApiResult<Json<Value>> {
+    require_staff(&p)?;
+    let (filter, page) = org_filter(&q)?;
+    let result = query::list_orgs(&s.db, &filter, page).await?.map_err(|e| ApiError::bad_request(e.0))?;
+    Ok(Json(serde_json::to_value(result).map_err(anyhow::Error::from)?))
+}
+
+/// Query strings by hand: numbers and booleans with clear errors.
+fn org_filter(q: &[(String, String)]) -> ApiResult<(OrgFilter, PageParams)> {
+    let mut f = OrgFilter::default();
+    let mut page = PageParamsRaw::default();
+    for (k, v) in q {
+        match k.as_str() {
+            "state" => f.state = Some(v.clone()),
+            "comm_state" => f.comm_state = Some(v.clone()),
+            "sector" => f.sector = Some(v.clone()),
+            "asn" => f.asn = Some(parse_num(k, v)?),
+            "country" => f.country = Some(v.clone()),
+            "last_seen_after" => f.last_seen_after = Some(v.clone()),
+            "regressed" => f.regressed = Some(parse_bool(k, v)?),
+            "name" => f.name = Some(v.clone()),
+            "page" => page.page = Some(v.clone()),
+            "per_page" => page.per_page = Some(v.clone()),
+            _ => return Err(ApiError::bad_request(format!("unknown parameter {k:?}"))),
+        }
+    }
+    Ok((f, page.parse()?))
+}
+
+pub fn host_filter(q: &[(String, String)]) -> ApiResult<(HostFilter, PageParams)> {
+    let mut f = HostFilter::default();
+    let mut page = PageParamsRaw::default();
+    for (k, v) in q {
+        match k.as_str() {
+            "state" => f.state = Some(v.clone()),
+            "asn" => f.asn = Some(parse_num(k, v)?),
+            "country" => f.country = Some(v.clone()),
+            "org" => f.org = Some(parse_num(k, v)?),
+            "sector" => f.sector = Some(v.clone()),
+            "last_seen_after" => f.last_seen_after = Some(v.clone()),
+            "regressed" => f.regressed = Some(parse_bool(k, v)?),
+            "page" => page.page = Some(v.clone()),
+            "per_page" => page.per_page = Some(v.clone()),
+            _ => return Err(ApiError::bad_request(format!("unknown parameter {k:?}"))),
+        }
+    }
+    Ok((f, page.parse()?))
+}
+
+fn parse_num(k: &str, v: &str) -> ApiResult<i64> {
+    v.trim().trim_start_matches("AS").parse().map_err(|_| ApiError::bad_request(format!("{k} must be a number, not {v:?}")))
+}
+
+fn parse_bool(k: &str, v: &str) -> ApiResult<bool> {
+    match v {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(ApiError::bad_request(format!("{k} must be true or false, not {v:?}"))),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct AtParam {
+    at: Option<String>,
+}
+
+pub async fn detail(State(s): State<AppState>, p: Principal, Path(id): Path<i64>, Query(q): Query<AtParam>) -> ApiResult<Json<query::OrgDetail>> {
+    require_org_access(&p, id)?;
+    let at = at_param(q.at.as_deref())?;
+    query::org_detail(&s.db, id, at.as_deref()).await?.map(Json).ok_or_else(|| ApiError::not_found("organisation"))
+}
+
+pub async fn hosts(State(s): State<AppState>, p: Principal, Path(id): Path<i64>, Query(q): Query<Vec<(String, String)>>) -> ApiResult<Json<Value>> {
+    require_org_access(&p, id)?;
+    let (mut filter, page) = host_filter(&q)?;
+    filter.org = Some(id);
+    if query::org_summary(&s.db, id).await?.is_none() {
+        return Err(ApiError::not_found("organisation"));
+    }
+    let result = query::list_hosts(&s.db, &filter, page).await?.map_err(|e| ApiError::bad_request(e.0))?;
+    Ok(Json(serde_json::to_value(result).map_err(anyhow::Error::from)?))
+}
+
+#[derive(Deserialize)]
+pub struct NewOrg {
+    name: String,
+    sector: Option<String>,
+    cc: Option<String>,
+}
+
+pub async fn create(State(s): State<AppState>, Staff(p): Staff, Json(body): Json<NewOrg>) -> ApiResult<(StatusCode, Json<Value>)> {
+    let name = body.name.trim();
+    if name.is_empty() {
+        return Err(ApiError::bad_request("an organisation needs a name"));
+    }
+    let exists = sqlx::query("SELECT id FROM organisation WHERE name = $1 AND managed = 'manual'").bind(name.to_string()).fetch_optional(&s.db.pool).await?;
+    if exists.is_some() {
+        return Err(ApiError::new(StatusCode::CONFLICT, format!("an organisation named {name:?} exists already")));
+    }
+    let row = sqlx::query("INSERT INTO organisation (name, sector, cc, managed, source, imported_at) VALUES ($1, $2, $3, 'manual', $4, $5) RETURNING id")
+        .bind(name.to_string())
+        .bind(body.sector.clone())
+        .bind(body.cc.as_ref().map(|c| c.to_ascii_uppercase()))
+        .bind(format!("analyst:{}", p.name))
+        .bind(crate::time::now())
+        .fetch_one(&s.db.pool)
+        .await?;
+    let id: i64 = row.try_get(0)?;
+    let after = json!({"id": id, "name": name, "sector": body.sector, "cc": body.cc});
+    audit(&s.db, &p, "create", "organisation", id, None, Some(after.clone())).await?;
+    Ok((StatusCode::CREATED, Json(after)))
+}
+
+async fn org_exists(s: &AppState, id: i64) -> ApiResult<()> {
+    match query::org_summary(&s.db, id).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::not_found("organisation")),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NewContact {
+    email: String,
+    #[serde(default = "abuse")]
+    role: String,
+    name: Option<String>,
+    phone: Option<String>,
+}
+
+fn abuse() -> String {
+    "abuse".into()
+}
+
+pub async fn add_contact(State(s): State<AppState>, Staff(p): Staff, Path(id): Path<i64>, Json(body): Json<NewContact>) -> ApiResult<(StatusCode, Json<Value>)> {
+    org_exists(&s, id).await?;
+    let email = body.email.trim().to_ascii_lowercase();
+    if !plausible_email(&email) {
+        return Err(ApiError::bad_request(format!("not an e-mail address: {:?}", body.email)));
+    }
+    if !matches!(body.role.as_str(), "abuse" | "security" | "tech" | "executive") {
+        return Err(ApiError::bad_request("role must be abuse, security, tech or executive"));
+    }
+    let row = sqlx::query(
+        "INSERT INTO contact (org_id, email, role, name, phone, managed, source, imported_at) VALUES ($1, $2, $3, $4, $5, 'manual', $6, $7) \
+         ON CONFLICT (org_id, email, managed) DO UPDATE SET role = excluded.role, name = excluded.name, phone = excluded.phone, source = excluded.source, imported_at = excluded.imported_at RETURNING id",
+    )
+    .bind(id)
+    .bind(email.clone())
+    .bind(body.role.clone())
+    .bind(body.name.clone())
+    .bind(body.phone.clone())
+    .bind(format!("analyst:{}", p.name))
+    .bind(crate::time::now())
+    .fetch_one(&s.db.pool)
+    .await?;
+    let cid: i64 = row.try_get(0)?;
+    let after = json!({"id": cid, "org_id": id, "email": email, "role": body.role, "name": body.name, "phone": body.phone, "managed": "manual"});
+    audit(&s.db, &p, "create", "contact", cid, None, Some(after.clone())).await?;
+    Ok((StatusCode::CREATED, Json(after)))
+}
+
+#[derive(Deserialize)]
+pub struct NewMapping {
+    cidr: Option<String>,
+    asn: Option<i64>,
+}
+
+/// Assigns a network or an ASN to the organisation (manual: wins over imported mappings), then
+/// re-maps every host.
+pub async fn add_mapping(State(s): State<AppState>, Staff(p): Staff, Path(id): Path<i64>, Json(body): Json<NewMapping>) -> ApiResult<(StatusCode, Json<Value>)> {
+    org_exists(&s, id).await?;
+    let (table, value, before) = match (&body.cidr, body.asn) {
+        (Some(cidr), None) => {
+            let cidr = canonical_cidr(cidr).map_err(ApiError::bad_request)?;
+            let before = sqlx::query("SELECT org_id FROM org_network WHERE cidr = $1 AND managed = 'manual'").bind(cidr.clone()).fetch_optional(&s.db.pool).await?;
+            sqlx::query("INSERT INTO org_network (org_id, cidr, managed, source, imported_at) VALUES ($1, $2, 'manual', $3, $4) ON CONFLICT (cidr, managed) DO UPDATE SET org_id = excluded.org_id, source = excluded.source, imported_at = excluded.imported_at")
+                .bind(id)
+                .bind(cidr.clone())
+                .bind(format!("analyst:{}", p.name))
+                .bind(crate::time::now())
+                .execute(&s.db.pool)
+                .await?;
+            ("network", cidr, before)
+        }
+        (None, Some(asn)) if asn > 0 && asn <= u32::MAX as i64 => {
+            let before = sqlx::query("SELECT org_id FROM org_asn WHERE asn = $1 AND managed = 'manual'").bind(asn).fetch_optional(&s.db.pool).await?;
+            sqlx::query("INSERT INTO org_asn (org_id, asn, managed, source, imported_at) VALUES ($1, $2, 'manual', $3, $4) ON CONFLICT (asn, managed) DO UPDATE SET org_id = excluded.org_id, source = excluded.source, imported_at = excluded.imported_at")
+                .bind(id)
+                .bind(asn)
+                .bind(format!("analyst:{}", p.name))
+                .bind(crate::time::now())
+                .execute(&s.db.pool)
+                .await?;
+            ("asn", asn.to_string(), before)
+        }
+        _ => return Err(ApiError::bad_request("give exactly one of cidr (a network) or asn (a number)")),
+    };
+    let before = before.map(|r| r.try_get::<i64, _>(0)).transpose()?.map(|org| json!({"org_id": org}));
+    let moved = crate::store::reenrich_all(&s.db).await?;
+    let after = json!({"org_id": id, table: value, "managed": "manual", "hosts_remapped": moved});
+    audit(&s.db, &p, "assign", table, &value, before, Some(after.clone())).await?;
+    Ok((StatusCode::CREATED, Json(after)))
+}
+
+#[derive(Deserialize)]
+pub struct CommChange {
+    state: String,
+    #[serde(default)]
+    note: String,
+    at: Option<String>,
+}
+
+/// Records a step on the communication axis (`notified`, `acknowledged`, `unreachable`).
+pub async fn communication(State(s): State<AppState>, Staff(p): Staff, Path(id): Path<i64>, Json(body): Json<CommChange>) -> ApiResult<Json<Value>> {
+    let to = CommState::parse(&body.state).ok_or_else(|| ApiError::bad_request(format!("unknown communication state {:?}", body.state)))?;
+    let at = match &body.at {
+        Some(t) => crate::time::parse(t).ok_or_else(|| ApiError::bad_request(format!("unreadable time {t:?}")))?,
+        None => crate::time::now(),
+    };
+    let mut tx = s.db.pool.begin().await?;
+    s.db.lock_for_write(&mut tx).await?;
+    let row = sqlx::query("SELECT comm_state FROM organisation WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?.ok_or_else(|| ApiError::not_found("organisation"))?;
+    let from = CommState::parse(&row.try_get::<String, _>(0)?).unwrap_or(CommState::NotContacted);
+    if !from.can_go_to(to) {
+        return Err(ApiError::new(StatusCode::CONFLICT, format!("cannot go from {} to {}", from.as_str(), to.as_str())));
+    }
+    // Events never go back in time: a back-dated step is placed after the last one.
+    let last: Option<String> = sqlx::query("SELECT MAX(at) FROM state_event WHERE org_id = $1 AND axis = 'communication'").bind(id).fetch_one(&mut *tx).await?.try_get(0)?;
+    let at = match last {
+        Some(last) if last > at => last,
+        _ => at,
+    };
+    sqlx::query("INSERT INTO state_event (host_id, org_id, axis, from_state, to_state, at, recorded_at, observation_id, source, regressed, reason) VALUES (NULL, $1, 'communication', $2, $3, $4, $5, NULL, $6, 0, $7)")
+        .bind(id)
+        .bind(from.as_str())
+        .bind(to.as_str())
+        .bind(at.clone())
+        .bind(crate::time::now())
+        .bind(format!("analyst:{}", p.name))
+        .bind(if body.note.is_empty() { format!("set by {}", p.name) } else { body.note.clone() })
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE organisation SET comm_state = $1 WHERE id = $2").bind(to.as_str()).bind(id).execute(&mut *tx).await?;
+    tx.commit().await?;
+    let after = json!({"org_id": id, "comm_state": to.as_str(), "at": at, "note": body.note});
+    audit(&s.db, &p, "communication", "organisation", id, Some(json!({"comm_state": from.as_str()})), Some(after.clone())).await?;
+    crate::ingest::refresh_orgs(&s.db, BTreeSet::from([id])).await?;
+    Ok(Json(after))
+}

@@ -1,0 +1,403 @@
+//! Taking in a file, by CLI or API alike: hash it (the same file twice changes nothing), check
+//! it whole (a malformed file is refused before anything is written), then stream it through
+//! the parser in bounded batches, each written in one transaction.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::net::IpAddr;
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::db::{Db, placeholders};
+use crate::enrich::{self, AsnRange, BadLine, Enricher};
+use crate::feeds::{self, FeedKind, FileError, Item, Observed, RowError};
+use crate::store::{self, Uploader};
+
+/// Rows per transaction: large enough to amortise round trips, small enough to bound memory.
+pub const BATCH_ROWS: usize = 1000;
+
+/// Everything `ingest` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IngestKind {
+    Feed(FeedKind),
+    /// iptoasn TSV or `start,end,asn` / `network,asn` CSV.
+    AsnText,
+    /// MaxMind ASN database.
+    AsnMmdb,
+    /// Organisations with their networks, ASNs and contacts (CSV).
+    Orgs,
+}
+
+impl IngestKind {
+    pub fn parse(s: &str) -> Option<IngestKind> {
+        Some(match s {
+            "shadowserver" => IngestKind::Feed(FeedKind::Shadowserver),
+            "intelmq" => IngestKind::Feed(FeedKind::Intelmq),
+            "probe" => IngestKind::Feed(FeedKind::Probe),
+            "hunt" => IngestKind::Feed(FeedKind::Hunt),
+            "asn" | "asn-tsv" | "asn-csv" => IngestKind::AsnText,
+            "asn-mmdb" | "mmdb" => IngestKind::AsnMmdb,
+            "orgs" => IngestKind::Orgs,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IngestKind::Feed(f) => f.as_str(),
+            IngestKind::AsnText => "asn",
+            IngestKind::AsnMmdb => "asn-mmdb",
+            IngestKind::Orgs => "orgs",
+        }
+    }
+
+    pub const NAMES: &'static str = "shadowserver, intelmq, probe, hunt, asn, asn-mmdb, orgs";
+}
+
+/// The result of one file.
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestSummary {
+    pub ingest_id: i64,
+    pub kind: &'static str,
+    pub file_name: String,
+    pub sha256: String,
+    /// The same file was ingested before: nothing changed.
+    pub duplicate_file: bool,
+    pub rows_total: u64,
+    pub rows_ok: u64,
+    /// Facts already known from an earlier file.
+    pub rows_duplicate: u64,
+    pub rows_rejected: u64,
+    /// Rows that say nothing about a tracked host (a non-Exchange probe answer).
+    pub rows_ignored: u64,
+    pub state_changes: u64,
+    /// The first rejected rows with their line numbers (all are stored with the ingest).
+    pub errors: Vec<RowError>,
+}
+
+/// Why a file was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The file is malformed: the API answers 4xx.
+    #[error("{file}: {error}")]
+    File { file: String, error: FileError },
+    /// A reporter sent data about hosts that are not theirs: 403, nothing written.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for IngestError {
+    fn from(e: sqlx::Error) -> Self {
+        IngestError::Other(e.into())
+    }
+}
+
+/// SHA-256 of a file, streamed.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Ingests one file. `file_name` is what provenance records (the upload's name or the path).
+pub async fn ingest_file(
+    db: &Db,
+    kind: IngestKind,
+    path: &Path,
+    file_name: &str,
+    uploader: &Uploader,
+    ip: Option<IpAddr>,
+) -> Result<IngestSummary, IngestError> {
+    let sha256 = {
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || sha256_file(&path)).await.map_err(anyhow::Error::from)??
+    };
+    let file_err = |error: FileError| IngestError::File { file: file_name.to_string(), error };
+    // A hunt report is identified by its content and, when given, the address it is about.
+    let identity = match ip {
+        Some(ip) => format!("{sha256}@{ip}"),
+        None => sha256.clone(),
+    };
+    if let Some(done) = finished_ingest(db, kind, &identity).await? {
+        return Ok(done);
+    }
+    match kind {
+        IngestKind::Feed(feed) => {
+            let ctx = feeds::Context {
+                file_name: file_name.to_string(),
+                sha256: identity.clone(),
+                received_at: crate::time::now(),
+                ip,
+            };
+            // Whole-file check first: nothing is written for a malformed file.
+            {
+                let (path, ctx) = (path.to_path_buf(), ctx.clone());
+                tokio::task::spawn_blocking(move || feeds::parse(feed, &path, &ctx, &mut |_| {}))
+                    .await
+                    .map_err(anyhow::Error::from)?
+                    .map_err(file_err)?;
+            }
+            ingest_feed(db, feed, path, file_name, &identity, uploader, ctx).await
+        }
+        IngestKind::AsnText | IngestKind::AsnMmdb => ingest_asn(db, kind, path, file_name, &identity, uploader).await,
+        IngestKind::Orgs => crate::orgs_import::ingest_orgs(db, path, file_name, &identity, uploader).await,
+    }
+}
+
+/// The summary of an earlier, completed ingest of the same file.
+async fn finished_ingest(db: &Db, kind: IngestKind, sha256: &str) -> Result<Option<IngestSummary>> {
+    let row = sqlx::query(
+        "SELECT id, file_name, rows_total, rows_ok, rows_duplicate, rows_rejected, rows_ignored FROM ingest WHERE kind = $1 AND sha256 = $2 AND status = 'done'",
+    )
+    .bind(kind.as_str())
+    .bind(sha256.to_string())
+    .fetch_optional(&db.pool)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let n = |i: usize| -> Result<u64> { Ok(row.try_get::<i64, _>(i)? as u64) };
+    Ok(Some(IngestSummary {
+        ingest_id: row.try_get(0)?,
+        kind: kind.as_str(),
+        file_name: row.try_get(1)?,
+        sha256: sha256.to_string(),
+        duplicate_file: true,
+        rows_total: n(2)?,
+        rows_ok: n(3)?,
+        rows_duplicate: n(4)?,
+        rows_rejected: n(5)?,
+        rows_ignored: n(6)?,
+        state_changes: 0,
+        errors: Vec::new(),
+    }))
+}
+
+/// Creates (or, after an interrupted run, reuses) the ingest row.
+pub(crate) async fn start_ingest(db: &Db, kind: IngestKind, file_name: &str, sha256: &str, uploader: &Uploader) -> Result<i64> {
+    if let Some(row) = sqlx::query("SELECT id FROM ingest WHERE kind = $1 AND sha256 = $2")
+        .bind(kind.as_str())
+        .bind(sha256.to_string())
+        .fetch_optional(&db.pool)
+        .await?
+    {
+        let id: i64 = row.try_get(0)?;
+        sqlx::query("UPDATE ingest SET status = 'running', rows_total = 0, rows_ok = 0, rows_duplicate = 0, rows_rejected = 0, rows_ignored = 0 WHERE id = $1")
+            .bind(id)
+            .execute(&db.pool)
+            .await?;
+        sqlx::query("DELETE FROM ingest_error WHERE ingest_id = $1").bind(id).execute(&db.pool).await?;
+        return Ok(id);
+    }
+    let row = sqlx::query(
+        "INSERT INTO ingest (kind, file_name, sha256, received_at, uploader, status) VALUES ($1, $2, $3, $4, $5, 'running') RETURNING id",
+    )
+    .bind(kind.as_str())
+    .bind(file_name.to_string())
+    .bind(sha256.to_string())
+    .bind(crate::time::now())
+    .bind(uploader.name.clone())
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(row.try_get(0)?)
+}
+
+pub(crate) async fn finish_ingest(db: &Db, s: &IngestSummary) -> Result<()> {
+    sqlx::query("UPDATE ingest SET status = 'done', rows_total = $1, rows_ok = $2, rows_duplicate = $3, rows_rejected = $4, rows_ignored = $5 WHERE id = $6")
+        .bind(s.rows_total as i64)
+        .bind(s.rows_ok as i64)
+        .bind(s.rows_duplicate as i64)
+        .bind(s.rows_rejected as i64)
+        .bind(s.rows_ignored as i64)
+        .bind(s.ingest_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+fn summary(ingest_id: i64, kind: IngestKind, file_name: &str, sha256: &str) -> IngestSummary {
+    IngestSummary {
+        ingest_id,
+        kind: kind.as_str(),
+        file_name: file_name.to_string(),
+        sha256: sha256.to_string(),
+        duplicate_file: false,
+        rows_total: 0,
+        rows_ok: 0,
+        rows_duplicate: 0,
+        rows_rejected: 0,
+        rows_ignored: 0,
+        state_changes: 0,
+        errors: Vec::new(),
+    }
+}
+
+fn keep_errors(summary: &mut IngestSummary, errors: &[RowError]) {
+    let room = 100usize.saturating_sub(summary.errors.len());
+    summary.errors.extend(errors.iter().take(room).cloned());
+    summary.rows_rejected += errors.len() as u64;
+}
+
+async fn ingest_feed(
+    db: &Db,
+    feed: FeedKind,
+    path: &Path,
+    file_name: &str,
+    sha256: &str,
+    uploader: &Uploader,
+    ctx: feeds::Context,
+) -> Result<IngestSummary, IngestError> {
+    let kind = IngestKind::Feed(feed);
+    let ingest_id = start_ingest(db, kind, file_name, sha256, uploader).await?;
+    let enricher = Enricher::load(db).await?;
+    let mut summary = summary(ingest_id, kind, file_name, sha256);
+    let label = format!("{}:{}", feed.as_str(), file_name);
+
+    // The parser runs on a blocking thread and hands over bounded batches (backpressure: at
+    // most two batches wait in the channel).
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Vec<Observed>, Vec<RowError>)>(2);
+    let parse_path = path.to_path_buf();
+    let parser = tokio::task::spawn_blocking(move || {
+        let mut rows = Vec::with_capacity(BATCH_ROWS);
+        let mut bad = Vec::new();
+        let result = feeds::parse(feed, &parse_path, &ctx, &mut |item| {
+            match item {
+                Item::Row(o) => rows.push(*o),
+                Item::Bad(b) => bad.push(b),
+            }
+            if rows.len() + bad.len() >= BATCH_ROWS {
+                let _ = tx.blocking_send((std::mem::take(&mut rows), std::mem::take(&mut bad)));
+            }
+        });
+        if !rows.is_empty() || !bad.is_empty() {
+            let _ = tx.blocking_send((rows, bad));
+        }
+        result
+    });
+    while let Some((rows, bad)) = rx.recv().await {
+        summary.rows_total += (rows.len() + bad.len()) as u64;
+        let (stats, mut txn, orgs) = store::write_batch(db, &enricher, Some(ingest_id), &label, uploader, rows, bad).await?;
+        if !stats.forbidden.is_empty() {
+            txn.rollback().await?;
+            sqlx::query("DELETE FROM ingest_error WHERE ingest_id = $1").bind(ingest_id).execute(&db.pool).await?;
+            sqlx::query("DELETE FROM ingest WHERE id = $1").bind(ingest_id).execute(&db.pool).await?;
+            let lines: Vec<String> = stats.forbidden.iter().map(|e| format!("line {}: {}", e.line, e.message)).collect();
+            return Err(IngestError::Forbidden(lines.join("; ")));
+        }
+        store::roll_up(&mut txn, &orgs).await?;
+        txn.commit().await?;
+        summary.rows_ok += stats.ok;
+        summary.rows_duplicate += stats.duplicate;
+        summary.rows_ignored += stats.ignored;
+        summary.state_changes += stats.state_changes;
+        keep_errors(&mut summary, &stats.rejected);
+    }
+    // The file was checked whole before; a change since then is reported, not hidden.
+    if let Err(error) = parser.await.map_err(anyhow::Error::from)? {
+        return Err(IngestError::File { file: file_name.to_string(), error });
+    }
+    finish_ingest(db, &summary).await?;
+    Ok(summary)
+}
+
+async fn ingest_asn(
+    db: &Db,
+    kind: IngestKind,
+    path: &Path,
+    file_name: &str,
+    sha256: &str,
+    uploader: &Uploader,
+) -> Result<IngestSummary, IngestError> {
+    // Read (and so check) the whole file first: ASN files are at most a few hundred thousand
+    // ranges (≈50 MB in memory for the full Internet), and a bad file must not half-replace data.
+    let (ranges, bad) = {
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || -> Result<(Vec<AsnRange>, Vec<BadLine>)> {
+            let (mut ranges, mut bad) = (Vec::new(), Vec::new());
+            let sink = |r: Result<AsnRange, BadLine>| match r {
+                Ok(r) => ranges.push(r),
+                Err(b) => bad.push(b),
+            };
+            if kind == IngestKind::AsnMmdb {
+                enrich::read_asn_mmdb(&path, sink)?;
+            } else {
+                enrich::read_asn_text(&path, sink)?;
+            }
+            Ok((ranges, bad))
+        })
+        .await
+        .map_err(anyhow::Error::from)?
+        .map_err(|e| IngestError::File {
+            file: file_name.to_string(),
+            error: FileError::WrongFormat { expected: "ASN mapping", why: format!("{e:#}") },
+        })?
+    };
+    if ranges.is_empty() {
+        let why = match bad.first() {
+            Some(b) => format!("no readable range (line {}: {})", b.line, b.message),
+            None => "no range in the file".to_string(),
+        };
+        return Err(IngestError::File { file: file_name.to_string(), error: FileError::WrongFormat { expected: "ASN mapping", why } });
+    }
+    let ingest_id = start_ingest(db, kind, file_name, sha256, uploader).await?;
+    let mut summary = summary(ingest_id, kind, file_name, sha256);
+    let mut tx = db.pool.begin().await?;
+    db.lock_for_write(&mut tx).await?;
+    sqlx::query("DELETE FROM ip_asn WHERE ingest_id = $1").bind(ingest_id).execute(&mut *tx).await?;
+    for chunk in ranges.chunks(2000) {
+        let mut sql = String::from("INSERT INTO ip_asn (start_key, end_key, asn, as_name, cc, ingest_id) VALUES ");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&placeholders(i * 6 + 1, 6));
+        }
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for r in chunk {
+            q = q
+                .bind(enrich::key_hex(r.start))
+                .bind(enrich::key_hex(r.end))
+                .bind(r.asn)
+                .bind(r.as_name.clone())
+                .bind(r.cc.clone())
+                .bind(ingest_id);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    let errors: Vec<RowError> = bad.iter().map(|b| RowError { line: b.line, message: b.message.clone() }).collect();
+    store::write_errors(&mut tx, ingest_id, &errors).await?;
+    tx.commit().await?;
+    summary.rows_total = (ranges.len() + errors.len()) as u64;
+    summary.rows_ok = ranges.len() as u64;
+    keep_errors(&mut summary, &errors);
+    summary.state_changes = 0;
+    finish_ingest(db, &summary).await?;
+    store::reenrich_all(db).await?;
+    Ok(summary)
+}
+
+/// Organisations whose roll-up needs recomputing after manual edits.
+pub async fn refresh_orgs(db: &Db, orgs: BTreeSet<i64>) -> Result<()> {
+    let mut tx = db.pool.begin().await?;
+    db.lock_for_write(&mut tx).await?;
+    store::roll_up(&mut tx, &orgs).await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,23 @@
+//! The task force's tracking service: storage (SQLite or PostgreSQL), ingestion of feeds,
+//! probe results and hunt reports, enrichment from offline files, the two-axis state model
+//! with its history, and the HTTP API.
+//!
+//! Data flow: `ingest` (file → `feeds` parser → `store` batches, enriched by `enrich`, states
+//! from `state`) → database (`db`) ← `api` (axum) reads it and records analysts' changes.
+
+pub mod api;
+pub mod config;
+pub mod db;
+pub mod enrich;
+pub mod feeds;
+pub mod ingest;
+pub mod orgs_import;
+pub mod query;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod time;
+pub mod tokens;
+
+pub use config::Config;
+pub use db::Db;

@@ -1,0 +1,636 @@
+//! Read models for the API: organisation and host lists with filters and pagination, detail
+//! pages, the state on a past date, and dashboard counts.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
+
+use crate::db::Db;
+use crate::state::{CommState, TechState};
+
+/// A bound value of a dynamic query.
+#[derive(Debug, Clone)]
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+/// WHERE clauses with `$N` placeholders numbered as they are added.
+#[derive(Debug, Default)]
+struct Where {
+    clauses: Vec<String>,
+    binds: Vec<Bind>,
+}
+
+impl Where {
+    /// Adds a clause; every `$?` in it is the same new placeholder.
+    fn add(&mut self, clause: &str, value: Bind) {
+        self.binds.push(value);
+        self.clauses.push(clause.replace("$?", &format!("${}", self.binds.len())));
+    }
+
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() { String::new() } else { format!(" WHERE {}", self.clauses.join(" AND ")) }
+    }
+
+    fn bind<'q>(&self, mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+        for b in &self.binds {
+            q = match b {
+                Bind::Text(s) => q.bind(s.clone()),
+                Bind::Int(i) => q.bind(*i),
+            };
+        }
+        q
+    }
+}
+
+/// `?page=&per_page=` (1-based; at most 1,000 per page).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default)]
+pub struct PageParams {
+    pub page: u32,
+    pub per_page: u32,
+}
+
+impl Default for PageParams {
+    fn default() -> Self {
+        PageParams { page: 1, per_page: 50 }
+    }
+}
+
+impl PageParams {
+    fn limit_offset(&self) -> (i64, i64) {
+        let per = self.per_page.clamp(1, 1000) as i64;
+        let page = self.page.max(1) as i64;
+        (per, (page - 1) * per)
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub page: u32,
+    pub per_page: u32,
+    pub total: i64,
+}
+
+/// Organisation list filters.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct OrgFilter {
+    pub state: Option<String>,
+    pub comm_state: Option<String>,
+    pub sector: Option<String>,
+    pub asn: Option<i64>,
+    pub country: Option<String>,
+    pub last_seen_after: Option<String>,
+    pub regressed: Option<bool>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OrgSummary {
+    pub id: i64,
+    pub name: String,
+    pub sector: Option<String>,
+    pub cc: Option<String>,
+    pub managed: String,
+    pub tech_state: Option<String>,
+    pub comm_state: String,
+    pub hosts: i64,
+    pub hosts_compromised: i64,
+    pub hosts_vulnerable: i64,
+    pub hosts_regressed: i64,
+    pub last_seen: Option<String>,
+}
+
+const ORG_COLUMNS: &str = "id, name, sector, cc, managed, tech_state, comm_state, hosts, hosts_compromised, hosts_vulnerable, regressed, last_seen";
+
+fn org_from(row: &AnyRow) -> Result<OrgSummary> {
+    Ok(OrgSummary {
+        id: row.try_get(0)?,
+        name: row.try_get(1)?,
+        sector: row.try_get(2)?,
+        cc: row.try_get(3)?,
+        managed: row.try_get(4)?,
+        tech_state: row.try_get(5)?,
+        comm_state: row.try_get(6)?,
+        hosts: row.try_get(7)?,
+        hosts_compromised: row.try_get(8)?,
+        hosts_vulnerable: row.try_get(9)?,
+        hosts_regressed: row.try_get(10)?,
+        last_seen: row.try_get(11)?,
+    })
+}
+
+/// A filter value that is not valid.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadFilter(pub String);
+
+fn state_filter(s: &str) -> Result<TechState, BadFilter> {
+    TechState::parse(s).ok_or_else(|| BadFilter(format!("unknown state {s:?}")))
+}
+
+fn time_filter(s: &str) -> Result<String, BadFilter> {
+    crate::time::parse(s).ok_or_else(|| BadFilter(format!("unreadable time {s:?}")))
+}
+
+/// Worst first, then by id: the urgent list is page 1.
+pub async fn list_orgs(db: &Db, f: &OrgFilter, p: PageParams) -> Result<Result<Page<OrgSummary>, BadFilter>> {
+    let mut w = Where::default();
+    if let Some(s) = &f.state {
+        match state_filter(s) {
+            Ok(s) => w.add("tech_rank = $?", Bind::Int(s.rank())),
+            Err(e) => return Ok(Err(e)),
+        }
+    }
+    if let Some(c) = &f.comm_state {
+        if CommState::parse(c).is_none() {
+            return Ok(Err(BadFilter(format!("unknown communication state {c:?}"))));
+        }
+        w.add("comm_state = $?", Bind::Text(c.clone()));
+    }
+    if let Some(s) = &f.sector {
+        w.add("LOWER(sector) = LOWER($?)", Bind::Text(s.clone()));
+    }
+    if let Some(c) = &f.country {
+        w.add("cc = UPPER($?)", Bind::Text(c.clone()));
+    }
+    if let Some(asn) = f.asn {
+        w.add(
+            "(id IN (SELECT org_id FROM org_asn WHERE asn = $?) OR id IN (SELECT org_id FROM host WHERE asn = $? AND org_id IS NOT NULL))",
+            Bind::Int(asn),
+        );
+    }
+    if let Some(t) = &f.last_seen_after {
+        match time_filter(t) {
+            Ok(t) => w.add("last_seen >= $?", Bind::Text(t)),
+            Err(e) => return Ok(Err(e)),
+        }
+    }
+    if let Some(true) = f.regressed {
+        w.clauses.push("regressed > 0".into());
+    }
+    if let Some(n) = &f.name {
+        w.add("LOWER(name) LIKE LOWER($?)", Bind::Text(format!("%{n}%")));
+    }
+    let (limit, offset) = p.limit_offset();
+    let total: i64 = w.bind(sqlx::query(AssertSqlSafe(format!("SELECT COUNT(*) FROM organisation{}", w.sql())))).fetch_one(&db.pool).await?.try_get(0)?;
+    let sql = format!("SELECT {ORG_COLUMNS} FROM organisation{} ORDER BY tech_rank DESC, id LIMIT {limit} OFFSET {offset}", w.sql());
+    let rows = w.bind(sqlx::query(AssertSqlSafe(sql))).fetch_all(&db.pool).await?;
+    let items = rows.iter().map(org_from).collect::<Result<_>>()?;
+    Ok(Ok(Page { items, page: p.page.max(1), per_page: limit as u32, total }))
+}
+
+#[derive(Debug, Serialize)]
+pub struct ContactInfo {
+    pub id: i64,
+    pub email: String,
+    pub role: String,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub managed: String,
+    pub source: String,
+    pub imported_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Mapping {
+    pub value: String,
+    pub managed: String,
+    pub source: String,
+    pub imported_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OrgDetail {
+    #[serde(flatten)]
+    pub summary: OrgSummary,
+    /// The address notifications go to: a manual contact wins over imported ones; an abuse
+    /// role wins over others.
+    pub abuse_contact: Option<String>,
+    pub contacts: Vec<ContactInfo>,
+    pub networks: Vec<Mapping>,
+    pub asns: Vec<Mapping>,
+    /// Hosts per technical state.
+    pub host_states: BTreeMap<String, i64>,
+    /// Present when `?at=` asked for a past date.
+    pub at: Option<PastState>,
+}
+
+/// The state of an organisation (or host) as known on a date.
+#[derive(Debug, Serialize)]
+pub struct PastState {
+    pub at: String,
+    pub tech_state: Option<String>,
+    pub comm_state: String,
+    pub host_states: BTreeMap<String, i64>,
+}
+
+pub async fn org_summary(db: &Db, id: i64) -> Result<Option<OrgSummary>> {
+    let row = sqlx::query(AssertSqlSafe(format!("SELECT {ORG_COLUMNS} FROM organisation WHERE id = $1"))).bind(id).fetch_optional(&db.pool).await?;
+    row.as_ref().map(org_from).transpose()
+}
+
+pub async fn org_detail(db: &Db, id: i64, at: Option<&str>) -> Result<Option<OrgDetail>> {
+    let Some(summary) = org_summary(db, id).await? else { return Ok(None) };
+    let contacts: Vec<ContactInfo> = sqlx::query(
+        "SELECT id, email, role, name, phone, managed, source, imported_at FROM contact WHERE org_id = $1 \
+         ORDER BY CASE managed WHEN 'manual' THEN 0 ELSE 1 END, CASE role WHEN 'abuse' THEN 0 ELSE 1 END, id",
+    )
+    .bind(id)
+    .fetch_all(&db.pool)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(ContactInfo {
+            id: r.try_get(0)?,
+            email: r.try_get(1)?,
+            role: r.try_get(2)?,
+            name: r.try_get(3)?,
+            phone: r.try_get(4)?,
+            managed: r.try_get(5)?,
+            source: r.try_get(6)?,
+            imported_at: r.try_get(7)?,
+        })
+    })
+    .collect::<Result<_>>()?;
+    let mapping = |sql: &'static str| async move {
+        sqlx::query(sql)
+            .bind(id)
+            .fetch_all(&db.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(Mapping { value: r.try_get(0)?, managed: r.try_get(1)?, source: r.try_get(2)?, imported_at: r.try_get(3)? })
+            })
+            .collect::<Result<Vec<_>>>()
+    };
+    let networks = mapping("SELECT cidr, managed, source, imported_at FROM org_network WHERE org_id = $1 ORDER BY cidr").await?;
+    let asns = mapping("SELECT CAST(asn AS TEXT), managed, source, imported_at FROM org_asn WHERE org_id = $1 ORDER BY asn").await?;
+    let mut host_states = BTreeMap::new();
+    for r in sqlx::query("SELECT tech_state, COUNT(*) FROM host WHERE org_id = $1 GROUP BY tech_state").bind(id).fetch_all(&db.pool).await? {
+        host_states.insert(r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?);
+    }
+    let past = match at {
+        Some(at) => Some(org_state_at(db, id, at).await?),
+        None => None,
+    };
+    Ok(Some(OrgDetail { abuse_contact: contacts.first().map(|c| c.email.clone()), summary, contacts, networks, asns, host_states, at: past }))
+}
+
+/// What was known about an organisation at `at`: each of its hosts' last event at or before
+/// that time (hosts first seen later do not count), worst host wins.
+pub async fn org_state_at(db: &Db, id: i64, at: &str) -> Result<PastState> {
+    let rows = sqlx::query(
+        "SELECT (SELECT e.to_state FROM state_event e WHERE e.host_id = h.id AND e.axis = 'technical' AND e.at <= $2 ORDER BY e.at DESC, e.id DESC LIMIT 1) FROM host h WHERE h.org_id = $1",
+    )
+    .bind(id)
+    .bind(at.to_string())
+    .fetch_all(&db.pool)
+    .await?;
+    let mut host_states = BTreeMap::new();
+    let mut worst: Option<TechState> = None;
+    for r in rows {
+        let Some(s) = r.try_get::<Option<String>, _>(0)? else { continue };
+        *host_states.entry(s.clone()).or_insert(0) += 1;
+        if let Some(t) = TechState::parse(&s)
+            && worst.is_none_or(|w| t.rank() > w.rank())
+        {
+            worst = Some(t);
+        }
+    }
+    let comm = sqlx::query(
+        "SELECT to_state FROM state_event WHERE org_id = $1 AND axis = 'communication' AND at <= $2 ORDER BY at DESC, id DESC LIMIT 1",
+    )
+    .bind(id)
+    .bind(at.to_string())
+    .fetch_optional(&db.pool)
+    .await?
+    .map(|r| r.try_get::<String, _>(0))
+    .transpose()?
+    .unwrap_or_else(|| CommState::NotContacted.as_str().to_string());
+    Ok(PastState { at: at.to_string(), tech_state: worst.map(|w| w.as_str().to_string()), comm_state: comm, host_states })
+}
+
+/// Host list filters.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct HostFilter {
+    pub state: Option<String>,
+    pub asn: Option<i64>,
+    pub country: Option<String>,
+    pub org: Option<i64>,
+    pub sector: Option<String>,
+    pub last_seen_after: Option<String>,
+    pub regressed: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HostSummary {
+    pub id: i64,
+    pub ip: String,
+    pub org_id: Option<i64>,
+    pub org_via: Option<String>,
+    pub asn: Option<i64>,
+    pub asn_source: Option<String>,
+    pub cc: Option<String>,
+    pub hostname: Option<String>,
+    pub servername: Option<String>,
+    pub version: Option<String>,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub tech_state: String,
+    pub state_at: String,
+    pub regressed: bool,
+    pub compromised_ever: bool,
+}
+
+const HOST_LIST_COLUMNS: &str = "h.id, h.ip, h.org_id, h.org_via, h.asn, h.asn_source, h.cc, h.hostname, h.servername, h.version, h.first_seen, h.last_seen, h.tech_state, h.state_at, h.regressed, h.compromised_ever";
+
+fn host_from(r: &AnyRow) -> Result<HostSummary> {
+    Ok(HostSummary {
+        id: r.try_get(0)?,
+        ip: r.try_get(1)?,
+        org_id: r.try_get(2)?,
+        org_via: r.try_get(3)?,
+        asn: r.try_get(4)?,
+        asn_source: r.try_get(5)?,
+        cc: r.try_get(6)?,
+        hostname: r.try_get(7)?,
+        servername: r.try_get(8)?,
+        version: r.try_get(9)?,
+        first_seen: r.try_get(10)?,
+        last_seen: r.try_get(11)?,
+        tech_state: r.try_get(12)?,
+        state_at: r.try_get(13)?,
+        regressed: r.try_get::<i64, _>(14)? != 0,
+        compromised_ever: r.try_get::<i64, _>(15)? != 0,
+    })
+}
+
+pub async fn list_hosts(db: &Db, f: &HostFilter, p: PageParams) -> Result<Result<Page<HostSummary>, BadFilter>> {
+    let mut w = Where::default();
+    if let Some(s) = &f.state {
+        match state_filter(s) {
+            Ok(s) => w.add("h.tech_rank = $?", Bind::Int(s.rank())),
+            Err(e) => return Ok(Err(e)),
+        }
+    }
+    if let Some(asn) = f.asn {
+        w.add("h.asn = $?", Bind::Int(asn));
+    }
+    if let Some(c) = &f.country {
+        w.add("h.cc = UPPER($?)", Bind::Text(c.clone()));
+    }
+    if let Some(org) = f.org {
+        w.add("h.org_id = $?", Bind::Int(org));
+    }
+    if let Some(s) = &f.sector {
+        w.add("h.org_id IN (SELECT id FROM organisation WHERE LOWER(sector) = LOWER($?))", Bind::Text(s.clone()));
+    }
+    if let Some(t) = &f.last_seen_after {
+        match time_filter(t) {
+            Ok(t) => w.add("h.last_seen >= $?", Bind::Text(t)),
+            Err(e) => return Ok(Err(e)),
+        }
+    }
+    if let Some(true) = f.regressed {
+        w.clauses.push("h.regressed = 1".into());
+    }
+    let (limit, offset) = p.limit_offset();
+    let total: i64 = w.bind(sqlx::query(AssertSqlSafe(format!("SELECT COUNT(*) FROM host h{}", w.sql())))).fetch_one(&db.pool).await?.try_get(0)?;
+    let sql = format!("SELECT {HOST_LIST_COLUMNS} FROM host h{} ORDER BY h.tech_rank DESC, h.id LIMIT {limit} OFFSET {offset}", w.sql());
+    let rows = w.bind(sqlx::query(AssertSqlSafe(sql))).fetch_all(&db.pool).await?;
+    let items = rows.iter().map(host_from).collect::<Result<_>>()?;
+    Ok(Ok(Page { items, page: p.page.max(1), per_page: limit as u32, total }))
+}
+
+pub async fn host_summary(db: &Db, id: i64) -> Result<Option<HostSummary>> {
+    let row = sqlx::query(AssertSqlSafe(format!("SELECT {HOST_LIST_COLUMNS} FROM host h WHERE h.id = $1"))).bind(id).fetch_optional(&db.pool).await?;
+    row.as_ref().map(host_from).transpose()
+}
+
+#[derive(Debug, Serialize)]
+pub struct FindingInfo {
+    pub kind: String,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub count: i64,
+    pub last_observation_id: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ObservationInfo {
+    pub id: i64,
+    pub kind: String,
+    pub observed_at: String,
+    pub recorded_at: String,
+    pub signals: String,
+    pub tags: Option<String>,
+    pub version: Option<String>,
+    pub url: Option<String>,
+    /// Provenance: the file and line, or the analyst.
+    pub ingest_id: Option<i64>,
+    pub file_name: Option<String>,
+    pub line: Option<i64>,
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EventInfo {
+    pub id: i64,
+    pub axis: String,
+    pub from_state: Option<String>,
+    pub to_state: String,
+    pub at: String,
+    pub recorded_at: String,
+    pub source: String,
+    pub observation_id: Option<i64>,
+    pub regressed: bool,
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HostDetail {
+    #[serde(flatten)]
+    pub summary: HostSummary,
+    pub findings: Vec<FindingInfo>,
+    pub events: Vec<EventInfo>,
+    /// The most recent 100 observations, newest first.
+    pub observations: Vec<ObservationInfo>,
+    pub at: Option<HostPast>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HostPast {
+    pub at: String,
+    pub tech_state: Option<String>,
+}
+
+pub async fn host_events(db: &Db, id: i64) -> Result<Vec<EventInfo>> {
+    sqlx::query("SELECT id, axis, from_state, to_state, at, recorded_at, source, observation_id, regressed, reason FROM state_event WHERE host_id = $1 ORDER BY at, id")
+        .bind(id)
+        .fetch_all(&db.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(EventInfo {
+                id: r.try_get(0)?,
+                axis: r.try_get(1)?,
+                from_state: r.try_get(2)?,
+                to_state: r.try_get(3)?,
+                at: r.try_get(4)?,
+                recorded_at: r.try_get(5)?,
+                source: r.try_get(6)?,
+                observation_id: r.try_get(7)?,
+                regressed: r.try_get::<i64, _>(8)? != 0,
+                reason: r.try_get(9)?,
+            })
+        })
+        .collect()
+}
+
+pub async fn host_detail(db: &Db, id: i64, at: Option<&str>) -> Result<Option<HostDetail>> {
+    let Some(summary) = host_summary(db, id).await? else { return Ok(None) };
+    let findings = sqlx::query("SELECT kind, first_seen, last_seen, count, last_observation_id FROM finding WHERE host_id = $1 ORDER BY kind")
+        .bind(id)
+        .fetch_all(&db.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(FindingInfo {
+                kind: r.try_get(0)?,
+                first_seen: r.try_get(1)?,
+                last_seen: r.try_get(2)?,
+                count: r.try_get(3)?,
+                last_observation_id: r.try_get(4)?,
+            })
+        })
+        .collect::<Result<_>>()?;
+    let observations = sqlx::query(
+        "SELECT o.id, o.kind, o.observed_at, o.recorded_at, o.signals, o.tags, o.version, o.url, o.ingest_id, i.file_name, o.line, o.detail \
+         FROM observation o LEFT JOIN ingest i ON i.id = o.ingest_id WHERE o.host_id = $1 ORDER BY o.observed_at DESC, o.id DESC LIMIT 100",
+    )
+    .bind(id)
+    .fetch_all(&db.pool)
+    .await?
+    .iter()
+    .map(|r| {
+        let detail: String = r.try_get(11)?;
+        Ok(ObservationInfo {
+            id: r.try_get(0)?,
+            kind: r.try_get(1)?,
+            observed_at: r.try_get(2)?,
+            recorded_at: r.try_get(3)?,
+            signals: r.try_get(4)?,
+            tags: r.try_get(5)?,
+            version: r.try_get(6)?,
+            url: r.try_get(7)?,
+            ingest_id: r.try_get(8)?,
+            file_name: r.try_get(9)?,
+            line: r.try_get(10)?,
+            detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
+        })
+    })
+    .collect::<Result<_>>()?;
+    let events = host_events(db, id).await?;
+    let past = match at {
+        Some(at) => Some(HostPast { at: at.to_string(), tech_state: host_state_at(db, id, at).await? }),
+        None => None,
+    };
+    Ok(Some(HostDetail { summary, findings, events, observations, at: past }))
+}
+
+/// The host's technical state at `at` (`None`: not yet known then).
+pub async fn host_state_at(db: &Db, id: i64, at: &str) -> Result<Option<String>> {
+    Ok(sqlx::query("SELECT to_state FROM state_event WHERE host_id = $1 AND axis = 'technical' AND at <= $2 ORDER BY at DESC, id DESC LIMIT 1")
+        .bind(id)
+        .bind(at.to_string())
+        .fetch_optional(&db.pool)
+        .await?
+        .map(|r| r.try_get::<String, _>(0))
+        .transpose()?)
+}
+
+#[derive(Debug, Serialize)]
+pub struct Stats {
+    pub at: Option<String>,
+    pub hosts: BTreeMap<String, i64>,
+    pub organisations: BTreeMap<String, i64>,
+    pub communication: BTreeMap<String, i64>,
+    /// Organisations with a compromised host that nobody has contacted yet.
+    pub urgent: i64,
+    pub regressed_hosts: i64,
+}
+
+/// Dashboard counts, now or as known at `at`.
+pub async fn stats(db: &Db, at: Option<&str>) -> Result<Stats> {
+    let mut hosts = BTreeMap::new();
+    let mut organisations = BTreeMap::new();
+    let mut communication = BTreeMap::new();
+    let (urgent, regressed_hosts);
+    match at {
+        None => {
+            for r in sqlx::query("SELECT tech_state, COUNT(*) FROM host GROUP BY tech_state").fetch_all(&db.pool).await? {
+                hosts.insert(r.try_get(0)?, r.try_get(1)?);
+            }
+            for r in sqlx::query("SELECT tech_state, COUNT(*) FROM organisation WHERE tech_state IS NOT NULL GROUP BY tech_state").fetch_all(&db.pool).await? {
+                organisations.insert(r.try_get(0)?, r.try_get(1)?);
+            }
+            for r in sqlx::query("SELECT comm_state, COUNT(*) FROM organisation WHERE tech_state IS NOT NULL GROUP BY comm_state").fetch_all(&db.pool).await? {
+                communication.insert(r.try_get(0)?, r.try_get(1)?);
+            }
+            urgent = sqlx::query("SELECT COUNT(*) FROM organisation WHERE tech_state = 'compromised' AND comm_state = 'not_contacted'")
+                .fetch_one(&db.pool)
+                .await?
+                .try_get(0)?;
+            regressed_hosts = sqlx::query("SELECT COUNT(*) FROM host WHERE regressed = 1").fetch_one(&db.pool).await?.try_get(0)?;
+        }
+        Some(at) => {
+            // Each host's last technical event at or before `at` (events are ordered per host).
+            let rows = sqlx::query(
+                "SELECT h.org_id, e.to_state, e.regressed FROM state_event e JOIN host h ON h.id = e.host_id \
+                 WHERE e.axis = 'technical' AND e.id = (SELECT MAX(e2.id) FROM state_event e2 WHERE e2.host_id = e.host_id AND e2.axis = 'technical' AND e2.at <= $1)",
+            )
+            .bind(at.to_string())
+            .fetch_all(&db.pool)
+            .await?;
+            let mut worst: BTreeMap<i64, TechState> = BTreeMap::new();
+            let mut regressed = 0;
+            for r in rows {
+                let org: Option<i64> = r.try_get(0)?;
+                let state: String = r.try_get(1)?;
+                regressed += r.try_get::<i64, _>(2)?;
+                *hosts.entry(state.clone()).or_insert(0) += 1;
+                if let (Some(org), Some(t)) = (org, TechState::parse(&state)) {
+                    let w = worst.entry(org).or_insert(t);
+                    if t.rank() > w.rank() {
+                        *w = t;
+                    }
+                }
+            }
+            let comm_rows = sqlx::query(
+                "SELECT e.org_id, e.to_state FROM state_event e WHERE e.axis = 'communication' AND e.id = (SELECT MAX(e2.id) FROM state_event e2 WHERE e2.org_id = e.org_id AND e2.axis = 'communication' AND e2.at <= $1)",
+            )
+            .bind(at.to_string())
+            .fetch_all(&db.pool)
+            .await?;
+            let comm: BTreeMap<i64, String> = comm_rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect::<Result<_>>()?;
+            let mut urgent_count = 0;
+            for (org, t) in &worst {
+                *organisations.entry(t.as_str().to_string()).or_insert(0) += 1;
+                let c = comm.get(org).map(String::as_str).unwrap_or("not_contacted");
+                *communication.entry(c.to_string()).or_insert(0) += 1;
+                if *t == TechState::Compromised && c == "not_contacted" {
+                    urgent_count += 1;
+                }
+            }
+            urgent = urgent_count;
+            regressed_hosts = regressed;
+        }
+    }
+    Ok(Stats { at: at.map(str::to_string), hosts, organisations, communication, urgent, regressed_hosts })
+}

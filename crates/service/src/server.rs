@@ -1,0 +1,59 @@
+//! `taskforce serve`: opens (and migrates) the database, binds, serves until Ctrl-C or
+//! SIGTERM, then stops accepting and lets requests in flight finish.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use tokio::net::TcpListener;
+
+use crate::api::{AppState, router};
+use crate::config::Config;
+use crate::db::{Db, redact};
+
+/// Serves on an already bound listener until `shutdown` completes.
+pub async fn serve_on(listener: TcpListener, db: Db, config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+    let app = router(AppState { db: db.clone(), config: Arc::new(config) });
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("serving")?;
+    db.pool.close().await;
+    Ok(())
+}
+
+/// The whole command: database, listener, signals.
+pub async fn run(config: Config) -> Result<()> {
+    let db = Db::connect(&config.database).await?;
+    let listener = TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "listening on a non-loopback address: put TLS in front of this service");
+    }
+    tracing::info!(%addr, database = %redact(&config.database), "taskforce serve listening");
+    // A plain line too, for scripts and tests that wait for the port.
+    eprintln!("listening on http://{addr}");
+    serve_on(listener, db, config, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

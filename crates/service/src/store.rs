@@ -1,0 +1,550 @@
+//! Writes one batch of observations: hosts (enriched, state machine applied), immutable
+//! observations, aggregated findings, state events and the organisation roll-ups, in one
+//! transaction. Multi-row statements keep a batch to a handful of round trips.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
+
+use anyhow::Result;
+use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+
+use crate::db::{Db, placeholders};
+use crate::enrich::Enricher;
+use crate::feeds::{Observed, RowError, Target};
+use crate::state::{HostState, Signal, TechState, Transition};
+
+/// Who sent the data: `cli`, or an API token (a reporter's token is bound to one organisation).
+#[derive(Debug, Clone)]
+pub struct Uploader {
+    pub name: String,
+    pub reporter_org: Option<i64>,
+}
+
+/// What one batch did.
+#[derive(Debug, Default, Clone)]
+pub struct BatchStats {
+    pub ok: u64,
+    pub duplicate: u64,
+    pub ignored: u64,
+    pub rejected: Vec<RowError>,
+    /// Rows a reporter may not submit (another organisation's host).
+    pub forbidden: Vec<RowError>,
+    pub state_changes: u64,
+}
+
+/// A host as the batch sees it.
+#[derive(Debug, Clone)]
+struct HostRow {
+    ip: String,
+    org_id: Option<i64>,
+    org_via: Option<String>,
+    asn: Option<i64>,
+    asn_source: Option<String>,
+    cc: Option<String>,
+    hostname: Option<String>,
+    servername: Option<String>,
+    version: Option<String>,
+    first_seen: String,
+    last_seen: String,
+    state: HostState,
+    changed: bool,
+}
+
+const HOST_COLUMNS: &str = "id, ip, org_id, org_via, asn, asn_source, cc, hostname, servername, version, first_seen, last_seen, tech_state, state_at, regressed, compromised_ever, fixed_at, clean_hunt_at, clean_probe_at";
+
+fn host_from_row(row: &sqlx::any::AnyRow) -> Result<HostRow> {
+    let state: String = row.try_get(12)?;
+    Ok(HostRow {
+        ip: row.try_get(1)?,
+        org_id: row.try_get(2)?,
+        org_via: row.try_get(3)?,
+        asn: row.try_get(4)?,
+        asn_source: row.try_get(5)?,
+        cc: row.try_get(6)?,
+        hostname: row.try_get(7)?,
+        servername: row.try_get(8)?,
+        version: row.try_get(9)?,
+        first_seen: row.try_get(10)?,
+        last_seen: row.try_get(11)?,
+        state: HostState {
+            state: TechState::parse(&state),
+            state_at: Some(row.try_get(13)?),
+            regressed: row.try_get::<i64, _>(14)? != 0,
+            compromised_ever: row.try_get::<i64, _>(15)? != 0,
+            fixed_at: row.try_get(16)?,
+            clean_hunt_at: row.try_get(17)?,
+            clean_probe_at: row.try_get(18)?,
+        },
+        changed: false,
+    })
+}
+
+/// Loads hosts by address (chunked IN lists).
+async fn load_hosts(tx: &mut Transaction<'_, Any>, ips: &[String]) -> Result<HashMap<String, HostRow>> {
+    let mut out = HashMap::new();
+    for chunk in ips.chunks(500) {
+        let sql = format!("SELECT {HOST_COLUMNS} FROM host WHERE ip IN {}", placeholders(1, chunk.len()));
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for ip in chunk {
+            q = q.bind(ip.clone());
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            let h = host_from_row(&row)?;
+            out.insert(h.ip.clone(), h);
+        }
+    }
+    Ok(out)
+}
+
+/// Natural keys already stored.
+async fn existing_keys(tx: &mut Transaction<'_, Any>, keys: &[&str]) -> Result<HashSet<String>> {
+    let mut out = HashSet::new();
+    for chunk in keys.chunks(500) {
+        let sql = format!("SELECT natural_key FROM observation WHERE natural_key IN {}", placeholders(1, chunk.len()));
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for k in chunk {
+            q = q.bind(k.to_string());
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            out.insert(row.try_get::<String, _>(0)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Resolves a hunt report's server name to a host address (unique match required).
+async fn resolve_servername(
+    tx: &mut Transaction<'_, Any>,
+    name: &str,
+    org: Option<i64>,
+) -> Result<Result<String, String>> {
+    let rows = match org {
+        Some(org) => {
+            sqlx::query("SELECT ip FROM host WHERE UPPER(servername) = UPPER($1) AND org_id = $2 LIMIT 3")
+                .bind(name.to_string())
+                .bind(org)
+                .fetch_all(&mut **tx)
+                .await?
+        }
+        None => {
+            sqlx::query("SELECT ip FROM host WHERE UPPER(servername) = UPPER($1) LIMIT 3")
+                .bind(name.to_string())
+                .fetch_all(&mut **tx)
+                .await?
+        }
+    };
+    Ok(match rows.len() {
+        1 => Ok(rows[0].try_get(0)?),
+        0 => Err(format!("no known host has the server name {name:?}: give the host's address (ip)")),
+        _ => Err(format!("several hosts have the server name {name:?}: give the host's address (ip)")),
+    })
+}
+
+/// One pending state event.
+struct Event {
+    ip: String,
+    obs_index: usize,
+    t: Transition,
+}
+
+/// Writes a batch. `rejected` rows from the parser are passed through into the stats.
+pub async fn write_batch(
+    db: &Db,
+    enricher: &Enricher,
+    ingest_id: Option<i64>,
+    source_label: &str,
+    uploader: &Uploader,
+    rows: Vec<Observed>,
+    rejected: Vec<RowError>,
+) -> Result<(BatchStats, Transaction<'static, Any>, BTreeSet<i64>)> {
+    let mut stats = BatchStats { rejected, ..Default::default() };
+    let mut tx = db.pool.begin().await?;
+    db.lock_for_write(&mut tx).await?;
+    let now = crate::time::now();
+
+    // Which address each row is about.
+    let mut resolved: Vec<(Observed, String)> = Vec::with_capacity(rows.len());
+    for row in rows {
+        let ip = match &row.target {
+            Target::Ip(ip) => canonical(*ip),
+            Target::Servername(name) => match resolve_servername(&mut tx, name, uploader.reporter_org).await? {
+                Ok(ip) => ip,
+                Err(message) => {
+                    stats.rejected.push(RowError { line: row.line, message });
+                    continue;
+                }
+            },
+        };
+        resolved.push((row, ip));
+    }
+
+    // Drop facts already known (from this file or another), then load the hosts involved.
+    let keys: Vec<&str> = resolved.iter().map(|(o, _)| o.natural_key.as_str()).collect();
+    let known = existing_keys(&mut tx, &keys).await?;
+    let mut seen_keys = HashSet::new();
+    let mut fresh = Vec::with_capacity(resolved.len());
+    for (o, ip) in resolved {
+        if known.contains(&o.natural_key) || !seen_keys.insert(o.natural_key.clone()) {
+            stats.duplicate += 1;
+        } else {
+            fresh.push((o, ip));
+        }
+    }
+    let ips: Vec<String> = fresh.iter().map(|(_, ip)| ip.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let mut hosts = load_hosts(&mut tx, &ips).await?;
+    let before_orgs: HashMap<String, Option<i64>> = hosts.iter().map(|(ip, h)| (ip.clone(), h.org_id)).collect();
+
+    // Apply each row in order.
+    let mut kept: Vec<(Observed, String)> = Vec::with_capacity(fresh.len());
+    let mut events: Vec<Event> = Vec::new();
+    let mut findings: HashMap<(String, String), (String, String, i64, usize)> = HashMap::new();
+    for (o, ip) in fresh {
+        let only_none = o.signals.iter().all(|s| *s == Signal::None);
+        if !hosts.contains_key(&ip) {
+            if only_none {
+                stats.ignored += 1;
+                continue;
+            }
+            hosts.insert(ip.clone(), new_host(&ip, &o.observed_at));
+        }
+        let host = hosts.get_mut(&ip).expect("inserted above");
+        let addr: IpAddr = ip.parse().expect("canonical");
+        let e = enricher.lookup(addr, o.asn_reported.or(host.asn.filter(|_| host.asn_source.as_deref() == Some("feed"))), o.cc_reported.as_deref().or(host.cc.as_deref()));
+        if let Some(reporter_org) = uploader.reporter_org
+            && e.org_id != Some(reporter_org)
+        {
+            stats.forbidden.push(RowError { line: o.line, message: format!("host {ip} is not one of your organisation's hosts") });
+            continue;
+        }
+        host.org_id = e.org_id;
+        host.org_via = e.org_via;
+        host.asn = e.asn;
+        host.asn_source = e.asn_source;
+        host.cc = e.cc;
+        if o.observed_at >= host.last_seen {
+            host.last_seen = o.observed_at.clone();
+            if o.hostname.is_some() {
+                host.hostname = o.hostname.clone();
+            }
+            if o.servername.is_some() {
+                host.servername = o.servername.clone();
+            }
+            if o.version.is_some() {
+                host.version = o.version.clone();
+            }
+        }
+        if o.observed_at < host.first_seen {
+            host.first_seen = o.observed_at.clone();
+        }
+        host.changed = true;
+        let obs_index = kept.len();
+        for signal in &o.signals {
+            for t in host.state.apply(*signal, &o.observed_at) {
+                events.push(Event { ip: ip.clone(), obs_index, t });
+            }
+        }
+        for kind in &o.findings {
+            let entry = findings
+                .entry((ip.clone(), kind.clone()))
+                .or_insert_with(|| (o.observed_at.clone(), o.observed_at.clone(), 0, obs_index));
+            if o.observed_at < entry.0 {
+                entry.0 = o.observed_at.clone();
+            }
+            if o.observed_at >= entry.1 {
+                entry.1 = o.observed_at.clone();
+                entry.3 = obs_index;
+            }
+            entry.2 += 1;
+        }
+        kept.push((o, ip));
+        stats.ok += 1;
+    }
+
+    // Hosts: one upsert for new and changed ones.
+    let changed: Vec<&HostRow> = hosts.values().filter(|h| h.changed).collect();
+    let mut host_ids: HashMap<String, i64> = HashMap::new();
+    for chunk in changed.chunks(800) {
+        let mut sql = String::from(
+            "INSERT INTO host (ip, org_id, org_via, asn, asn_source, cc, hostname, servername, version, first_seen, last_seen, tech_state, tech_rank, state_at, regressed, compromised_ever, fixed_at, clean_hunt_at, clean_probe_at) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&placeholders(i * 19 + 1, 19));
+        }
+        sql.push_str(
+            " ON CONFLICT (ip) DO UPDATE SET org_id = excluded.org_id, org_via = excluded.org_via, asn = excluded.asn, asn_source = excluded.asn_source, cc = excluded.cc, hostname = excluded.hostname, servername = excluded.servername, version = excluded.version, first_seen = excluded.first_seen, last_seen = excluded.last_seen, tech_state = excluded.tech_state, tech_rank = excluded.tech_rank, state_at = excluded.state_at, regressed = excluded.regressed, compromised_ever = excluded.compromised_ever, fixed_at = excluded.fixed_at, clean_hunt_at = excluded.clean_hunt_at, clean_probe_at = excluded.clean_probe_at RETURNING id, ip",
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for h in chunk {
+            let state = h.state.state.unwrap_or(TechState::Exposed);
+            q = q
+                .bind(h.ip.clone())
+                .bind(h.org_id)
+                .bind(h.org_via.clone())
+                .bind(h.asn)
+                .bind(h.asn_source.clone())
+                .bind(h.cc.clone())
+                .bind(h.hostname.clone())
+                .bind(h.servername.clone())
+                .bind(h.version.clone())
+                .bind(h.first_seen.clone())
+                .bind(h.last_seen.clone())
+                .bind(state.as_str())
+                .bind(state.rank())
+                .bind(h.state.state_at.clone().unwrap_or_else(|| h.last_seen.clone()))
+                .bind(h.state.regressed as i64)
+                .bind(h.state.compromised_ever as i64)
+                .bind(h.state.fixed_at.clone())
+                .bind(h.state.clean_hunt_at.clone())
+                .bind(h.state.clean_probe_at.clone());
+        }
+        for row in q.fetch_all(&mut *tx).await? {
+            host_ids.insert(row.try_get(1)?, row.try_get(0)?);
+        }
+    }
+
+    // Observations (immutable), then the events and findings that point at them.
+    let mut obs_ids: Vec<i64> = Vec::with_capacity(kept.len());
+    for chunk in kept.chunks(1000) {
+        let mut sql = String::from(
+            "INSERT INTO observation (ingest_id, line, host_id, kind, natural_key, observed_at, recorded_at, signals, port, tags, version, url, asn_reported, cc_reported, detail) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&placeholders(i * 15 + 1, 15));
+        }
+        sql.push_str(" RETURNING id");
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (o, ip) in chunk {
+            let kind = o.natural_key.split('|').next().unwrap_or("feed").to_string();
+            let signals: Vec<&str> = o.signals.iter().map(|s| s.as_str()).collect();
+            q = q
+                .bind(ingest_id)
+                .bind(o.line as i64)
+                .bind(host_ids[ip])
+                .bind(kind)
+                .bind(o.natural_key.clone())
+                .bind(o.observed_at.clone())
+                .bind(now.clone())
+                .bind(signals.join(","))
+                .bind(o.port)
+                .bind(o.tags.clone())
+                .bind(o.version.clone())
+                .bind(o.url.clone())
+                .bind(o.asn_reported)
+                .bind(o.cc_reported.clone())
+                .bind(o.detail.clone());
+        }
+        // RETURNING order follows VALUES order in both databases for a plain INSERT.
+        for row in q.fetch_all(&mut *tx).await? {
+            obs_ids.push(row.try_get(0)?);
+        }
+    }
+
+    for chunk in events.chunks(800) {
+        let mut sql = String::from(
+            "INSERT INTO state_event (host_id, org_id, axis, from_state, to_state, at, recorded_at, observation_id, source, regressed, reason) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&placeholders(i * 11 + 1, 11));
+        }
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for e in chunk {
+            let (o, _) = &kept[e.obs_index];
+            q = q
+                .bind(host_ids[&e.ip])
+                .bind(hosts[&e.ip].org_id)
+                .bind("technical")
+                .bind(e.t.from.map(|s| s.as_str()))
+                .bind(e.t.to.as_str())
+                .bind(e.t.at.clone())
+                .bind(now.clone())
+                .bind(obs_ids[e.obs_index])
+                .bind(if o.line > 0 { format!("{source_label}#{}", o.line) } else { source_label.to_string() })
+                .bind(e.t.regressed as i64)
+                .bind(e.t.reason.clone());
+        }
+        q.execute(&mut *tx).await?;
+    }
+    stats.state_changes = events.len() as u64;
+
+    let finding_rows: Vec<_> = findings.into_iter().collect();
+    for chunk in finding_rows.chunks(1000) {
+        let mut sql = String::from("INSERT INTO finding (host_id, kind, first_seen, last_seen, count, last_observation_id) VALUES ");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&placeholders(i * 6 + 1, 6));
+        }
+        sql.push_str(
+            " ON CONFLICT (host_id, kind) DO UPDATE SET \
+             first_seen = CASE WHEN excluded.first_seen < finding.first_seen THEN excluded.first_seen ELSE finding.first_seen END, \
+             last_observation_id = CASE WHEN excluded.last_seen >= finding.last_seen THEN excluded.last_observation_id ELSE finding.last_observation_id END, \
+             last_seen = CASE WHEN excluded.last_seen > finding.last_seen THEN excluded.last_seen ELSE finding.last_seen END, \
+             count = finding.count + excluded.count",
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for ((ip, kind), (first, last, count, obs_index)) in chunk {
+            q = q.bind(host_ids[ip]).bind(kind.clone()).bind(first.clone()).bind(last.clone()).bind(*count).bind(obs_ids[*obs_index]);
+        }
+        q.execute(&mut *tx).await?;
+    }
+
+    // Organisations whose roll-up may have moved: the new owners and the previous ones.
+    let mut orgs = BTreeSet::new();
+    for h in hosts.values().filter(|h| h.changed) {
+        orgs.extend(h.org_id);
+        if let Some(Some(previous)) = before_orgs.get(&h.ip) {
+            orgs.insert(*previous);
+        }
+    }
+    if let Some(ingest_id) = ingest_id {
+        write_errors(&mut tx, ingest_id, &stats.rejected).await?;
+    }
+    Ok((stats, tx, orgs))
+}
+
+fn new_host(ip: &str, at: &str) -> HostRow {
+    HostRow {
+        ip: ip.to_string(),
+        org_id: None,
+        org_via: None,
+        asn: None,
+        asn_source: None,
+        cc: None,
+        hostname: None,
+        servername: None,
+        version: None,
+        first_seen: at.to_string(),
+        last_seen: at.to_string(),
+        state: HostState::default(),
+        changed: true,
+    }
+}
+
+/// The canonical text of an address (IPv4-mapped IPv6 folded to IPv4).
+pub fn canonical(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => v6.to_string(),
+        },
+        IpAddr::V4(v4) => v4.to_string(),
+    }
+}
+
+/// Stores rejected rows (the first 10,000 of an ingest; the counts keep the rest).
+pub async fn write_errors(tx: &mut Transaction<'_, Any>, ingest_id: i64, errors: &[RowError]) -> Result<()> {
+    let stored: i64 = sqlx::query("SELECT COUNT(*) FROM ingest_error WHERE ingest_id = $1")
+        .bind(ingest_id)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get(0)?;
+    let room = (10_000 - stored).max(0) as usize;
+    for chunk in errors[..errors.len().min(room)].chunks(500) {
+        let mut sql = String::from("INSERT INTO ingest_error (ingest_id, line, message) VALUES ");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&placeholders(i * 3 + 1, 3));
+        }
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for e in chunk {
+            q = q.bind(ingest_id).bind(e.line as i64).bind(e.message.clone());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Recomputes the roll-up of these organisations from their hosts (worst host wins).
+pub async fn roll_up(tx: &mut Transaction<'_, Any>, orgs: &BTreeSet<i64>) -> Result<()> {
+    let ids: Vec<i64> = orgs.iter().copied().collect();
+    let mut case = String::from("CASE tech_rank");
+    for s in TechState::ALL {
+        case.push_str(&format!(" WHEN {} THEN '{}'", s.rank(), s.as_str()));
+    }
+    case.push_str(" ELSE NULL END");
+    for chunk in ids.chunks(500) {
+        let list = placeholders(1, chunk.len());
+        let sql = format!(
+            "UPDATE organisation SET \
+             tech_rank = COALESCE((SELECT MAX(h.tech_rank) FROM host h WHERE h.org_id = organisation.id), -1), \
+             hosts = (SELECT COUNT(*) FROM host h WHERE h.org_id = organisation.id), \
+             hosts_compromised = (SELECT COUNT(*) FROM host h WHERE h.org_id = organisation.id AND h.tech_state = 'compromised'), \
+             hosts_vulnerable = (SELECT COUNT(*) FROM host h WHERE h.org_id = organisation.id AND h.tech_state = 'vulnerable'), \
+             regressed = (SELECT COUNT(*) FROM host h WHERE h.org_id = organisation.id AND h.regressed = 1), \
+             last_seen = (SELECT MAX(h.last_seen) FROM host h WHERE h.org_id = organisation.id) \
+             WHERE id IN {list}"
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.execute(&mut **tx).await?;
+        let sql = format!("UPDATE organisation SET tech_state = {case} WHERE id IN {list}");
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Re-applies enrichment to every host after the mapping data changed (new ASN ranges,
+/// organisations, networks); returns how many hosts changed owner or ASN.
+pub async fn reenrich_all(db: &Db) -> Result<u64> {
+    let enricher = Enricher::load(db).await?;
+    let rows = sqlx::query("SELECT id, ip, org_id, org_via, asn, asn_source, cc FROM host").fetch_all(&db.pool).await?;
+    let mut updates = Vec::new();
+    let mut orgs = BTreeSet::new();
+    for row in rows {
+        let id: i64 = row.try_get(0)?;
+        let ip: String = row.try_get(1)?;
+        let org: Option<i64> = row.try_get(2)?;
+        let via: Option<String> = row.try_get(3)?;
+        let asn: Option<i64> = row.try_get(4)?;
+        let asn_source: Option<String> = row.try_get(5)?;
+        let cc: Option<String> = row.try_get(6)?;
+        let Ok(addr) = ip.parse::<IpAddr>() else { continue };
+        let reported = asn.filter(|_| asn_source.as_deref() == Some("feed"));
+        let e = enricher.lookup(addr, reported, cc.as_deref());
+        if e.org_id != org || e.org_via != via || e.asn != asn || e.asn_source != asn_source {
+            orgs.extend(org);
+            orgs.extend(e.org_id);
+            updates.push((id, e));
+        }
+    }
+    let changed = updates.len() as u64;
+    for chunk in updates.chunks(2000) {
+        let mut tx = db.pool.begin().await?;
+        db.lock_for_write(&mut tx).await?;
+        for (id, e) in chunk {
+            sqlx::query("UPDATE host SET org_id = $1, org_via = $2, asn = $3, asn_source = $4, cc = $5 WHERE id = $6")
+                .bind(e.org_id)
+                .bind(e.org_via.clone())
+                .bind(e.asn)
+                .bind(e.asn_source.clone())
+                .bind(e.cc.clone())
+                .bind(*id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+    }
+    let mut tx = db.pool.begin().await?;
+    db.lock_for_write(&mut tx).await?;
+    roll_up(&mut tx, &orgs).await?;
+    tx.commit().await?;
+    Ok(changed)
+}

@@ -1,0 +1,146 @@
+//! API tokens: random, shown once, stored as SHA-256. Roles: `admin` (everything, including
+//! tokens), `analyst` (everything else), `reporter` (bound to one organisation: upload its hunt
+//! reports, read its own hosts and state).
+
+use anyhow::{Result, bail};
+use base64::Engine;
+use ring::rand::SecureRandom;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use crate::db::Db;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Analyst,
+    Reporter,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "analyst" => Some(Role::Analyst),
+            "reporter" => Some(Role::Reporter),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Analyst => "analyst",
+            Role::Reporter => "reporter",
+        }
+    }
+}
+
+/// Who is calling.
+#[derive(Debug, Clone, Serialize)]
+pub struct Principal {
+    pub token_id: i64,
+    pub name: String,
+    pub role: Role,
+    pub org_id: Option<i64>,
+}
+
+impl Principal {
+    /// admin or analyst.
+    pub fn is_staff(&self) -> bool {
+        matches!(self.role, Role::Admin | Role::Analyst)
+    }
+}
+
+fn digest(token: &str) -> String {
+    crate::ingest::hex(&Sha256::digest(token.as_bytes()))
+}
+
+/// Creates a token; returns its id and the secret (shown once).
+pub async fn create(db: &Db, name: &str, role: Role, org_id: Option<i64>) -> Result<(i64, String)> {
+    if name.trim().is_empty() {
+        bail!("a token needs a name");
+    }
+    match (role, org_id) {
+        (Role::Reporter, None) => bail!("a reporter token must be bound to an organisation"),
+        (Role::Admin | Role::Analyst, Some(_)) => bail!("only reporter tokens are bound to an organisation"),
+        _ => {}
+    }
+    if let Some(org) = org_id
+        && sqlx::query("SELECT id FROM organisation WHERE id = $1").bind(org).fetch_optional(&db.pool).await?.is_none()
+    {
+        bail!("no organisation {org}");
+    }
+    let mut raw = [0u8; 32];
+    ring::rand::SystemRandom::new().fill(&mut raw).map_err(|_| anyhow::anyhow!("no randomness"))?;
+    let secret = format!("tf_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw));
+    let row = sqlx::query("INSERT INTO api_token (name, token_sha256, role, org_id, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id")
+        .bind(name.to_string())
+        .bind(digest(&secret))
+        .bind(role.as_str())
+        .bind(org_id)
+        .bind(crate::time::now())
+        .fetch_one(&db.pool)
+        .await
+        .map_err(|e| match &e {
+            sqlx::Error::Database(d) if d.message().to_ascii_lowercase().contains("unique") => {
+                anyhow::anyhow!("a token named {name:?} exists already")
+            }
+            _ => e.into(),
+        })?;
+    Ok((row.try_get(0)?, secret))
+}
+
+/// The principal of a presented token, unless unknown or revoked.
+pub async fn authenticate(db: &Db, secret: &str) -> Result<Option<Principal>> {
+    let row = sqlx::query("SELECT id, name, role, org_id FROM api_token WHERE token_sha256 = $1 AND revoked_at IS NULL")
+        .bind(digest(secret))
+        .fetch_optional(&db.pool)
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let role: String = row.try_get(2)?;
+    Ok(Role::parse(&role).map(|role| Principal {
+        token_id: row.try_get(0).unwrap_or_default(),
+        name: row.try_get(1).unwrap_or_default(),
+        role,
+        org_id: row.try_get(3).ok().flatten(),
+    }))
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenInfo {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+    pub org_id: Option<i64>,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+pub async fn list(db: &Db) -> Result<Vec<TokenInfo>> {
+    let rows = sqlx::query("SELECT id, name, role, org_id, created_at, revoked_at FROM api_token ORDER BY id").fetch_all(&db.pool).await?;
+    rows.iter()
+        .map(|r| {
+            Ok(TokenInfo {
+                id: r.try_get(0)?,
+                name: r.try_get(1)?,
+                role: r.try_get(2)?,
+                org_id: r.try_get(3)?,
+                created_at: r.try_get(4)?,
+                revoked_at: r.try_get(5)?,
+            })
+        })
+        .collect()
+}
+
+/// Revokes a token; false when there was no such active token.
+pub async fn revoke(db: &Db, id: i64) -> Result<bool> {
+    let done = sqlx::query("UPDATE api_token SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        .bind(crate::time::now())
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
