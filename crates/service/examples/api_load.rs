@@ -136,7 +136,7 @@ fn parse_args() -> Result<Options, String> {
     if let Some(p) = paths.iter().find(|p| !p.starts_with('/')) {
         return Err(format!("{p:?}: a path starts with /"));
     }
-    if requests == 0 || concurrency == 0 || max_org == 0 || max_host == 0 || !(timeout > 0.0) {
+    if requests == 0 || concurrency == 0 || max_org == 0 || max_host == 0 || timeout.is_nan() || timeout <= 0.0 {
         return Err("--requests, --concurrency, --max-org, --max-host and --timeout must be positive".into());
     }
     Ok(Options {

@@ -66,6 +66,7 @@ CREATE TABLE org_network (
     imported_at TEXT NOT NULL,
     UNIQUE (cidr, managed)
 );
+CREATE INDEX org_network_org ON org_network (org_id);
 CREATE TABLE org_asn (
     id {{ID}},
     org_id BIGINT NOT NULL REFERENCES organisation(id),
@@ -75,6 +76,7 @@ CREATE TABLE org_asn (
     imported_at TEXT NOT NULL,
     UNIQUE (asn, managed)
 );
+CREATE INDEX org_asn_org ON org_asn (org_id);
 
 -- How to reach an organisation. A manual contact wins over imported ones.
 CREATE TABLE contact (

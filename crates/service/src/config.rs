@@ -66,7 +66,8 @@ impl Config {
             self.listen = v.parse().with_context(|| format!("TASKFORCE_LISTEN={v:?} is not ADDR:PORT"))?;
         }
         if let Some(v) = get("TASKFORCE_MAX_UPLOAD_BYTES") {
-            self.max_upload_bytes = v.parse().with_context(|| format!("TASKFORCE_MAX_UPLOAD_BYTES={v:?} is not a number"))?;
+            self.max_upload_bytes =
+                v.parse().with_context(|| format!("TASKFORCE_MAX_UPLOAD_BYTES={v:?} is not a number"))?;
         }
         if let Some(v) = get("TASKFORCE_LOG_FORMAT") {
             self.log_format = v;

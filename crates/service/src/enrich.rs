@@ -177,11 +177,7 @@ pub fn read_asn_mmdb(path: &Path, mut each: impl FnMut(Result<AsnRange, BadLine>
     let reader = maxminddb::Reader::open_readfile(path)
         .with_context(|| format!("{} is not a MaxMind database", path.display()))?;
     if !reader.metadata().database_type.to_ascii_lowercase().contains("asn") {
-        bail!(
-            "{} is a MaxMind {:?} database, not an ASN database",
-            path.display(),
-            reader.metadata().database_type
-        );
+        bail!("{} is a MaxMind {:?} database, not an ASN database", path.display(), reader.metadata().database_type);
     }
     for (index, item) in reader.networks(Default::default())?.enumerate() {
         let line = index as u64 + 1;
@@ -281,7 +277,7 @@ impl Enricher {
             }
         }
         let mut networks: Vec<(u8, HashMap<u128, NetOwner>)> = by_len.into_iter().collect();
-        networks.sort_by(|a, b| b.0.cmp(&a.0));
+        networks.sort_by_key(|n| std::cmp::Reverse(n.0));
 
         let mut asns = HashMap::new();
         for row in sqlx::query("SELECT asn, org_id, managed FROM org_asn").fetch_all(&db.pool).await? {
@@ -377,7 +373,9 @@ mod tests {
         assert_eq!(bad.len(), 1);
         assert_eq!(bad[0].line, 4);
 
-        let (ok, bad) = ranges_of("network,autonomous_system_number,autonomous_system_organization\n203.0.113.0/24,64511,\"Example, Inc.\"\n");
+        let (ok, bad) = ranges_of(
+            "network,autonomous_system_number,autonomous_system_organization\n203.0.113.0/24,64511,\"Example, Inc.\"\n",
+        );
         assert!(bad.is_empty(), "{bad:?}");
         assert_eq!(ok[0].as_name.as_deref(), Some("Example, Inc."));
         let (ok, _) = ranges_of("192.0.2.0,192.0.2.127,AS64500,Half\n");
@@ -386,7 +384,8 @@ mod tests {
 
     #[test]
     fn reads_the_maxmind_test_database() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/enrichment/GeoLite2-ASN-Test.mmdb");
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/enrichment/GeoLite2-ASN-Test.mmdb");
         if !path.exists() {
             eprintln!("skipped: {} not present", path.display());
             return;
@@ -404,17 +403,32 @@ mod tests {
     fn most_specific_network_wins_then_manual() {
         let mut e = Enricher::default();
         let mut by24 = HashMap::new();
-        by24.insert(ip_key("192.0.2.0".parse().unwrap()), NetOwner { org_id: 2, manual: false, cidr: "192.0.2.0/24".into() });
+        by24.insert(
+            ip_key("192.0.2.0".parse().unwrap()),
+            NetOwner { org_id: 2, manual: false, cidr: "192.0.2.0/24".into() },
+        );
         let mut by16 = HashMap::new();
-        by16.insert(ip_key("192.0.0.0".parse().unwrap()), NetOwner { org_id: 1, manual: true, cidr: "192.0.0.0/16".into() });
+        by16.insert(
+            ip_key("192.0.0.0".parse().unwrap()),
+            NetOwner { org_id: 1, manual: true, cidr: "192.0.0.0/16".into() },
+        );
         e.networks = vec![(120, by24), (112, by16)];
         e.asns.insert(64496, (3, false));
-        e.ranges = vec![Range { start: ip_key("192.0.0.0".parse().unwrap()), end: ip_key("192.0.255.255".parse().unwrap()), asn: 64496, cc: None, ingest_id: 1 }];
+        e.ranges = vec![Range {
+            start: ip_key("192.0.0.0".parse().unwrap()),
+            end: ip_key("192.0.255.255".parse().unwrap()),
+            asn: 64496,
+            cc: None,
+            ingest_id: 1,
+        }];
         assert_eq!(e.lookup("192.0.2.9".parse().unwrap(), None, None).org_id, Some(2));
         assert_eq!(e.lookup("192.0.3.9".parse().unwrap(), None, None).org_id, Some(1));
         let other = e.lookup("192.0.200.1".parse().unwrap(), None, None);
         assert_eq!(other.org_id, Some(1));
         let outside = e.lookup("198.51.100.1".parse().unwrap(), Some(64496), Some("us"));
-        assert_eq!((outside.org_id, outside.asn_source.as_deref(), outside.cc.as_deref()), (Some(3), Some("feed"), Some("US")));
+        assert_eq!(
+            (outside.org_id, outside.asn_source.as_deref(), outside.cc.as_deref()),
+            (Some(3), Some("feed"), Some("US"))
+        );
     }
 }

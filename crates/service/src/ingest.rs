@@ -191,7 +191,13 @@ async fn finished_ingest(db: &Db, kind: IngestKind, sha256: &str) -> Result<Opti
 }
 
 /// Creates (or, after an interrupted run, reuses) the ingest row.
-pub(crate) async fn start_ingest(db: &Db, kind: IngestKind, file_name: &str, sha256: &str, uploader: &Uploader) -> Result<i64> {
+pub(crate) async fn start_ingest(
+    db: &Db,
+    kind: IngestKind,
+    file_name: &str,
+    sha256: &str,
+    uploader: &Uploader,
+) -> Result<i64> {
     if let Some(row) = sqlx::query("SELECT id FROM ingest WHERE kind = $1 AND sha256 = $2")
         .bind(kind.as_str())
         .bind(sha256.to_string())
@@ -293,15 +299,17 @@ async fn ingest_feed(
     });
     while let Some((rows, bad)) = rx.recv().await {
         summary.rows_total += (rows.len() + bad.len()) as u64;
-        let (stats, mut txn, orgs) = store::write_batch(db, &enricher, Some(ingest_id), &label, uploader, rows, bad).await?;
+        let (stats, mut txn, orgs) =
+            store::write_batch(db, &enricher, Some(ingest_id), &label, uploader, rows, bad).await?;
         if !stats.forbidden.is_empty() {
             txn.rollback().await?;
             sqlx::query("DELETE FROM ingest_error WHERE ingest_id = $1").bind(ingest_id).execute(&db.pool).await?;
             sqlx::query("DELETE FROM ingest WHERE id = $1").bind(ingest_id).execute(&db.pool).await?;
-            let lines: Vec<String> = stats.forbidden.iter().map(|e| format!("line {}: {}", e.line, e.message)).collect();
+            let lines: Vec<String> =
+                stats.forbidden.iter().map(|e| format!("line {}: {}", e.line, e.message)).collect();
             return Err(IngestError::Forbidden(lines.join("; ")));
         }
-        store::roll_up(&mut txn, &orgs).await?;
+        store::roll_up(&mut txn, db.dialect, &orgs).await?;
         txn.commit().await?;
         summary.rows_ok += stats.ok;
         summary.rows_duplicate += stats.duplicate;
@@ -354,10 +362,14 @@ async fn ingest_asn(
             Some(b) => format!("no readable range (line {}: {})", b.line, b.message),
             None => "no range in the file".to_string(),
         };
-        return Err(IngestError::File { file: file_name.to_string(), error: FileError::WrongFormat { expected: "ASN mapping", why } });
+        return Err(IngestError::File {
+            file: file_name.to_string(),
+            error: FileError::WrongFormat { expected: "ASN mapping", why },
+        });
     }
     let ingest_id = start_ingest(db, kind, file_name, sha256, uploader).await?;
     let mut summary = summary(ingest_id, kind, file_name, sha256);
+    let d = db.dialect;
     let mut tx = db.pool.begin().await?;
     db.lock_for_write(&mut tx).await?;
     sqlx::query("DELETE FROM ip_asn WHERE ingest_id = $1").bind(ingest_id).execute(&mut *tx).await?;
@@ -367,7 +379,7 @@ async fn ingest_asn(
             if i > 0 {
                 sql.push_str(", ");
             }
-            sql.push_str(&placeholders(i * 6 + 1, 6));
+            sql.push_str(&placeholders(d, i * 6 + 1, 6));
         }
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for r in chunk {
@@ -382,7 +394,7 @@ async fn ingest_asn(
         q.execute(&mut *tx).await?;
     }
     let errors: Vec<RowError> = bad.iter().map(|b| RowError { line: b.line, message: b.message.clone() }).collect();
-    store::write_errors(&mut tx, ingest_id, &errors).await?;
+    store::write_errors(&mut tx, db.dialect, ingest_id, &errors).await?;
     tx.commit().await?;
     summary.rows_total = (ranges.len() + errors.len()) as u64;
     summary.rows_ok = ranges.len() as u64;
@@ -397,7 +409,7 @@ async fn ingest_asn(
 pub async fn refresh_orgs(db: &Db, orgs: BTreeSet<i64>) -> Result<()> {
     let mut tx = db.pool.begin().await?;
     db.lock_for_write(&mut tx).await?;
-    store::roll_up(&mut tx, &orgs).await?;
+    store::roll_up(&mut tx, db.dialect, &orgs).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -77,14 +77,16 @@ pub fn read(path: &Path) -> Result<(Vec<OrgRow>, Vec<RowError>), FileError> {
     let cname_col = find(&["contact_name"]);
     let phone_col = find(&["phone"]);
     let role_col = find(&["role"]);
-    let records: Vec<csv::StringRecord> = reader.records().collect::<Result<_, _>>().map_err(|e| FileError::Io(e.to_string()))?;
+    let records: Vec<csv::StringRecord> =
+        reader.records().collect::<Result<_, _>>().map_err(|e| FileError::Io(e.to_string()))?;
     let (mut rows, mut bad) = (Vec::new(), Vec::new());
     for (i, rec) in records.iter().enumerate() {
         let line = rec.position().map(|p| p.line()).unwrap_or(i as u64 + 2);
         if i + 1 == records.len() && !terminated && rec.len() < header.len() {
             return Err(FileError::Truncated { line });
         }
-        let get = |c: Option<usize>| c.and_then(|c| rec.get(c)).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+        let get =
+            |c: Option<usize>| c.and_then(|c| rec.get(c)).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
         let Some(name) = get(Some(org_col)) else {
             if rec.iter().all(|f| f.trim().is_empty()) {
                 continue;
@@ -92,7 +94,8 @@ pub fn read(path: &Path) -> Result<(Vec<OrgRow>, Vec<RowError>), FileError> {
             bad.push(RowError { line, message: "no organisation name".into() });
             continue;
         };
-        let mut row = OrgRow { line, name, role: get(role_col).unwrap_or_else(|| "abuse".into()), ..Default::default() };
+        let mut row =
+            OrgRow { line, name, role: get(role_col).unwrap_or_else(|| "abuse".into()), ..Default::default() };
         row.sector = get(sector_col);
         row.cc = get(cc_col).map(|c| c.to_ascii_uppercase());
         row.contact_name = get(cname_col);
@@ -143,6 +146,7 @@ pub async fn ingest_orgs(
     let kind = IngestKind::Orgs;
     let ingest_id = start_ingest(db, kind, file_name, sha256, uploader).await?;
     let now = crate::time::now();
+    let d = db.dialect;
     for chunk in rows.chunks(1000) {
         let mut tx = db.pool.begin().await?;
         db.lock_for_write(&mut tx).await?;
@@ -157,12 +161,18 @@ pub async fn ingest_orgs(
             if i > 0 {
                 sql.push_str(", ");
             }
-            sql.push_str(&placeholders(i * 6 + 1, 6));
+            sql.push_str(&placeholders(d, i * 6 + 1, 6));
         }
         sql.push_str(" ON CONFLICT (name, managed) DO UPDATE SET sector = COALESCE(excluded.sector, organisation.sector), cc = COALESCE(excluded.cc, organisation.cc), source = excluded.source, imported_at = excluded.imported_at RETURNING id, name");
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for r in &names {
-            q = q.bind(r.name.clone()).bind(r.sector.clone()).bind(r.cc.clone()).bind("automatic").bind(file_name.to_string()).bind(now.clone());
+            q = q
+                .bind(r.name.clone())
+                .bind(r.sector.clone())
+                .bind(r.cc.clone())
+                .bind("automatic")
+                .bind(file_name.to_string())
+                .bind(now.clone());
         }
         let mut ids: HashMap<String, i64> = HashMap::new();
         for row in q.fetch_all(&mut *tx).await? {
@@ -191,7 +201,7 @@ pub async fn ingest_orgs(
                 if i > 0 {
                     sql.push_str(", ");
                 }
-                sql.push_str(&placeholders(i * 5 + 1, 5));
+                sql.push_str(&placeholders(d, i * 5 + 1, 5));
             }
             sql.push_str(" ON CONFLICT (cidr, managed) DO UPDATE SET org_id = excluded.org_id, source = excluded.source, imported_at = excluded.imported_at");
             let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -207,7 +217,7 @@ pub async fn ingest_orgs(
                 if i > 0 {
                     sql.push_str(", ");
                 }
-                sql.push_str(&placeholders(i * 5 + 1, 5));
+                sql.push_str(&placeholders(d, i * 5 + 1, 5));
             }
             sql.push_str(" ON CONFLICT (asn, managed) DO UPDATE SET org_id = excluded.org_id, source = excluded.source, imported_at = excluded.imported_at");
             let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -218,12 +228,14 @@ pub async fn ingest_orgs(
         }
         let contacts: Vec<_> = contacts.into_iter().collect();
         for part in contacts.chunks(1000) {
-            let mut sql = String::from("INSERT INTO contact (org_id, email, role, name, phone, managed, source, imported_at) VALUES ");
+            let mut sql = String::from(
+                "INSERT INTO contact (org_id, email, role, name, phone, managed, source, imported_at) VALUES ",
+            );
             for i in 0..part.len() {
                 if i > 0 {
                     sql.push_str(", ");
                 }
-                sql.push_str(&placeholders(i * 8 + 1, 8));
+                sql.push_str(&placeholders(d, i * 8 + 1, 8));
             }
             sql.push_str(" ON CONFLICT (org_id, email, managed) DO UPDATE SET role = excluded.role, name = excluded.name, phone = excluded.phone, source = excluded.source, imported_at = excluded.imported_at");
             let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -243,7 +255,7 @@ pub async fn ingest_orgs(
         tx.commit().await?;
     }
     let mut tx = db.pool.begin().await?;
-    store::write_errors(&mut tx, ingest_id, &bad).await?;
+    store::write_errors(&mut tx, db.dialect, ingest_id, &bad).await?;
     tx.commit().await?;
     let summary = IngestSummary {
         ingest_id,

@@ -36,7 +36,10 @@ impl Where {
         if self.clauses.is_empty() { String::new() } else { format!(" WHERE {}", self.clauses.join(" AND ")) }
     }
 
-    fn bind<'q>(&self, mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    fn bind<'q>(
+        &self,
+        mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
         for b in &self.binds {
             q = match b {
                 Bind::Text(s) => q.bind(s.clone()),
@@ -178,8 +181,15 @@ pub async fn list_orgs(db: &Db, f: &OrgFilter, p: PageParams) -> Result<Result<P
         w.add("LOWER(name) LIKE LOWER($?)", Bind::Text(format!("%{n}%")));
     }
     let (limit, offset) = p.limit_offset();
-    let total: i64 = w.bind(sqlx::query(AssertSqlSafe(format!("SELECT COUNT(*) FROM organisation{}", w.sql())))).fetch_one(&db.pool).await?.try_get(0)?;
-    let sql = format!("SELECT {ORG_COLUMNS} FROM organisation{} ORDER BY tech_rank DESC, id LIMIT {limit} OFFSET {offset}", w.sql());
+    let total: i64 = w
+        .bind(sqlx::query(AssertSqlSafe(format!("SELECT COUNT(*) FROM organisation{}", w.sql()))))
+        .fetch_one(&db.pool)
+        .await?
+        .try_get(0)?;
+    let sql = format!(
+        "SELECT {ORG_COLUMNS} FROM organisation{} ORDER BY tech_rank DESC, id LIMIT {limit} OFFSET {offset}",
+        w.sql()
+    );
     let rows = w.bind(sqlx::query(AssertSqlSafe(sql))).fetch_all(&db.pool).await?;
     let items = rows.iter().map(org_from).collect::<Result<_>>()?;
     Ok(Ok(Page { items, page: p.page.max(1), per_page: limit as u32, total }))
@@ -231,7 +241,10 @@ pub struct PastState {
 }
 
 pub async fn org_summary(db: &Db, id: i64) -> Result<Option<OrgSummary>> {
-    let row = sqlx::query(AssertSqlSafe(format!("SELECT {ORG_COLUMNS} FROM organisation WHERE id = $1"))).bind(id).fetch_optional(&db.pool).await?;
+    let row = sqlx::query(AssertSqlSafe(format!("SELECT {ORG_COLUMNS} FROM organisation WHERE id = $1")))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?;
     row.as_ref().map(org_from).transpose()
 }
 
@@ -265,21 +278,41 @@ pub async fn org_detail(db: &Db, id: i64, at: Option<&str>) -> Result<Option<Org
             .await?
             .iter()
             .map(|r| {
-                Ok(Mapping { value: r.try_get(0)?, managed: r.try_get(1)?, source: r.try_get(2)?, imported_at: r.try_get(3)? })
+                Ok(Mapping {
+                    value: r.try_get(0)?,
+                    managed: r.try_get(1)?,
+                    source: r.try_get(2)?,
+                    imported_at: r.try_get(3)?,
+                })
             })
             .collect::<Result<Vec<_>>>()
     };
-    let networks = mapping("SELECT cidr, managed, source, imported_at FROM org_network WHERE org_id = $1 ORDER BY cidr").await?;
-    let asns = mapping("SELECT CAST(asn AS TEXT), managed, source, imported_at FROM org_asn WHERE org_id = $1 ORDER BY asn").await?;
+    let networks =
+        mapping("SELECT cidr, managed, source, imported_at FROM org_network WHERE org_id = $1 ORDER BY cidr").await?;
+    let asns =
+        mapping("SELECT CAST(asn AS TEXT), managed, source, imported_at FROM org_asn WHERE org_id = $1 ORDER BY asn")
+            .await?;
     let mut host_states = BTreeMap::new();
-    for r in sqlx::query("SELECT tech_state, COUNT(*) FROM host WHERE org_id = $1 GROUP BY tech_state").bind(id).fetch_all(&db.pool).await? {
+    for r in sqlx::query("SELECT tech_state, COUNT(*) FROM host WHERE org_id = $1 GROUP BY tech_state")
+        .bind(id)
+        .fetch_all(&db.pool)
+        .await?
+    {
         host_states.insert(r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?);
     }
     let past = match at {
         Some(at) => Some(org_state_at(db, id, at).await?),
         None => None,
     };
-    Ok(Some(OrgDetail { abuse_contact: contacts.first().map(|c| c.email.clone()), summary, contacts, networks, asns, host_states, at: past }))
+    Ok(Some(OrgDetail {
+        abuse_contact: contacts.first().map(|c| c.email.clone()),
+        summary,
+        contacts,
+        networks,
+        asns,
+        host_states,
+        at: past,
+    }))
 }
 
 /// What was known about an organisation at `at`: each of its hosts' last event at or before
@@ -313,7 +346,12 @@ pub async fn org_state_at(db: &Db, id: i64, at: &str) -> Result<PastState> {
     .map(|r| r.try_get::<String, _>(0))
     .transpose()?
     .unwrap_or_else(|| CommState::NotContacted.as_str().to_string());
-    Ok(PastState { at: at.to_string(), tech_state: worst.map(|w| w.as_str().to_string()), comm_state: comm, host_states })
+    Ok(PastState {
+        at: at.to_string(),
+        tech_state: worst.map(|w| w.as_str().to_string()),
+        comm_state: comm,
+        host_states,
+    })
 }
 
 /// Host list filters.
@@ -401,15 +439,25 @@ pub async fn list_hosts(db: &Db, f: &HostFilter, p: PageParams) -> Result<Result
         w.clauses.push("h.regressed = 1".into());
     }
     let (limit, offset) = p.limit_offset();
-    let total: i64 = w.bind(sqlx::query(AssertSqlSafe(format!("SELECT COUNT(*) FROM host h{}", w.sql())))).fetch_one(&db.pool).await?.try_get(0)?;
-    let sql = format!("SELECT {HOST_LIST_COLUMNS} FROM host h{} ORDER BY h.tech_rank DESC, h.id LIMIT {limit} OFFSET {offset}", w.sql());
+    let total: i64 = w
+        .bind(sqlx::query(AssertSqlSafe(format!("SELECT COUNT(*) FROM host h{}", w.sql()))))
+        .fetch_one(&db.pool)
+        .await?
+        .try_get(0)?;
+    let sql = format!(
+        "SELECT {HOST_LIST_COLUMNS} FROM host h{} ORDER BY h.tech_rank DESC, h.id LIMIT {limit} OFFSET {offset}",
+        w.sql()
+    );
     let rows = w.bind(sqlx::query(AssertSqlSafe(sql))).fetch_all(&db.pool).await?;
     let items = rows.iter().map(host_from).collect::<Result<_>>()?;
     Ok(Ok(Page { items, page: p.page.max(1), per_page: limit as u32, total }))
 }
 
 pub async fn host_summary(db: &Db, id: i64) -> Result<Option<HostSummary>> {
-    let row = sqlx::query(AssertSqlSafe(format!("SELECT {HOST_LIST_COLUMNS} FROM host h WHERE h.id = $1"))).bind(id).fetch_optional(&db.pool).await?;
+    let row = sqlx::query(AssertSqlSafe(format!("SELECT {HOST_LIST_COLUMNS} FROM host h WHERE h.id = $1")))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?;
     row.as_ref().map(host_from).transpose()
 }
 
@@ -495,21 +543,23 @@ pub async fn host_events(db: &Db, id: i64) -> Result<Vec<EventInfo>> {
 
 pub async fn host_detail(db: &Db, id: i64, at: Option<&str>) -> Result<Option<HostDetail>> {
     let Some(summary) = host_summary(db, id).await? else { return Ok(None) };
-    let findings = sqlx::query("SELECT kind, first_seen, last_seen, count, last_observation_id FROM finding WHERE host_id = $1 ORDER BY kind")
-        .bind(id)
-        .fetch_all(&db.pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(FindingInfo {
-                kind: r.try_get(0)?,
-                first_seen: r.try_get(1)?,
-                last_seen: r.try_get(2)?,
-                count: r.try_get(3)?,
-                last_observation_id: r.try_get(4)?,
-            })
+    let findings = sqlx::query(
+        "SELECT kind, first_seen, last_seen, count, last_observation_id FROM finding WHERE host_id = $1 ORDER BY kind",
+    )
+    .bind(id)
+    .fetch_all(&db.pool)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(FindingInfo {
+            kind: r.try_get(0)?,
+            first_seen: r.try_get(1)?,
+            last_seen: r.try_get(2)?,
+            count: r.try_get(3)?,
+            last_observation_id: r.try_get(4)?,
         })
-        .collect::<Result<_>>()?;
+    })
+    .collect::<Result<_>>()?;
     let observations = sqlx::query(
         "SELECT o.id, o.kind, o.observed_at, o.recorded_at, o.signals, o.tags, o.version, o.url, o.ingest_id, i.file_name, o.line, o.detail \
          FROM observation o LEFT JOIN ingest i ON i.id = o.ingest_id WHERE o.host_id = $1 ORDER BY o.observed_at DESC, o.id DESC LIMIT 100",
@@ -574,20 +624,35 @@ pub async fn stats(db: &Db, at: Option<&str>) -> Result<Stats> {
     let (urgent, regressed_hosts);
     match at {
         None => {
-            for r in sqlx::query("SELECT tech_state, COUNT(*) FROM host GROUP BY tech_state").fetch_all(&db.pool).await? {
+            for r in
+                sqlx::query("SELECT tech_state, COUNT(*) FROM host GROUP BY tech_state").fetch_all(&db.pool).await?
+            {
                 hosts.insert(r.try_get(0)?, r.try_get(1)?);
             }
-            for r in sqlx::query("SELECT tech_state, COUNT(*) FROM organisation WHERE tech_state IS NOT NULL GROUP BY tech_state").fetch_all(&db.pool).await? {
+            for r in sqlx::query(
+                "SELECT tech_state, COUNT(*) FROM organisation WHERE tech_state IS NOT NULL GROUP BY tech_state",
+            )
+            .fetch_all(&db.pool)
+            .await?
+            {
                 organisations.insert(r.try_get(0)?, r.try_get(1)?);
             }
-            for r in sqlx::query("SELECT comm_state, COUNT(*) FROM organisation WHERE tech_state IS NOT NULL GROUP BY comm_state").fetch_all(&db.pool).await? {
+            for r in sqlx::query(
+                "SELECT comm_state, COUNT(*) FROM organisation WHERE tech_state IS NOT NULL GROUP BY comm_state",
+            )
+            .fetch_all(&db.pool)
+            .await?
+            {
                 communication.insert(r.try_get(0)?, r.try_get(1)?);
             }
-            urgent = sqlx::query("SELECT COUNT(*) FROM organisation WHERE tech_state = 'compromised' AND comm_state = 'not_contacted'")
-                .fetch_one(&db.pool)
-                .await?
-                .try_get(0)?;
-            regressed_hosts = sqlx::query("SELECT COUNT(*) FROM host WHERE regressed = 1").fetch_one(&db.pool).await?.try_get(0)?;
+            urgent = sqlx::query(
+                "SELECT COUNT(*) FROM organisation WHERE tech_state = 'compromised' AND comm_state = 'not_contacted'",
+            )
+            .fetch_one(&db.pool)
+            .await?
+            .try_get(0)?;
+            regressed_hosts =
+                sqlx::query("SELECT COUNT(*) FROM host WHERE regressed = 1").fetch_one(&db.pool).await?.try_get(0)?;
         }
         Some(at) => {
             // Each host's last technical event at or before `at` (events are ordered per host).
@@ -618,7 +683,8 @@ pub async fn stats(db: &Db, at: Option<&str>) -> Result<Stats> {
             .bind(at.to_string())
             .fetch_all(&db.pool)
             .await?;
-            let comm: BTreeMap<i64, String> = comm_rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect::<Result<_>>()?;
+            let comm: BTreeMap<i64, String> =
+                comm_rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect::<Result<_>>()?;
             let mut urgent_count = 0;
             for (org, t) in &worst {
                 *organisations.entry(t.as_str().to_string()).or_insert(0) += 1;

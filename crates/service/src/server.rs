@@ -12,7 +12,12 @@ use crate::config::Config;
 use crate::db::{Db, redact};
 
 /// Serves on an already bound listener until `shutdown` completes.
-pub async fn serve_on(listener: TcpListener, db: Db, config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+pub async fn serve_on(
+    listener: TcpListener,
+    db: Db,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let app = router(AppState { db: db.clone(), config: Arc::new(config) });
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("serving")?;
     db.pool.close().await;
@@ -22,7 +27,8 @@ pub async fn serve_on(listener: TcpListener, db: Db, config: Config, shutdown: i
 /// The whole command: database, listener, signals.
 pub async fn run(config: Config) -> Result<()> {
     let db = Db::connect(&config.database).await?;
-    let listener = TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+    let listener =
+        TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     if !addr.ip().is_loopback() {
         tracing::warn!(%addr, "listening on a non-loopback address: put TLS in front of this service");

@@ -299,10 +299,11 @@ mod tests {
 
     #[test]
     fn seen_then_vulnerable_then_compromised() {
-        let (h, t) = run(&[(Signal::Seen, "2021-03-01T00:00:00Z"), (Signal::Vulnerable, "2021-03-02T00:00:00Z"), (
-            Signal::Compromised,
-            "2021-03-03T00:00:00Z",
-        )]);
+        let (h, t) = run(&[
+            (Signal::Seen, "2021-03-01T00:00:00Z"),
+            (Signal::Vulnerable, "2021-03-02T00:00:00Z"),
+            (Signal::Compromised, "2021-03-03T00:00:00Z"),
+        ]);
         assert_eq!(states(&t), vec![Exposed, Vulnerable, Compromised]);
         assert!(h.compromised_ever && !h.regressed);
     }
@@ -388,7 +389,8 @@ mod tests {
 
     #[test]
     fn events_never_go_back_in_time() {
-        let (_, t) = run(&[(Signal::Vulnerable, "2021-03-10T00:00:00Z"), (Signal::Compromised, "2021-03-01T00:00:00Z")]);
+        let (_, t) =
+            run(&[(Signal::Vulnerable, "2021-03-10T00:00:00Z"), (Signal::Compromised, "2021-03-01T00:00:00Z")]);
         assert_eq!(t[1].at, "2021-03-10T00:00:00Z");
     }
 

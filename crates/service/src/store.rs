@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use anyhow::Result;
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
-use crate::db::{Db, placeholders};
+use crate::db::{Db, Dialect, placeholders};
 use crate::enrich::Enricher;
 use crate::feeds::{Observed, RowError, Target};
 use crate::state::{HostState, Signal, TechState, Transition};
@@ -80,10 +80,10 @@ fn host_from_row(row: &sqlx::any::AnyRow) -> Result<HostRow> {
 }
 
 /// Loads hosts by address (chunked IN lists).
-async fn load_hosts(tx: &mut Transaction<'_, Any>, ips: &[String]) -> Result<HashMap<String, HostRow>> {
+async fn load_hosts(tx: &mut Transaction<'_, Any>, d: Dialect, ips: &[String]) -> Result<HashMap<String, HostRow>> {
     let mut out = HashMap::new();
     for chunk in ips.chunks(500) {
-        let sql = format!("SELECT {HOST_COLUMNS} FROM host WHERE ip IN {}", placeholders(1, chunk.len()));
+        let sql = format!("SELECT {HOST_COLUMNS} FROM host WHERE ip IN {}", placeholders(d, 1, chunk.len()));
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for ip in chunk {
             q = q.bind(ip.clone());
@@ -97,10 +97,11 @@ async fn load_hosts(tx: &mut Transaction<'_, Any>, ips: &[String]) -> Result<Has
 }
 
 /// Natural keys already stored.
-async fn existing_keys(tx: &mut Transaction<'_, Any>, keys: &[&str]) -> Result<HashSet<String>> {
+async fn existing_keys(tx: &mut Transaction<'_, Any>, d: Dialect, keys: &[&str]) -> Result<HashSet<String>> {
     let mut out = HashSet::new();
     for chunk in keys.chunks(500) {
-        let sql = format!("SELECT natural_key FROM observation WHERE natural_key IN {}", placeholders(1, chunk.len()));
+        let sql =
+            format!("SELECT natural_key FROM observation WHERE natural_key IN {}", placeholders(d, 1, chunk.len()));
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for k in chunk {
             q = q.bind(k.to_string());
@@ -157,6 +158,7 @@ pub async fn write_batch(
     rows: Vec<Observed>,
     rejected: Vec<RowError>,
 ) -> Result<(BatchStats, Transaction<'static, Any>, BTreeSet<i64>)> {
+    let d = db.dialect;
     let mut stats = BatchStats { rejected, ..Default::default() };
     let mut tx = db.pool.begin().await?;
     db.lock_for_write(&mut tx).await?;
@@ -180,7 +182,7 @@ pub async fn write_batch(
 
     // Drop facts already known (from this file or another), then load the hosts involved.
     let keys: Vec<&str> = resolved.iter().map(|(o, _)| o.natural_key.as_str()).collect();
-    let known = existing_keys(&mut tx, &keys).await?;
+    let known = existing_keys(&mut tx, d, &keys).await?;
     let mut seen_keys = HashSet::new();
     let mut fresh = Vec::with_capacity(resolved.len());
     for (o, ip) in resolved {
@@ -191,7 +193,7 @@ pub async fn write_batch(
         }
     }
     let ips: Vec<String> = fresh.iter().map(|(_, ip)| ip.clone()).collect::<BTreeSet<_>>().into_iter().collect();
-    let mut hosts = load_hosts(&mut tx, &ips).await?;
+    let mut hosts = load_hosts(&mut tx, d, &ips).await?;
     let before_orgs: HashMap<String, Option<i64>> = hosts.iter().map(|(ip, h)| (ip.clone(), h.org_id)).collect();
 
     // Apply each row in order.
@@ -209,11 +211,17 @@ pub async fn write_batch(
         }
         let host = hosts.get_mut(&ip).expect("inserted above");
         let addr: IpAddr = ip.parse().expect("canonical");
-        let e = enricher.lookup(addr, o.asn_reported.or(host.asn.filter(|_| host.asn_source.as_deref() == Some("feed"))), o.cc_reported.as_deref().or(host.cc.as_deref()));
+        let e = enricher.lookup(
+            addr,
+            o.asn_reported.or(host.asn.filter(|_| host.asn_source.as_deref() == Some("feed"))),
+            o.cc_reported.as_deref().or(host.cc.as_deref()),
+        );
         if let Some(reporter_org) = uploader.reporter_org
             && e.org_id != Some(reporter_org)
         {
-            stats.forbidden.push(RowError { line: o.line, message: format!("host {ip} is not one of your organisation's hosts") });
+            stats
+                .forbidden
+                .push(RowError { line: o.line, message: format!("host {ip} is not one of your organisation's hosts") });
             continue;
         }
         host.org_id = e.org_id;
@@ -271,7 +279,7 @@ pub async fn write_batch(
             if i > 0 {
                 sql.push_str(", ");
             }
-            sql.push_str(&placeholders(i * 19 + 1, 19));
+            sql.push_str(&placeholders(d, i * 19 + 1, 19));
         }
         sql.push_str(
             " ON CONFLICT (ip) DO UPDATE SET org_id = excluded.org_id, org_via = excluded.org_via, asn = excluded.asn, asn_source = excluded.asn_source, cc = excluded.cc, hostname = excluded.hostname, servername = excluded.servername, version = excluded.version, first_seen = excluded.first_seen, last_seen = excluded.last_seen, tech_state = excluded.tech_state, tech_rank = excluded.tech_rank, state_at = excluded.state_at, regressed = excluded.regressed, compromised_ever = excluded.compromised_ever, fixed_at = excluded.fixed_at, clean_hunt_at = excluded.clean_hunt_at, clean_probe_at = excluded.clean_probe_at RETURNING id, ip",
@@ -315,7 +323,7 @@ pub async fn write_batch(
             if i > 0 {
                 sql.push_str(", ");
             }
-            sql.push_str(&placeholders(i * 15 + 1, 15));
+            sql.push_str(&placeholders(d, i * 15 + 1, 15));
         }
         sql.push_str(" RETURNING id");
         let mut q = sqlx::query(AssertSqlSafe(sql));
@@ -353,7 +361,7 @@ pub async fn write_batch(
             if i > 0 {
                 sql.push_str(", ");
             }
-            sql.push_str(&placeholders(i * 11 + 1, 11));
+            sql.push_str(&placeholders(d, i * 11 + 1, 11));
         }
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for e in chunk {
@@ -377,12 +385,14 @@ pub async fn write_batch(
 
     let finding_rows: Vec<_> = findings.into_iter().collect();
     for chunk in finding_rows.chunks(1000) {
-        let mut sql = String::from("INSERT INTO finding (host_id, kind, first_seen, last_seen, count, last_observation_id) VALUES ");
+        let mut sql = String::from(
+            "INSERT INTO finding (host_id, kind, first_seen, last_seen, count, last_observation_id) VALUES ",
+        );
         for i in 0..chunk.len() {
             if i > 0 {
                 sql.push_str(", ");
             }
-            sql.push_str(&placeholders(i * 6 + 1, 6));
+            sql.push_str(&placeholders(d, i * 6 + 1, 6));
         }
         sql.push_str(
             " ON CONFLICT (host_id, kind) DO UPDATE SET \
@@ -393,7 +403,13 @@ pub async fn write_batch(
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for ((ip, kind), (first, last, count, obs_index)) in chunk {
-            q = q.bind(host_ids[ip]).bind(kind.clone()).bind(first.clone()).bind(last.clone()).bind(*count).bind(obs_ids[*obs_index]);
+            q = q
+                .bind(host_ids[ip])
+                .bind(kind.clone())
+                .bind(first.clone())
+                .bind(last.clone())
+                .bind(*count)
+                .bind(obs_ids[*obs_index]);
         }
         q.execute(&mut *tx).await?;
     }
@@ -407,7 +423,7 @@ pub async fn write_batch(
         }
     }
     if let Some(ingest_id) = ingest_id {
-        write_errors(&mut tx, ingest_id, &stats.rejected).await?;
+        write_errors(&mut tx, d, ingest_id, &stats.rejected).await?;
     }
     Ok((stats, tx, orgs))
 }
@@ -442,7 +458,12 @@ pub fn canonical(ip: IpAddr) -> String {
 }
 
 /// Stores rejected rows (the first 10,000 of an ingest; the counts keep the rest).
-pub async fn write_errors(tx: &mut Transaction<'_, Any>, ingest_id: i64, errors: &[RowError]) -> Result<()> {
+pub async fn write_errors(
+    tx: &mut Transaction<'_, Any>,
+    d: Dialect,
+    ingest_id: i64,
+    errors: &[RowError],
+) -> Result<()> {
     let stored: i64 = sqlx::query("SELECT COUNT(*) FROM ingest_error WHERE ingest_id = $1")
         .bind(ingest_id)
         .fetch_one(&mut **tx)
@@ -455,7 +476,7 @@ pub async fn write_errors(tx: &mut Transaction<'_, Any>, ingest_id: i64, errors:
             if i > 0 {
                 sql.push_str(", ");
             }
-            sql.push_str(&placeholders(i * 3 + 1, 3));
+            sql.push_str(&placeholders(d, i * 3 + 1, 3));
         }
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for e in chunk {
@@ -467,7 +488,7 @@ pub async fn write_errors(tx: &mut Transaction<'_, Any>, ingest_id: i64, errors:
 }
 
 /// Recomputes the roll-up of these organisations from their hosts (worst host wins).
-pub async fn roll_up(tx: &mut Transaction<'_, Any>, orgs: &BTreeSet<i64>) -> Result<()> {
+pub async fn roll_up(tx: &mut Transaction<'_, Any>, d: Dialect, orgs: &BTreeSet<i64>) -> Result<()> {
     let ids: Vec<i64> = orgs.iter().copied().collect();
     let mut case = String::from("CASE tech_rank");
     for s in TechState::ALL {
@@ -475,7 +496,7 @@ pub async fn roll_up(tx: &mut Transaction<'_, Any>, orgs: &BTreeSet<i64>) -> Res
     }
     case.push_str(" ELSE NULL END");
     for chunk in ids.chunks(500) {
-        let list = placeholders(1, chunk.len());
+        let list = placeholders(d, 1, chunk.len());
         let sql = format!(
             "UPDATE organisation SET \
              tech_rank = COALESCE((SELECT MAX(h.tech_rank) FROM host h WHERE h.org_id = organisation.id), -1), \
@@ -544,7 +565,7 @@ pub async fn reenrich_all(db: &Db) -> Result<u64> {
     }
     let mut tx = db.pool.begin().await?;
     db.lock_for_write(&mut tx).await?;
-    roll_up(&mut tx, &orgs).await?;
+    roll_up(&mut tx, db.dialect, &orgs).await?;
     tx.commit().await?;
     Ok(changed)
 }

@@ -76,29 +76,32 @@ pub async fn create(db: &Db, name: &str, role: Role, org_id: Option<i64>) -> Res
     let mut raw = [0u8; 32];
     ring::rand::SystemRandom::new().fill(&mut raw).map_err(|_| anyhow::anyhow!("no randomness"))?;
     let secret = format!("tf_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw));
-    let row = sqlx::query("INSERT INTO api_token (name, token_sha256, role, org_id, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id")
-        .bind(name.to_string())
-        .bind(digest(&secret))
-        .bind(role.as_str())
-        .bind(org_id)
-        .bind(crate::time::now())
-        .fetch_one(&db.pool)
-        .await
-        .map_err(|e| match &e {
-            sqlx::Error::Database(d) if d.message().to_ascii_lowercase().contains("unique") => {
-                anyhow::anyhow!("a token named {name:?} exists already")
-            }
-            _ => e.into(),
-        })?;
+    let row = sqlx::query(
+        "INSERT INTO api_token (name, token_sha256, role, org_id, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(name.to_string())
+    .bind(digest(&secret))
+    .bind(role.as_str())
+    .bind(org_id)
+    .bind(crate::time::now())
+    .fetch_one(&db.pool)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(d) if d.message().to_ascii_lowercase().contains("unique") => {
+            anyhow::anyhow!("a token named {name:?} exists already")
+        }
+        _ => e.into(),
+    })?;
     Ok((row.try_get(0)?, secret))
 }
 
 /// The principal of a presented token, unless unknown or revoked.
 pub async fn authenticate(db: &Db, secret: &str) -> Result<Option<Principal>> {
-    let row = sqlx::query("SELECT id, name, role, org_id FROM api_token WHERE token_sha256 = $1 AND revoked_at IS NULL")
-        .bind(digest(secret))
-        .fetch_optional(&db.pool)
-        .await?;
+    let row =
+        sqlx::query("SELECT id, name, role, org_id FROM api_token WHERE token_sha256 = $1 AND revoked_at IS NULL")
+            .bind(digest(secret))
+            .fetch_optional(&db.pool)
+            .await?;
     let Some(row) = row else { return Ok(None) };
     let role: String = row.try_get(2)?;
     Ok(Role::parse(&role).map(|role| Principal {
@@ -120,7 +123,9 @@ pub struct TokenInfo {
 }
 
 pub async fn list(db: &Db) -> Result<Vec<TokenInfo>> {
-    let rows = sqlx::query("SELECT id, name, role, org_id, created_at, revoked_at FROM api_token ORDER BY id").fetch_all(&db.pool).await?;
+    let rows = sqlx::query("SELECT id, name, role, org_id, created_at, revoked_at FROM api_token ORDER BY id")
+        .fetch_all(&db.pool)
+        .await?;
     rows.iter()
         .map(|r| {
             Ok(TokenInfo {

@@ -50,14 +50,18 @@ pub async fn fresh_database(kind: &str) -> Option<(String, Option<tempfile::Temp
                 // Databases left by earlier runs (other processes) are dropped once per run.
                 use sqlx::Row;
                 let mine = format!("tf_test_{}_%", std::process::id());
-                let stale = sqlx::query("SELECT datname FROM pg_database WHERE datname LIKE 'tf_test_%' AND datname NOT LIKE $1")
-                    .bind(mine)
-                    .fetch_all(&admin)
-                    .await
-                    .unwrap();
+                let stale = sqlx::query(
+                    "SELECT CAST(datname AS TEXT) FROM pg_database WHERE datname LIKE 'tf_test_%' AND datname NOT LIKE $1",
+                )
+                .bind(mine)
+                .fetch_all(&admin)
+                .await
+                .unwrap();
                 for row in stale {
                     let name: String = row.try_get(0).unwrap();
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}"))).execute(&admin).await;
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}")))
+                        .execute(&admin)
+                        .await;
                 }
             }
             let name = format!("tf_test_{}_{n}", std::process::id());
@@ -87,7 +91,13 @@ pub async fn svc(kind: &str) -> Option<Svc> {
 }
 
 impl Svc {
-    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: impl Into<Body>) -> (StatusCode, Vec<u8>) {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: impl Into<Body>,
+    ) -> (StatusCode, Vec<u8>) {
         let mut req = Request::builder().method(method).uri(path);
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
@@ -116,13 +126,24 @@ impl Svc {
 
     pub async fn count(&self, table: &str) -> i64 {
         use sqlx::Row;
-        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}"))).fetch_one(&self.db.pool).await.unwrap().try_get(0).unwrap()
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+            .fetch_one(&self.db.pool)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap()
     }
 
     /// The host id of an address.
     pub async fn host_id(&self, ip: &str) -> i64 {
         use sqlx::Row;
-        sqlx::query("SELECT id FROM host WHERE ip = $1").bind(ip.to_string()).fetch_one(&self.db.pool).await.unwrap().try_get(0).unwrap()
+        sqlx::query("SELECT id FROM host WHERE ip = $1")
+            .bind(ip.to_string())
+            .fetch_one(&self.db.pool)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap()
     }
 
     pub async fn host_state(&self, ip: &str) -> String {
@@ -135,7 +156,9 @@ pub const SS_HEADER: &str = "\"timestamp\",\"ip\",\"port\",\"hostname\",\"tag\",
 
 /// One Shadowserver row.
 pub fn ss_row(ts: &str, ip: &str, tag: &str, server: &str, url: &str) -> String {
-    format!("\"{ts}\",\"{ip}\",443,\"mail.{server}.example\",\"{tag}\",64496,\"US\",\"OHIO\",\"COLUMBUS\",921190,,\"Public Administration\",\"\",\"{server}\",\"{url}\"\n")
+    format!(
+        "\"{ts}\",\"{ip}\",443,\"mail.{server}.example\",\"{tag}\",64496,\"US\",\"OHIO\",\"COLUMBUS\",921190,,\"Public Administration\",\"\",\"{server}\",\"{url}\"\n"
+    )
 }
 
 pub fn probe_line(time: &str, ip: &str, statuses: &[&str]) -> String {

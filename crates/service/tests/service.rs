@@ -20,11 +20,21 @@ async fn ingest_each_format(kind: &str) {
     let csv = format!(
         "{SS_HEADER}{}{}\"2021-03-15 02:14:11\",\"999.1.1.1\",443,,\"exchange\",0,,,,,,,,,\n{}",
         ss_row("2021-03-15 02:14:07", "192.0.2.10", "exchange;cve-2021-26855", "EXCH01", ""),
-        ss_row("2021-03-15 02:14:09", "198.51.100.77", "exchange;webshell", "CLINIC", "/aspnet_client/system_web/a1.aspx"),
+        ss_row(
+            "2021-03-15 02:14:09",
+            "198.51.100.77",
+            "exchange;webshell",
+            "CLINIC",
+            "/aspnet_client/system_web/a1.aspx"
+        ),
         ss_row("2021-03-15 02:14:12", "203.0.113.5", "exchange", "MAIL", ""),
     ) + "\"2021-03-15 02:14:13\",\"203.0.113.6\",443,,\"exchange\",64511,\"US\",,,,,,\"15.1.2106\",\"OLD\",\n";
     let r = s.upload("shadowserver", "2021-03-15-scan_exchange-x-geo.csv", csv).await;
-    assert_eq!((r["rows_total"].as_i64(), r["rows_ok"].as_i64(), r["rows_rejected"].as_i64()), (Some(5), Some(4), Some(1)), "{r}");
+    assert_eq!(
+        (r["rows_total"].as_i64(), r["rows_ok"].as_i64(), r["rows_rejected"].as_i64()),
+        (Some(5), Some(4), Some(1)),
+        "{r}"
+    );
     assert_eq!(r["errors"][0]["line"], 4, "{r}");
     assert!(r["errors"][0]["message"].as_str().unwrap().contains("999.1.1.1"));
     assert_eq!(s.host_state("192.0.2.10").await, "vulnerable");
@@ -33,7 +43,11 @@ async fn ingest_each_format(kind: &str) {
     // No vulnerability tag, but a build the table calls vulnerable (2016 CU18 got no ProxyNotShell SU).
     assert_eq!(s.host_state("203.0.113.6").await, "vulnerable");
     let old = s.get(&format!("/api/v1/hosts/{}", s.host_id("203.0.113.6").await)).await;
-    assert!(old["findings"].as_array().unwrap().iter().any(|f| f["kind"] == "build:proxynotshell"), "{}", old["findings"]);
+    assert!(
+        old["findings"].as_array().unwrap().iter().any(|f| f["kind"] == "build:proxynotshell"),
+        "{}",
+        old["findings"]
+    );
     // Rejected rows are kept with the ingest.
     let detail = s.get(&format!("/api/v1/ingests/{}", r["ingest_id"])).await;
     assert_eq!(detail["errors"][0]["line"], 4);
@@ -72,7 +86,13 @@ async fn ingest_each_format(kind: &str) {
     assert!(kinds.contains(&"hunt:TF-PL-09") && kinds.contains(&"vulnerable:cve-2021-26855"), "{kinds:?}");
     // Provenance: every observation names its file and line.
     let obs = &host["observations"];
-    assert!(obs.as_array().unwrap().iter().any(|o| o["file_name"] == "2021-03-15-scan_exchange-x-geo.csv" && o["line"] == 2), "{obs}");
+    assert!(
+        obs.as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["file_name"] == "2021-03-15-scan_exchange-x-geo.csv" && o["line"] == 2),
+        "{obs}"
+    );
 
     // Ownership from the organisations file: network for two, the ASN fallback for none here.
     let county = s.get("/api/v1/organisations?name=County").await;
@@ -94,7 +114,8 @@ async fn idempotent(kind: &str) {
         ss_row("2021-03-15 02:14:09", "198.51.100.77", "exchange;webshell", "CLINIC", "/a.aspx")
     );
     let first = s.upload("shadowserver", "a.csv", csv.clone()).await;
-    let counts = (s.count("observation").await, s.count("state_event").await, s.count("host").await, s.count("finding").await);
+    let counts =
+        (s.count("observation").await, s.count("state_event").await, s.count("host").await, s.count("finding").await);
     let again = s.upload("shadowserver", "a.csv", csv.clone()).await;
     assert_eq!(again["duplicate_file"], true);
     assert_eq!(again["ingest_id"], first["ingest_id"]);
@@ -126,16 +147,23 @@ async fn state_transitions(kind: &str) {
     assert_eq!(s.host_state(ip).await, "compromised");
     // Sticky: a fixed build and a clean report do not clear a compromise.
     s.upload("probe", "p1.jsonl", probe_line("2021-03-05T00:00:00Z", ip, &["fixed"])).await;
-    s.ok("POST", &format!("/api/v1/ingest/hunt?ip={ip}&file_name=h0.json"), hunt_report("EXCH01", "clean", "fixed")).await;
+    s.ok("POST", &format!("/api/v1/ingest/hunt?ip={ip}&file_name=h0.json"), hunt_report("EXCH01", "clean", "fixed"))
+        .await;
     assert_eq!(s.host_state(ip).await, "compromised");
     // Only a remediation record does.
     let id = s.host_id(ip).await;
     let (st, _) = s.call("POST", &format!("/api/v1/hosts/{id}/remediation"), Some(&s.analyst), r#"{"note":""}"#).await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
-    s.ok("POST", &format!("/api/v1/hosts/{id}/remediation"), r#"{"note":"rebuilt from scratch, credentials reset","at":"2021-03-10T00:00:00Z"}"#).await;
+    s.ok(
+        "POST",
+        &format!("/api/v1/hosts/{id}/remediation"),
+        r#"{"note":"rebuilt from scratch, credentials reset","at":"2021-03-10T00:00:00Z"}"#,
+    )
+    .await;
     assert_eq!(s.host_state(ip).await, "remediated");
     // Verification needs both a clean hunt and a clean probe after the fix.
-    s.ok("POST", &format!("/api/v1/ingest/hunt?ip={ip}&file_name=h1.json"), hunt_report("EXCH01", "clean", "fixed")).await;
+    s.ok("POST", &format!("/api/v1/ingest/hunt?ip={ip}&file_name=h1.json"), hunt_report("EXCH01", "clean", "fixed"))
+        .await;
     assert_eq!(s.host_state(ip).await, "remediated", "a clean report alone does not verify");
     s.upload("probe", "p2.jsonl", probe_line("2021-03-12T00:00:00Z", ip, &["fixed"])).await;
     assert_eq!(s.host_state(ip).await, "verified_clean");
@@ -147,23 +175,42 @@ async fn state_transitions(kind: &str) {
     assert_eq!(regressed["total"], 1);
     // A second host: vulnerable → patched by probe → clean hunt → verified_clean.
     let ip2 = "192.0.2.20";
-    s.upload("shadowserver", "e1.csv", format!("{SS_HEADER}{}", ss_row("2021-03-02 00:00:00", ip2, "exchange;cve-2021-26855", "EXCH02", ""))).await;
+    s.upload(
+        "shadowserver",
+        "e1.csv",
+        format!("{SS_HEADER}{}", ss_row("2021-03-02 00:00:00", ip2, "exchange;cve-2021-26855", "EXCH02", "")),
+    )
+    .await;
     s.upload("probe", "e2.jsonl", probe_line("2021-03-09T00:00:00Z", ip2, &["fixed", "fixed"])).await;
     assert_eq!(s.host_state(ip2).await, "patched");
-    s.ok("POST", &format!("/api/v1/ingest/hunt?ip={ip2}&file_name=e3.json"), hunt_report("EXCH02", "clean", "fixed")).await;
+    s.ok("POST", &format!("/api/v1/ingest/hunt?ip={ip2}&file_name=e3.json"), hunt_report("EXCH02", "clean", "fixed"))
+        .await;
     assert_eq!(s.host_state(ip2).await, "verified_clean");
     // Compromised again after verification: regression to compromised.
-    s.upload("shadowserver", "e4.csv", format!("{SS_HEADER}{}", ss_row("2021-05-01 00:00:00", ip2, "exchange;webshell", "EXCH02", "/b.aspx"))).await;
+    s.upload(
+        "shadowserver",
+        "e4.csv",
+        format!("{SS_HEADER}{}", ss_row("2021-05-01 00:00:00", ip2, "exchange;webshell", "EXCH02", "/b.aspx")),
+    )
+    .await;
     let host2 = s.get(&format!("/api/v1/hosts/{}", s.host_id(ip2).await)).await;
     assert_eq!((host2["tech_state"].as_str(), host2["regressed"].as_bool()), (Some("compromised"), Some(true)));
-    let events: Vec<&str> = host["events"].as_array().unwrap().iter().map(|e| e["to_state"].as_str().unwrap()).collect();
+    let events: Vec<&str> =
+        host["events"].as_array().unwrap().iter().map(|e| e["to_state"].as_str().unwrap()).collect();
     assert_eq!(events, ["exposed", "vulnerable", "compromised", "remediated", "verified_clean", "vulnerable"]);
     // Every event names its source.
     assert!(host["events"][3]["source"].as_str().unwrap().starts_with("analyst:ana"), "{}", host["events"][3]);
     assert!(host["events"][1]["source"].as_str().unwrap().starts_with("shadowserver:d2.csv#2"));
     // The audit log has the remediation.
     let audit = s.get("/api/v1/audit").await;
-    assert!(audit["items"].as_array().unwrap().iter().any(|a| a["action"] == "remediation" && a["before"]["tech_state"] == "compromised"), "{audit}");
+    assert!(
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["action"] == "remediation" && a["before"]["tech_state"] == "compromised"),
+        "{audit}"
+    );
 }
 on_both!(state_transitions);
 
@@ -172,29 +219,62 @@ async fn state_on_a_past_date(kind: &str) {
     let Some(s) = svc(kind).await else { return };
     s.upload("orgs", "orgs.csv", ORGS).await;
     let ip = "192.0.2.10";
-    s.upload("shadowserver", "d2.csv", format!("{SS_HEADER}{}", ss_row("2021-03-02 10:00:00", ip, "exchange;cve-2021-26855", "EXCH01", ""))).await;
-    s.upload("shadowserver", "d12.csv", format!("{SS_HEADER}{}", ss_row("2021-03-12 10:00:00", ip, "exchange;webshell", "EXCH01", "/x.aspx"))).await;
+    s.upload(
+        "shadowserver",
+        "d2.csv",
+        format!("{SS_HEADER}{}", ss_row("2021-03-02 10:00:00", ip, "exchange;cve-2021-26855", "EXCH01", "")),
+    )
+    .await;
+    s.upload(
+        "shadowserver",
+        "d12.csv",
+        format!("{SS_HEADER}{}", ss_row("2021-03-12 10:00:00", ip, "exchange;webshell", "EXCH01", "/x.aspx")),
+    )
+    .await;
     let org = s.get("/api/v1/organisations?name=County").await["items"][0]["id"].as_i64().unwrap();
-    s.ok("POST", &format!("/api/v1/organisations/{org}/communication"), r#"{"state":"notified","at":"2021-03-13T09:00:00Z","note":"letter"}"#).await;
+    s.ok(
+        "POST",
+        &format!("/api/v1/organisations/{org}/communication"),
+        r#"{"state":"notified","at":"2021-03-13T09:00:00Z","note":"letter"}"#,
+    )
+    .await;
     let id = s.host_id(ip).await;
     let at = |d: &str| format!("/api/v1/hosts/{id}?at={d}");
     assert_eq!(s.get(&at("2021-03-01")).await["at"]["tech_state"], Value::Null);
     assert_eq!(s.get(&at("2021-03-11")).await["at"]["tech_state"], "vulnerable");
     assert_eq!(s.get(&at("2021-03-12")).await["at"]["tech_state"], "compromised");
     let o = s.get(&format!("/api/v1/organisations/{org}?at=2021-03-11")).await;
-    assert_eq!((o["at"]["tech_state"].as_str(), o["at"]["comm_state"].as_str()), (Some("vulnerable"), Some("not_contacted")), "{o}");
+    assert_eq!(
+        (o["at"]["tech_state"].as_str(), o["at"]["comm_state"].as_str()),
+        (Some("vulnerable"), Some("not_contacted")),
+        "{o}"
+    );
     let o = s.get(&format!("/api/v1/organisations/{org}?at=2021-03-14")).await;
-    assert_eq!((o["at"]["tech_state"].as_str(), o["at"]["comm_state"].as_str()), (Some("compromised"), Some("notified")));
+    assert_eq!(
+        (o["at"]["tech_state"].as_str(), o["at"]["comm_state"].as_str()),
+        (Some("compromised"), Some("notified"))
+    );
     let st = s.get("/api/v1/stats?at=2021-03-12").await;
     assert_eq!((st["hosts"]["compromised"].as_i64(), st["urgent"].as_i64()), (Some(1), Some(1)), "{st}");
     let st = s.get("/api/v1/stats?at=2021-03-13T10:00:00Z").await;
     assert_eq!(st["urgent"], 0, "notified on the 13th: {st}");
     let now = s.get("/api/v1/stats").await;
-    assert_eq!((now["hosts"]["compromised"].as_i64(), now["communication"]["notified"].as_i64()), (Some(1), Some(1)), "{now}");
+    assert_eq!(
+        (now["hosts"]["compromised"].as_i64(), now["communication"]["notified"].as_i64()),
+        (Some(1), Some(1)),
+        "{now}"
+    );
     let (st, _) = s.call("GET", &format!("/api/v1/hosts/{id}?at=someday"), Some(&s.analyst), Body::empty()).await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     // Illegal communication step.
-    let (st, body) = s.call("POST", &format!("/api/v1/organisations/{org}/communication"), Some(&s.analyst), r#"{"state":"not_contacted"}"#).await;
+    let (st, body) = s
+        .call(
+            "POST",
+            &format!("/api/v1/organisations/{org}/communication"),
+            Some(&s.analyst),
+            r#"{"state":"not_contacted"}"#,
+        )
+        .await;
     assert_eq!(st, StatusCode::CONFLICT, "{}", String::from_utf8_lossy(&body));
 }
 on_both!(state_on_a_past_date);
@@ -203,25 +283,48 @@ on_both!(state_on_a_past_date);
 async fn authorisation_matrix(kind: &str) {
     let Some(s) = svc(kind).await else { return };
     s.upload("orgs", "orgs.csv", ORGS).await;
-    s.upload("shadowserver", "a.csv", format!("{SS_HEADER}{}{}", ss_row("2021-03-02 10:00:00", "192.0.2.10", "exchange;cve-2021-26855", "EXCH01", ""), ss_row("2021-03-02 10:00:00", "198.51.100.7", "exchange;webshell", "CLINIC", "/x.aspx"))).await;
+    s.upload(
+        "shadowserver",
+        "a.csv",
+        format!(
+            "{SS_HEADER}{}{}",
+            ss_row("2021-03-02 10:00:00", "192.0.2.10", "exchange;cve-2021-26855", "EXCH01", ""),
+            ss_row("2021-03-02 10:00:00", "198.51.100.7", "exchange;webshell", "CLINIC", "/x.aspx")
+        ),
+    )
+    .await;
     let orgs = s.get("/api/v1/organisations?per_page=10").await;
-    let id_of = |name: &str| orgs["items"].as_array().unwrap().iter().find(|o| o["name"] == name).unwrap()["id"].as_i64().unwrap();
+    let id_of = |name: &str| {
+        orgs["items"].as_array().unwrap().iter().find(|o| o["name"] == name).unwrap()["id"].as_i64().unwrap()
+    };
     let (own, other) = (id_of("County of Example"), id_of("Example Clinic"));
     let own_host = s.host_id("192.0.2.10").await;
     let other_host = s.host_id("198.51.100.7").await;
-    let (st, body) = s.call("POST", "/api/v1/tokens", Some(&s.admin), json!({"name": "county", "role": "reporter", "org_id": own}).to_string()).await;
+    let (st, body) = s
+        .call(
+            "POST",
+            "/api/v1/tokens",
+            Some(&s.admin),
+            json!({"name": "county", "role": "reporter", "org_id": own}).to_string(),
+        )
+        .await;
     assert_eq!(st, StatusCode::CREATED, "{}", String::from_utf8_lossy(&body));
     let reporter: Value = serde_json::from_slice(&body).unwrap();
     let reporter = reporter["token"].as_str().unwrap().to_string();
-    let (_, body) = s.call("POST", "/api/v1/tokens", Some(&s.admin), json!({"name": "spare", "role": "analyst"}).to_string()).await;
+    let (_, body) =
+        s.call("POST", "/api/v1/tokens", Some(&s.admin), json!({"name": "spare", "role": "analyst"}).to_string()).await;
     let spare: Value = serde_json::from_slice(&body).unwrap();
 
-    let roles: [(&str, Option<&str>); 4] = [("none", None), ("admin", Some(&s.admin)), ("analyst", Some(&s.analyst)), ("reporter", Some(&reporter))];
+    let roles: [(&str, Option<&str>); 4] =
+        [("none", None), ("admin", Some(&s.admin)), ("analyst", Some(&s.analyst)), ("reporter", Some(&reporter))];
     let mut checked = 0;
     for ep in ENDPOINTS {
         // OwnOrg endpoints are tried on the reporter's organisation and on another one.
         let targets: Vec<(String, bool)> = if ep.path.contains("/hosts/{id}") {
-            vec![(ep.path.replace("{id}", &own_host.to_string()), true), (ep.path.replace("{id}", &other_host.to_string()), false)]
+            vec![
+                (ep.path.replace("{id}", &own_host.to_string()), true),
+                (ep.path.replace("{id}", &other_host.to_string()), false),
+            ]
         } else if ep.path.contains("/tokens/{id}") {
             vec![(ep.path.replace("{id}", &spare["id"].to_string()), true)]
         } else if ep.path.contains("/ingests/{id}") {
@@ -229,7 +332,10 @@ async fn authorisation_matrix(kind: &str) {
         } else if ep.path.contains("{kind}") {
             vec![(ep.path.replace("{kind}", "shadowserver"), true)]
         } else if ep.path.contains("{id}") {
-            vec![(ep.path.replace("{id}", &own.to_string()), true), (ep.path.replace("{id}", &other.to_string()), false)]
+            vec![
+                (ep.path.replace("{id}", &own.to_string()), true),
+                (ep.path.replace("{id}", &other.to_string()), false),
+            ]
         } else {
             vec![(ep.path.to_string(), true)]
         };
@@ -247,11 +353,22 @@ async fn authorisation_matrix(kind: &str) {
                 let body = if ep.method == "POST" { "{}" } else { "" };
                 let (status, resp) = s.call(ep.method, path, *token, body).await;
                 let denied = status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN;
-                assert_eq!(!denied, allowed, "{} {path} as {role}: {status} {}", ep.method, String::from_utf8_lossy(&resp));
+                assert_eq!(
+                    !denied,
+                    allowed,
+                    "{} {path} as {role}: {status} {}",
+                    ep.method,
+                    String::from_utf8_lossy(&resp)
+                );
                 if *role == "none" && !allowed {
                     assert_eq!(status, StatusCode::UNAUTHORIZED);
                 }
-                assert!(status != StatusCode::METHOD_NOT_ALLOWED && !String::from_utf8_lossy(&resp).contains("no such endpoint"), "{} {path}: route missing", ep.method);
+                assert!(
+                    status != StatusCode::METHOD_NOT_ALLOWED
+                        && !String::from_utf8_lossy(&resp).contains("no such endpoint"),
+                    "{} {path}: route missing",
+                    ep.method
+                );
                 checked += 1;
             }
         }
@@ -264,11 +381,25 @@ async fn authorisation_matrix(kind: &str) {
     assert!(hosts["items"].as_array().unwrap().iter().all(|h| h["ip"].as_str().unwrap().starts_with("192.0.2.")));
     // A reporter's hunt report about another organisation's host is refused whole.
     let before = s.count("observation").await;
-    let (st, _) = s.call("POST", &format!("/api/v1/organisations/{own}/hunt-reports?ip=198.51.100.7"), Some(&reporter), hunt_report("CLINIC", "clean", "fixed")).await;
+    let (st, _) = s
+        .call(
+            "POST",
+            &format!("/api/v1/organisations/{own}/hunt-reports?ip=198.51.100.7"),
+            Some(&reporter),
+            hunt_report("CLINIC", "clean", "fixed"),
+        )
+        .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
     assert_eq!(s.count("observation").await, before);
     // Its own is taken (matched by server name within its organisation).
-    let (st, body) = s.call("POST", &format!("/api/v1/organisations/{own}/hunt-reports"), Some(&reporter), hunt_report("EXCH01", "clean", "fixed")).await;
+    let (st, body) = s
+        .call(
+            "POST",
+            &format!("/api/v1/organisations/{own}/hunt-reports"),
+            Some(&reporter),
+            hunt_report("EXCH01", "clean", "fixed"),
+        )
+        .await;
     assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
     // Unknown, revoked and malformed tokens.
     let (st, _) = s.call("GET", "/api/v1/stats", Some("tf_nope"), Body::empty()).await;
@@ -289,17 +420,61 @@ async fn malformed_uploads(kind: &str) {
         before.push(s.count(t).await);
     }
     let cases: Vec<(&str, Vec<u8>, StatusCode, &str)> = vec![
-        ("shadowserver", probe_line("2021-03-20T00:00:00Z", "192.0.2.1", &["fixed"]).into_bytes(), StatusCode::BAD_REQUEST, "not a Shadowserver"),
-        ("probe", format!("{SS_HEADER}{}", ss_row("2021-03-15 02:14:07", "192.0.2.10", "exchange", "X", "")).into_bytes(), StatusCode::BAD_REQUEST, "not a taskforce probe"),
-        ("hunt", b"{\"schema\":\"taskforce.hunt.v1\",\"hosts\":[{\"name\":\"EX".to_vec(), StatusCode::BAD_REQUEST, "truncated"),
-        ("shadowserver", format!("{SS_HEADER}{}\"2021-03-15 02:14:08\",\"192.0.2.11\",443,\"mail", ss_row("2021-03-15 02:14:07", "192.0.2.10", "exchange", "X", "")).into_bytes(), StatusCode::BAD_REQUEST, "truncated"),
-        ("intelmq", [probe_line("2021-03-20T00:00:00Z", "192.0.2.1", &[]).as_bytes(), b"{\"source.ip\":\"192.0.2.1\",\"extra.x\":\"caf\xe9\"}\n"].concat(), StatusCode::BAD_REQUEST, "UTF-8"),
-        ("shadowserver", [SS_HEADER.as_bytes(), b"\"2021-03-15 02:14:07\",\"192.0.2.10\",443,\"h\xff\",\"exchange\"\n"].concat(), StatusCode::BAD_REQUEST, "UTF-8"),
+        (
+            "shadowserver",
+            probe_line("2021-03-20T00:00:00Z", "192.0.2.1", &["fixed"]).into_bytes(),
+            StatusCode::BAD_REQUEST,
+            "not a Shadowserver",
+        ),
+        (
+            "probe",
+            format!("{SS_HEADER}{}", ss_row("2021-03-15 02:14:07", "192.0.2.10", "exchange", "X", "")).into_bytes(),
+            StatusCode::BAD_REQUEST,
+            "not a taskforce probe",
+        ),
+        (
+            "hunt",
+            b"{\"schema\":\"taskforce.hunt.v1\",\"hosts\":[{\"name\":\"EX".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "truncated",
+        ),
+        (
+            "shadowserver",
+            format!(
+                "{SS_HEADER}{}\"2021-03-15 02:14:08\",\"192.0.2.11\",443,\"mail",
+                ss_row("2021-03-15 02:14:07", "192.0.2.10", "exchange", "X", "")
+            )
+            .into_bytes(),
+            StatusCode::BAD_REQUEST,
+            "truncated",
+        ),
+        (
+            "intelmq",
+            [
+                probe_line("2021-03-20T00:00:00Z", "192.0.2.1", &[]).as_bytes(),
+                b"{\"source.ip\":\"192.0.2.1\",\"extra.x\":\"caf\xe9\"}\n",
+            ]
+            .concat(),
+            StatusCode::BAD_REQUEST,
+            "UTF-8",
+        ),
+        (
+            "shadowserver",
+            [SS_HEADER.as_bytes(), b"\"2021-03-15 02:14:07\",\"192.0.2.10\",443,\"h\xff\",\"exchange\"\n"].concat(),
+            StatusCode::BAD_REQUEST,
+            "UTF-8",
+        ),
         ("orgs", b"name;x\n".to_vec(), StatusCode::BAD_REQUEST, "org column"),
         ("asn", b"hello world\n".to_vec(), StatusCode::BAD_REQUEST, "ASN"),
         ("asn-mmdb", b"not a database".to_vec(), StatusCode::BAD_REQUEST, "MaxMind"),
         ("shadowserver", Vec::new(), StatusCode::BAD_REQUEST, "empty"),
-        ("shadowserver", format!("{SS_HEADER}{}", ss_row("2021-03-15 02:14:07", "192.0.2.10", "exchange", "X", "").repeat(1000)).into_bytes(), StatusCode::PAYLOAD_TOO_LARGE, "larger than the limit"),
+        (
+            "shadowserver",
+            format!("{SS_HEADER}{}", ss_row("2021-03-15 02:14:07", "192.0.2.10", "exchange", "X", "").repeat(1000))
+                .into_bytes(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "larger than the limit",
+        ),
         ("nonsense", b"x".to_vec(), StatusCode::NOT_FOUND, "unknown kind"),
     ];
     for (kind, body, want, text) in cases {
@@ -317,7 +492,11 @@ async fn malformed_uploads(kind: &str) {
         assert_eq!(s.count(t).await, n, "{t} changed after refused uploads");
     }
     // No spooled upload is left behind.
-    let left: Vec<_> = std::fs::read_dir(s.dir.path()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with("taskforce-upload-")).collect();
+    let left: Vec<_> = std::fs::read_dir(s.dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("taskforce-upload-"))
+        .collect();
     assert!(left.is_empty(), "{left:?}");
 }
 on_both!(malformed_uploads);
@@ -340,12 +519,22 @@ async fn enrichment_and_ownership(kind: &str) {
     let s = &s;
     let host = |ip: &'static str| async move { s.get(&format!("/api/v1/hosts/{}", s.host_id(ip).await)).await };
     let a = host("192.0.2.10").await;
-    assert_eq!((a["asn"].as_i64(), a["asn_source"].as_str()), (Some(64496), Some(format!("ingest:{asn_ingest}").as_str())));
+    assert_eq!(
+        (a["asn"].as_i64(), a["asn_source"].as_str()),
+        (Some(64496), Some(format!("ingest:{asn_ingest}").as_str()))
+    );
     assert_eq!(a["org_via"], "network:192.0.2.0/25", "the most specific network wins");
     let b = host("192.0.2.200").await;
     assert_eq!(b["org_via"], "network:192.0.0.0/16");
     let c = host("203.0.113.9").await;
-    assert_eq!((c["asn"].as_i64(), c["asn_source"].as_str(), c["org_id"].as_i64()), (Some(64496), Some("feed"), Some(s.get("/api/v1/organisations?name=AS%20owner").await["items"][0]["id"].as_i64().unwrap())));
+    assert_eq!(
+        (c["asn"].as_i64(), c["asn_source"].as_str(), c["org_id"].as_i64()),
+        (
+            Some(64496),
+            Some("feed"),
+            Some(s.get("/api/v1/organisations?name=AS%20owner").await["items"][0]["id"].as_i64().unwrap())
+        )
+    );
     assert_eq!(c["org_via"], "asn:64496");
     // A manual network for the ISP at the same specificity as the county's wins, hosts move.
     let isp = s.get("/api/v1/organisations?name=Wide").await["items"][0]["id"].as_i64().unwrap();
@@ -353,12 +542,20 @@ async fn enrichment_and_ownership(kind: &str) {
     assert_eq!(r["hosts_remapped"], 1, "{r}");
     assert_eq!(host("192.0.2.10").await["org_id"], isp);
     // A manual contact wins over the imported one.
-    s.ok("POST", &format!("/api/v1/organisations/{isp}/contacts"), r#"{"email":"CSIRT@isp.example","role":"abuse"}"#).await;
+    s.ok("POST", &format!("/api/v1/organisations/{isp}/contacts"), r#"{"email":"CSIRT@isp.example","role":"abuse"}"#)
+        .await;
     let org = s.get(&format!("/api/v1/organisations/{isp}")).await;
     assert_eq!(org["abuse_contact"], "csirt@isp.example");
     assert_eq!(org["contacts"].as_array().unwrap().len(), 2);
     assert_eq!(org["hosts"], 2);
-    let (st, _) = s.call("POST", &format!("/api/v1/organisations/{isp}/contacts"), Some(&s.analyst), r#"{"email":"not an address"}"#).await;
+    let (st, _) = s
+        .call(
+            "POST",
+            &format!("/api/v1/organisations/{isp}/contacts"),
+            Some(&s.analyst),
+            r#"{"email":"not an address"}"#,
+        )
+        .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     // Filters: state, ASN, country, last seen, sector.
     let by_asn = s.get("/api/v1/organisations?asn=64496").await;
@@ -375,7 +572,8 @@ on_both!(enrichment_and_ownership);
 
 /// The real MaxMind test database, when the shared corpus is present.
 async fn maxmind_database(kind: &str) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/enrichment/GeoLite2-ASN-Test.mmdb");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/corpus/enrichment/GeoLite2-ASN-Test.mmdb");
     if !path.exists() {
         eprintln!("skipped: {} not present", path.display());
         return;
@@ -383,7 +581,12 @@ async fn maxmind_database(kind: &str) {
     let Some(s) = svc(kind).await else { return };
     let r = s.upload("asn-mmdb", "GeoLite2-ASN-Test.mmdb", std::fs::read(&path).unwrap()).await;
     assert!(r["rows_ok"].as_i64().unwrap() > 100, "{r}");
-    s.upload("shadowserver", "s.csv", format!("{SS_HEADER}{}", ss_row("2021-05-14 00:11:30", "12.81.92.7", "exchange;cve-2021-26855", "AFS", ""))).await;
+    s.upload(
+        "shadowserver",
+        "s.csv",
+        format!("{SS_HEADER}{}", ss_row("2021-05-14 00:11:30", "12.81.92.7", "exchange;cve-2021-26855", "AFS", "")),
+    )
+    .await;
     let h = s.get(&format!("/api/v1/hosts/{}", s.host_id("12.81.92.7").await)).await;
     assert_eq!(h["asn"], 7018, "{h}");
 }
@@ -400,17 +603,28 @@ async fn exports(kind: &str) {
     );
     s.upload("shadowserver", "s.csv", csv).await;
     let org = s.get("/api/v1/organisations?name=County").await["items"][0]["id"].as_i64().unwrap();
-    let (st, body) = s.call("GET", &format!("/api/v1/organisations/{org}/export.csv"), Some(&s.analyst), Body::empty()).await;
+    let (st, body) =
+        s.call("GET", &format!("/api/v1/organisations/{org}/export.csv"), Some(&s.analyst), Body::empty()).await;
     assert_eq!(st, StatusCode::OK);
     let text = String::from_utf8(body).unwrap();
     let mut lines = text.lines();
-    assert!(lines.next().unwrap().starts_with("timestamp,ip,port,hostname,tag,asn,geo,region,city,naics,sic,sector,version,servername,url,state"));
+    assert!(lines.next().unwrap().starts_with(
+        "timestamp,ip,port,hostname,tag,asn,geo,region,city,naics,sic,sector,version,servername,url,state"
+    ));
     let first = lines.next().unwrap();
-    assert!(first.contains("192.0.2.11") && first.contains("exchange;webshell") && first.contains("/aspnet_client/system_web/a1.aspx") && first.contains("compromised"), "{first}");
+    assert!(
+        first.contains("192.0.2.11")
+            && first.contains("exchange;webshell")
+            && first.contains("/aspnet_client/system_web/a1.aspx")
+            && first.contains("compromised"),
+        "{first}"
+    );
     assert!(first.contains("abuse@county.example"));
-    let (st, body) = s.call("GET", &format!("/api/v1/organisations/{org}/export.jsonl"), Some(&s.analyst), Body::empty()).await;
+    let (st, body) =
+        s.call("GET", &format!("/api/v1/organisations/{org}/export.jsonl"), Some(&s.analyst), Body::empty()).await;
     assert_eq!(st, StatusCode::OK);
-    let events: Vec<Value> = String::from_utf8(body.clone()).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let events: Vec<Value> =
+        String::from_utf8(body.clone()).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(events.len(), 2);
     assert_eq!(events[0]["classification.type"], "system-compromise");
     assert_eq!(events[1]["classification.identifier"], "vulnerable-exchange-server");
@@ -451,7 +665,8 @@ async fn openapi_matches_the_routes() {
 
 /// The real Shadowserver sample (anonymised rows from 2021) ingests whole.
 async fn real_shadowserver_sample(kind: &str) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/feeds/shadowserver-scan_exchange-sample.csv");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/corpus/feeds/shadowserver-scan_exchange-sample.csv");
     if !path.exists() {
         eprintln!("skipped: {} not present", path.display());
         return;

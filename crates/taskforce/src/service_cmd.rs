@@ -167,7 +167,8 @@ pub fn token(args: TokenArgs) -> Result<u8> {
         let db = Db::connect(&config.database).await?;
         match args.action {
             TokenAction::Create { name, role, org } => {
-                let role = Role::parse(&role).with_context(|| format!("unknown role {role:?}: admin, analyst or reporter"))?;
+                let role =
+                    Role::parse(&role).with_context(|| format!("unknown role {role:?}: admin, analyst or reporter"))?;
                 let (id, secret) = tokens::create(&db, &name, role, org).await?;
                 eprintln!("token {id} ({}) created; it is shown once:", role.as_str());
                 println!("{secret}");

@@ -52,7 +52,8 @@ fn http_get(addr: &str, path: &str, token: Option<&str>) -> (u16, String) {
 fn serve_answers_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("serve.db").display());
-    let out = bin().args(["token", "create", "--database", &db, "--name", "ana", "--role", "analyst"]).output().unwrap();
+    let out =
+        bin().args(["token", "create", "--database", &db, "--name", "ana", "--role", "analyst"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert!(token.starts_with("tf_"));
@@ -107,7 +108,8 @@ fn a_real_hunt_report_is_ingested() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("t.db").display());
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = bin().arg("hunt").arg(root.join("samples/exch01-compromised")).args(["--format", "json"]).output().unwrap();
+    let out =
+        bin().arg("hunt").arg(root.join("samples/exch01-compromised")).args(["--format", "json"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let report = dir.path().join("exch01.json");
     std::fs::write(&report, &out.stdout).unwrap();
@@ -120,5 +122,9 @@ fn a_real_hunt_report_is_ingested() {
     std::fs::write(&other, std::fs::read(&report).unwrap().iter().chain(b"\n").copied().collect::<Vec<u8>>()).unwrap();
     let db2 = format!("sqlite://{}", dir.path().join("t2.db").display());
     let out = bin().args(["ingest", "--database", &db2, "hunt"]).arg(&other).output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no known host has the server name \"EXCH01\""), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no known host has the server name \"EXCH01\""),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -15,7 +15,9 @@ pub async fn health(State(s): State<AppState>) -> (StatusCode, Json<Value>) {
     match sqlx::query("SELECT 1").fetch_one(&s.db.pool).await {
         Ok(_) => (
             StatusCode::OK,
-            Json(json!({"status": "ok", "database": s.db.dialect.name(), "schema_version": crate::db::SCHEMA_VERSION, "version": env!("CARGO_PKG_VERSION")})),
+            Json(
+                json!({"status": "ok", "database": s.db.dialect.name(), "schema_version": crate::db::SCHEMA_VERSION, "version": env!("CARGO_PKG_VERSION")}),
+            ),
         ),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "error": e.to_string()}))),
     }
@@ -32,7 +34,11 @@ pub async fn stats(State(s): State<AppState>, p: Principal, Query(q): Query<AtPa
     Ok(Json(query::stats(&s.db, at.as_deref()).await?))
 }
 
-pub async fn ingests(State(s): State<AppState>, p: Principal, Query(page): Query<PageParams>) -> ApiResult<Json<Value>> {
+pub async fn ingests(
+    State(s): State<AppState>,
+    p: Principal,
+    Query(page): Query<PageParams>,
+) -> ApiResult<Json<Value>> {
     require_staff(&p)?;
     let per = page.per_page.clamp(1, 1000) as i64;
     let offset = (page.page.max(1) as i64 - 1) * per;
@@ -67,18 +73,23 @@ pub async fn ingest_detail(State(s): State<AppState>, p: Principal, Path(id): Pa
     .await?
     .ok_or_else(|| ApiError::not_found("ingest"))?;
     let mut v = ingest_json(&row)?;
-    let errors: Vec<Value> = sqlx::query("SELECT line, message FROM ingest_error WHERE ingest_id = $1 ORDER BY line LIMIT 1000")
-        .bind(id)
-        .fetch_all(&s.db.pool)
-        .await?
-        .iter()
-        .map(|r| Ok(json!({"line": r.try_get::<i64, _>(0)?, "message": r.try_get::<String, _>(1)?})))
-        .collect::<Result<_, sqlx::Error>>()?;
+    let errors: Vec<Value> =
+        sqlx::query("SELECT line, message FROM ingest_error WHERE ingest_id = $1 ORDER BY line LIMIT 1000")
+            .bind(id)
+            .fetch_all(&s.db.pool)
+            .await?
+            .iter()
+            .map(|r| Ok(json!({"line": r.try_get::<i64, _>(0)?, "message": r.try_get::<String, _>(1)?})))
+            .collect::<Result<_, sqlx::Error>>()?;
     v["errors"] = Value::Array(errors);
     Ok(Json(v))
 }
 
-pub async fn audit_log(State(s): State<AppState>, p: Principal, Query(page): Query<PageParams>) -> ApiResult<Json<Value>> {
+pub async fn audit_log(
+    State(s): State<AppState>,
+    p: Principal,
+    Query(page): Query<PageParams>,
+) -> ApiResult<Json<Value>> {
     require_staff(&p)?;
     let per = page.per_page.clamp(1, 1000) as i64;
     let offset = (page.page.max(1) as i64 - 1) * per;
@@ -113,10 +124,17 @@ pub struct NewToken {
     org_id: Option<i64>,
 }
 
-pub async fn create_token(State(s): State<AppState>, Admin(p): Admin, Json(body): Json<NewToken>) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn create_token(
+    State(s): State<AppState>,
+    Admin(p): Admin,
+    Json(body): Json<NewToken>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     require_admin(&p)?;
-    let role = Role::parse(&body.role).ok_or_else(|| ApiError::bad_request(format!("unknown role {:?}: admin, analyst or reporter", body.role)))?;
-    let (id, secret) = tokens::create(&s.db, &body.name, role, body.org_id).await.map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
+    let role = Role::parse(&body.role)
+        .ok_or_else(|| ApiError::bad_request(format!("unknown role {:?}: admin, analyst or reporter", body.role)))?;
+    let (id, secret) = tokens::create(&s.db, &body.name, role, body.org_id)
+        .await
+        .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
     let after = json!({"id": id, "name": body.name, "role": role.as_str(), "org_id": body.org_id});
     audit(&s.db, &p, "create", "token", id, None, Some(after.clone())).await?;
     let mut out = after;

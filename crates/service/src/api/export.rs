@@ -85,8 +85,27 @@ async fn rows(s: &AppState, org: i64) -> ApiResult<(query::OrgDetail, Vec<Export
 
 /// Shadowserver `scan_exchange` columns first (same names and order), then ours.
 const CSV_HEADER: [&str; 21] = [
-    "timestamp", "ip", "port", "hostname", "tag", "asn", "geo", "region", "city", "naics", "sic", "sector", "version", "servername", "url",
-    "state", "regressed", "first_seen", "last_seen", "organisation", "abuse_contact",
+    "timestamp",
+    "ip",
+    "port",
+    "hostname",
+    "tag",
+    "asn",
+    "geo",
+    "region",
+    "city",
+    "naics",
+    "sic",
+    "sector",
+    "version",
+    "servername",
+    "url",
+    "state",
+    "regressed",
+    "first_seen",
+    "last_seen",
+    "organisation",
+    "abuse_contact",
 ];
 
 pub async fn csv(State(s): State<AppState>, p: Principal, Path(id): Path<i64>) -> ApiResult<impl IntoResponse> {

@@ -15,7 +15,11 @@ use crate::state::Signal;
 use crate::store::{self, Uploader};
 use crate::tokens::Principal;
 
-pub async fn list(State(s): State<AppState>, p: Principal, Query(q): Query<Vec<(String, String)>>) -> ApiResult<Json<Value>> {
+pub async fn list(
+    State(s): State<AppState>,
+    p: Principal,
+    Query(q): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Value>> {
     require_staff(&p)?;
     let (filter, page) = host_filter(&q)?;
     let result = query::list_hosts(&s.db, &filter, page).await?.map_err(|e| ApiError::bad_request(e.0))?;
@@ -27,7 +31,12 @@ pub struct AtParam {
     at: Option<String>,
 }
 
-pub async fn detail(State(s): State<AppState>, p: Principal, Path(id): Path<i64>, Query(q): Query<AtParam>) -> ApiResult<Json<query::HostDetail>> {
+pub async fn detail(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(id): Path<i64>,
+    Query(q): Query<AtParam>,
+) -> ApiResult<Json<query::HostDetail>> {
     let at = at_param(q.at.as_deref())?;
     let host = query::host_summary(&s.db, id).await?;
     // A reporter learns nothing about hosts outside its organisation, not even that they exist.
@@ -46,7 +55,12 @@ pub struct Remediation {
 }
 
 /// Records that the host was cleaned up: the only way out of `compromised`.
-pub async fn remediation(State(s): State<AppState>, Staff(p): Staff, Path(id): Path<i64>, Json(body): Json<Remediation>) -> ApiResult<Json<Value>> {
+pub async fn remediation(
+    State(s): State<AppState>,
+    Staff(p): Staff,
+    Path(id): Path<i64>,
+    Json(body): Json<Remediation>,
+) -> ApiResult<Json<Value>> {
     if body.note.trim().is_empty() {
         return Err(ApiError::bad_request("a remediation record needs a note (what was done, by whom)"));
     }
@@ -72,15 +86,30 @@ pub async fn remediation(State(s): State<AppState>, Staff(p): Staff, Path(id): P
         asn_reported: None,
         cc_reported: None,
         findings: Vec::new(),
-        natural_key: format!("analyst|remediation|{}|{recorded}|{}|{}", host.ip, p.name, crate::ingest::hex(&rand_suffix())),
+        natural_key: format!(
+            "analyst|remediation|{}|{recorded}|{}|{}",
+            host.ip,
+            p.name,
+            crate::ingest::hex(&rand_suffix())
+        ),
         detail: json!({"note": body.note, "analyst": p.name}).to_string(),
     };
     let enricher = Enricher::load(&s.db).await?;
     let uploader = Uploader { name: format!("analyst:{}", p.name), reporter_org: None };
-    let (stats, mut tx, orgs) = store::write_batch(&s.db, &enricher, None, &format!("analyst:{}", p.name), &uploader, vec![observed], Vec::new()).await?;
-    store::roll_up(&mut tx, &orgs).await?;
+    let (stats, mut tx, orgs) = store::write_batch(
+        &s.db,
+        &enricher,
+        None,
+        &format!("analyst:{}", p.name),
+        &uploader,
+        vec![observed],
+        Vec::new(),
+    )
+    .await?;
+    store::roll_up(&mut tx, s.db.dialect, &orgs).await?;
     tx.commit().await?;
-    let after = query::host_summary(&s.db, id).await?.map(|h| json!({"tech_state": h.tech_state, "note": body.note, "at": at}));
+    let after =
+        query::host_summary(&s.db, id).await?.map(|h| json!({"tech_state": h.tech_state, "note": body.note, "at": at}));
     audit(&s.db, &p, "remediation", "host", id, Some(before), after.clone()).await?;
     Ok(Json(json!({"host_id": id, "state_changes": stats.state_changes, "host": after})))
 }

@@ -86,8 +86,12 @@ impl FromRequestParts<AppState> for Principal {
             .ok_or_else(|| unauthorised("missing Authorization: Bearer <token>"))?
             .to_str()
             .map_err(|_| unauthorised("unreadable Authorization header"))?;
-        let token = value.strip_prefix("Bearer ").ok_or_else(|| unauthorised("the Authorization header must be Bearer <token>"))?;
-        crate::tokens::authenticate(&state.db, token.trim()).await?.ok_or_else(|| unauthorised("unknown or revoked token"))
+        let token = value
+            .strip_prefix("Bearer ")
+            .ok_or_else(|| unauthorised("the Authorization header must be Bearer <token>"))?;
+        crate::tokens::authenticate(&state.db, token.trim())
+            .await?
+            .ok_or_else(|| unauthorised("unknown or revoked token"))
     }
 }
 
@@ -227,7 +231,9 @@ pub async fn audit(
 pub fn at_param(at: Option<&str>) -> ApiResult<Option<String>> {
     match at {
         None => Ok(None),
-        Some(s) => crate::time::parse_bound(s).map(Some).ok_or_else(|| ApiError::bad_request(format!("unreadable date {s:?}"))),
+        Some(s) => {
+            crate::time::parse_bound(s).map(Some).ok_or_else(|| ApiError::bad_request(format!("unreadable date {s:?}")))
+        }
     }
 }
 

@@ -35,7 +35,11 @@ impl PageParamsRaw {
     }
 }
 
-pub async fn list(State(s): State<AppState>, p: Principal, Query(q): Query<Vec<(String, String)>>) -> ApiResult<Json<Value>> {
+pub async fn list(
+    State(s): State<AppState>,
+    p: Principal,
+    Query(q): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Value>> {
     require_staff(&p)?;
     let (filter, page) = org_filter(&q)?;
     let result = query::list_orgs(&s.db, &filter, page).await?.map_err(|e| ApiError::bad_request(e.0))?;
@@ -85,7 +89,10 @@ pub fn host_filter(q: &[(String, String)]) -> ApiResult<(HostFilter, PageParams)
 }
 
 fn parse_num(k: &str, v: &str) -> ApiResult<i64> {
-    v.trim().trim_start_matches("AS").parse().map_err(|_| ApiError::bad_request(format!("{k} must be a number, not {v:?}")))
+    v.trim()
+        .trim_start_matches("AS")
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("{k} must be a number, not {v:?}")))
 }
 
 fn parse_bool(k: &str, v: &str) -> ApiResult<bool> {
@@ -101,13 +108,23 @@ pub struct AtParam {
     at: Option<String>,
 }
 
-pub async fn detail(State(s): State<AppState>, p: Principal, Path(id): Path<i64>, Query(q): Query<AtParam>) -> ApiResult<Json<query::OrgDetail>> {
+pub async fn detail(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(id): Path<i64>,
+    Query(q): Query<AtParam>,
+) -> ApiResult<Json<query::OrgDetail>> {
     require_org_access(&p, id)?;
     let at = at_param(q.at.as_deref())?;
     query::org_detail(&s.db, id, at.as_deref()).await?.map(Json).ok_or_else(|| ApiError::not_found("organisation"))
 }
 
-pub async fn hosts(State(s): State<AppState>, p: Principal, Path(id): Path<i64>, Query(q): Query<Vec<(String, String)>>) -> ApiResult<Json<Value>> {
+pub async fn hosts(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(id): Path<i64>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<Value>> {
     require_org_access(&p, id)?;
     let (mut filter, page) = host_filter(&q)?;
     filter.org = Some(id);
@@ -125,12 +142,19 @@ pub struct NewOrg {
     cc: Option<String>,
 }
 
-pub async fn create(State(s): State<AppState>, Staff(p): Staff, Json(body): Json<NewOrg>) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn create(
+    State(s): State<AppState>,
+    Staff(p): Staff,
+    Json(body): Json<NewOrg>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let name = body.name.trim();
     if name.is_empty() {
         return Err(ApiError::bad_request("an organisation needs a name"));
     }
-    let exists = sqlx::query("SELECT id FROM organisation WHERE name = $1 AND managed = 'manual'").bind(name.to_string()).fetch_optional(&s.db.pool).await?;
+    let exists = sqlx::query("SELECT id FROM organisation WHERE name = $1 AND managed = 'manual'")
+        .bind(name.to_string())
+        .fetch_optional(&s.db.pool)
+        .await?;
     if exists.is_some() {
         return Err(ApiError::new(StatusCode::CONFLICT, format!("an organisation named {name:?} exists already")));
     }
@@ -168,7 +192,12 @@ fn abuse() -> String {
     "abuse".into()
 }
 
-pub async fn add_contact(State(s): State<AppState>, Staff(p): Staff, Path(id): Path<i64>, Json(body): Json<NewContact>) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn add_contact(
+    State(s): State<AppState>,
+    Staff(p): Staff,
+    Path(id): Path<i64>,
+    Json(body): Json<NewContact>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     org_exists(&s, id).await?;
     let email = body.email.trim().to_ascii_lowercase();
     if !plausible_email(&email) {
@@ -204,12 +233,20 @@ pub struct NewMapping {
 
 /// Assigns a network or an ASN to the organisation (manual: wins over imported mappings), then
 /// re-maps every host.
-pub async fn add_mapping(State(s): State<AppState>, Staff(p): Staff, Path(id): Path<i64>, Json(body): Json<NewMapping>) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn add_mapping(
+    State(s): State<AppState>,
+    Staff(p): Staff,
+    Path(id): Path<i64>,
+    Json(body): Json<NewMapping>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     org_exists(&s, id).await?;
     let (table, value, before) = match (&body.cidr, body.asn) {
         (Some(cidr), None) => {
             let cidr = canonical_cidr(cidr).map_err(ApiError::bad_request)?;
-            let before = sqlx::query("SELECT org_id FROM org_network WHERE cidr = $1 AND managed = 'manual'").bind(cidr.clone()).fetch_optional(&s.db.pool).await?;
+            let before = sqlx::query("SELECT org_id FROM org_network WHERE cidr = $1 AND managed = 'manual'")
+                .bind(cidr.clone())
+                .fetch_optional(&s.db.pool)
+                .await?;
             sqlx::query("INSERT INTO org_network (org_id, cidr, managed, source, imported_at) VALUES ($1, $2, 'manual', $3, $4) ON CONFLICT (cidr, managed) DO UPDATE SET org_id = excluded.org_id, source = excluded.source, imported_at = excluded.imported_at")
                 .bind(id)
                 .bind(cidr.clone())
@@ -220,7 +257,10 @@ pub async fn add_mapping(State(s): State<AppState>, Staff(p): Staff, Path(id): P
             ("network", cidr, before)
         }
         (None, Some(asn)) if asn > 0 && asn <= u32::MAX as i64 => {
-            let before = sqlx::query("SELECT org_id FROM org_asn WHERE asn = $1 AND managed = 'manual'").bind(asn).fetch_optional(&s.db.pool).await?;
+            let before = sqlx::query("SELECT org_id FROM org_asn WHERE asn = $1 AND managed = 'manual'")
+                .bind(asn)
+                .fetch_optional(&s.db.pool)
+                .await?;
             sqlx::query("INSERT INTO org_asn (org_id, asn, managed, source, imported_at) VALUES ($1, $2, 'manual', $3, $4) ON CONFLICT (asn, managed) DO UPDATE SET org_id = excluded.org_id, source = excluded.source, imported_at = excluded.imported_at")
                 .bind(id)
                 .bind(asn)
@@ -248,21 +288,39 @@ pub struct CommChange {
 }
 
 /// Records a step on the communication axis (`notified`, `acknowledged`, `unreachable`).
-pub async fn communication(State(s): State<AppState>, Staff(p): Staff, Path(id): Path<i64>, Json(body): Json<CommChange>) -> ApiResult<Json<Value>> {
-    let to = CommState::parse(&body.state).ok_or_else(|| ApiError::bad_request(format!("unknown communication state {:?}", body.state)))?;
+pub async fn communication(
+    State(s): State<AppState>,
+    Staff(p): Staff,
+    Path(id): Path<i64>,
+    Json(body): Json<CommChange>,
+) -> ApiResult<Json<Value>> {
+    let to = CommState::parse(&body.state)
+        .ok_or_else(|| ApiError::bad_request(format!("unknown communication state {:?}", body.state)))?;
     let at = match &body.at {
         Some(t) => crate::time::parse(t).ok_or_else(|| ApiError::bad_request(format!("unreadable time {t:?}")))?,
         None => crate::time::now(),
     };
     let mut tx = s.db.pool.begin().await?;
     s.db.lock_for_write(&mut tx).await?;
-    let row = sqlx::query("SELECT comm_state FROM organisation WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?.ok_or_else(|| ApiError::not_found("organisation"))?;
+    let row = sqlx::query("SELECT comm_state FROM organisation WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| ApiError::not_found("organisation"))?;
     let from = CommState::parse(&row.try_get::<String, _>(0)?).unwrap_or(CommState::NotContacted);
     if !from.can_go_to(to) {
-        return Err(ApiError::new(StatusCode::CONFLICT, format!("cannot go from {} to {}", from.as_str(), to.as_str())));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("cannot go from {} to {}", from.as_str(), to.as_str()),
+        ));
     }
     // Events never go back in time: a back-dated step is placed after the last one.
-    let last: Option<String> = sqlx::query("SELECT MAX(at) FROM state_event WHERE org_id = $1 AND axis = 'communication'").bind(id).fetch_one(&mut *tx).await?.try_get(0)?;
+    let last: Option<String> =
+        sqlx::query("SELECT MAX(at) FROM state_event WHERE org_id = $1 AND axis = 'communication'")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
     let at = match last {
         Some(last) if last > at => last,
         _ => at,
@@ -277,10 +335,23 @@ pub async fn communication(State(s): State<AppState>, Staff(p): Staff, Path(id):
         .bind(if body.note.is_empty() { format!("set by {}", p.name) } else { body.note.clone() })
         .execute(&mut *tx)
         .await?;
-    sqlx::query("UPDATE organisation SET comm_state = $1 WHERE id = $2").bind(to.as_str()).bind(id).execute(&mut *tx).await?;
+    sqlx::query("UPDATE organisation SET comm_state = $1 WHERE id = $2")
+        .bind(to.as_str())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     let after = json!({"org_id": id, "comm_state": to.as_str(), "at": at, "note": body.note});
-    audit(&s.db, &p, "communication", "organisation", id, Some(json!({"comm_state": from.as_str()})), Some(after.clone())).await?;
+    audit(
+        &s.db,
+        &p,
+        "communication",
+        "organisation",
+        id,
+        Some(json!({"comm_state": from.as_str()})),
+        Some(after.clone()),
+    )
+    .await?;
     crate::ingest::refresh_orgs(&s.db, BTreeSet::from([id])).await?;
     Ok(Json(after))
 }

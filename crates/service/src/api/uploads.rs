@@ -29,8 +29,11 @@ pub struct UploadParams {
 /// Streams the body to a temporary file; refuses it (413) once it passes the limit.
 async fn spool(s: &AppState, headers: &HeaderMap, body: Body) -> ApiResult<tempfile::NamedTempFile> {
     let limit = s.config.max_upload_bytes;
-    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the upload is larger than the limit of {limit} bytes"));
-    if let Some(len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
+    let too_large = || {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the upload is larger than the limit of {limit} bytes"))
+    };
+    if let Some(len) =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
         && len > limit
     {
         return Err(too_large());
@@ -58,7 +61,9 @@ async fn spool(s: &AppState, headers: &HeaderMap, body: Body) -> ApiResult<tempf
 }
 
 fn parse_ip(ip: &Option<String>) -> ApiResult<Option<IpAddr>> {
-    ip.as_deref().map(|s| s.trim().parse().map_err(|_| ApiError::bad_request(format!("not an IP address: {s:?}")))).transpose()
+    ip.as_deref()
+        .map(|s| s.trim().parse().map_err(|_| ApiError::bad_request(format!("not an IP address: {s:?}"))))
+        .transpose()
 }
 
 fn ingest_error(e: IngestError) -> ApiError {
@@ -75,18 +80,35 @@ fn ingest_error(e: IngestError) -> ApiError {
     }
 }
 
-async fn run(s: &AppState, p: &Principal, kind: IngestKind, tmp: &tempfile::NamedTempFile, params: &UploadParams, org: Option<i64>) -> ApiResult<IngestSummary> {
+async fn run(
+    s: &AppState,
+    p: &Principal,
+    kind: IngestKind,
+    tmp: &tempfile::NamedTempFile,
+    params: &UploadParams,
+    org: Option<i64>,
+) -> ApiResult<IngestSummary> {
     let file_name = params.file_name.clone().unwrap_or_else(|| "upload".into());
     let uploader = Uploader { name: format!("token:{}", p.name), reporter_org: org };
-    let summary = ingest_file(&s.db, kind, tmp.path(), &file_name, &uploader, parse_ip(&params.ip)?).await.map_err(ingest_error)?;
+    let summary = ingest_file(&s.db, kind, tmp.path(), &file_name, &uploader, parse_ip(&params.ip)?)
+        .await
+        .map_err(ingest_error)?;
     let after = serde_json::to_value(&summary).map_err(anyhow::Error::from)?;
     audit(&s.db, p, "ingest", "ingest", summary.ingest_id, None, Some(after)).await?;
     Ok(summary)
 }
 
 /// `POST /api/v1/ingest/{kind}`: any feed, ASN or organisation file (analysts).
-pub async fn ingest(State(s): State<AppState>, Staff(p): Staff, Path(kind): Path<String>, Query(params): Query<UploadParams>, headers: HeaderMap, body: Body) -> ApiResult<Json<IngestSummary>> {
-    let kind = IngestKind::parse(&kind).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("unknown kind {kind:?}: {}", IngestKind::NAMES)))?;
+pub async fn ingest(
+    State(s): State<AppState>,
+    Staff(p): Staff,
+    Path(kind): Path<String>,
+    Query(params): Query<UploadParams>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<IngestSummary>> {
+    let kind = IngestKind::parse(&kind)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("unknown kind {kind:?}: {}", IngestKind::NAMES)))?;
     parse_ip(&params.ip)?;
     let tmp = spool(&s, &headers, body).await?;
     Ok(Json(run(&s, &p, kind, &tmp, &params, None).await?))
@@ -95,7 +117,14 @@ pub async fn ingest(State(s): State<AppState>, Staff(p): Staff, Path(kind): Path
 /// `POST /api/v1/organisations/{id}/hunt-reports`: an organisation's own hunt report. Every
 /// host in it must be one of the organisation's (403 otherwise, nothing written); a report
 /// whose hosts cannot be matched is refused with 422.
-pub async fn hunt_report(State(s): State<AppState>, p: Principal, Path(id): Path<i64>, Query(params): Query<UploadParams>, headers: HeaderMap, body: Body) -> ApiResult<(StatusCode, Json<Value>)> {
+pub async fn hunt_report(
+    State(s): State<AppState>,
+    p: Principal,
+    Path(id): Path<i64>,
+    Query(params): Query<UploadParams>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     require_org_access(&p, id)?;
     if crate::query::org_summary(&s.db, id).await?.is_none() {
         return Err(ApiError::not_found("organisation"));
@@ -103,6 +132,10 @@ pub async fn hunt_report(State(s): State<AppState>, p: Principal, Path(id): Path
     parse_ip(&params.ip)?;
     let tmp = spool(&s, &headers, body).await?;
     let summary = run(&s, &p, IngestKind::Feed(FeedKind::Hunt), &tmp, &params, Some(id)).await?;
-    let status = if summary.rows_ok == 0 && summary.rows_duplicate == 0 && !summary.duplicate_file { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let status = if summary.rows_ok == 0 && summary.rows_duplicate == 0 && !summary.duplicate_file {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(serde_json::to_value(summary).map_err(anyhow::Error::from)?)))
 }

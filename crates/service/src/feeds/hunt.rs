@@ -64,7 +64,10 @@ pub fn parse(path: &Path, ctx: &Context, each: &mut dyn FnMut(Item)) -> Result<(
         }
     })?;
     if report.schema != SCHEMA {
-        return Err(FileError::WrongFormat { expected: EXPECTED, why: format!("schema {:?}, not {SCHEMA:?}", report.schema) });
+        return Err(FileError::WrongFormat {
+            expected: EXPECTED,
+            why: format!("schema {:?}, not {SCHEMA:?}", report.schema),
+        });
     }
     if report.hosts.is_empty() {
         return Err(FileError::WrongFormat { expected: EXPECTED, why: "the report has no host".into() });

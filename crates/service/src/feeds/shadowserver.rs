@@ -67,7 +67,10 @@ fn ends_with_newline(path: &Path) -> Result<bool, FileError> {
 pub fn parse(path: &Path, each: &mut dyn FnMut(Item)) -> Result<(), FileError> {
     let terminated = ends_with_newline(path)?;
     let file = std::fs::File::open(path).map_err(|e| FileError::Io(e.to_string()))?;
-    let mut reader = csv::ReaderBuilder::new().flexible(true).has_headers(true).from_reader(std::io::BufReader::with_capacity(1 << 16, file));
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(std::io::BufReader::with_capacity(1 << 16, file));
     let header = reader.byte_headers().map_err(|e| FileError::Io(e.to_string()))?.clone();
     if std::str::from_utf8(header.as_slice()).is_err() {
         return Err(FileError::NotUtf8 { line: 1 });
@@ -99,7 +102,9 @@ fn row(cols: &Columns, line: u64, rec: &csv::ByteRecord, each: &mut dyn FnMut(It
     if std::str::from_utf8(rec.as_slice()).is_err() {
         return Err(FileError::NotUtf8 { line });
     }
-    let get = |i: Option<usize>| i.and_then(|i| rec.get(i)).map(|b| std::str::from_utf8(b).unwrap_or("").trim()).unwrap_or("");
+    let get = |i: Option<usize>| {
+        i.and_then(|i| rec.get(i)).map(|b| std::str::from_utf8(b).unwrap_or("").trim()).unwrap_or("")
+    };
     let bad = |message: String| Item::Bad(RowError { line, message });
     if rec.len() == 1 && get(Some(0)).is_empty() {
         return Ok(()); // blank line
@@ -215,7 +220,9 @@ mod tests {
 
     #[test]
     fn bad_rows_are_reported_with_line_numbers() {
-        let text = format!("{HEADER}\"x\",\"192.0.2.1\",443\n\"2021-03-15 02:14:07\",\"not-an-ip\",443\n\"2021-03-15 02:14:07\",\"192.0.2.2\",\"https\"\n\"2021-03-15 02:14:07\",\"192.0.2.3\",443\n");
+        let text = format!(
+            "{HEADER}\"x\",\"192.0.2.1\",443\n\"2021-03-15 02:14:07\",\"not-an-ip\",443\n\"2021-03-15 02:14:07\",\"192.0.2.2\",\"https\"\n\"2021-03-15 02:14:07\",\"192.0.2.3\",443\n"
+        );
         let (ok, bad) = run(text.as_bytes()).unwrap();
         assert_eq!(ok.len(), 1);
         assert_eq!(bad.iter().map(|b| b.line).collect::<Vec<_>>(), vec![2, 3, 4]);
@@ -223,7 +230,8 @@ mod tests {
 
     #[test]
     fn header_driven_with_bom_and_reordered_columns() {
-        let (ok, _) = run("\u{feff}ip,TAG,timestamp\n192.0.2.5,exchange;webshell,2021-03-12T10:00:00Z\n".as_bytes()).unwrap();
+        let (ok, _) =
+            run("\u{feff}ip,TAG,timestamp\n192.0.2.5,exchange;webshell,2021-03-12T10:00:00Z\n".as_bytes()).unwrap();
         assert_eq!(ok[0].signals, vec![Signal::Compromised]);
     }
 
@@ -240,7 +248,8 @@ mod tests {
 
     #[test]
     fn the_real_sample_parses() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/feeds/shadowserver-scan_exchange-sample.csv");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/corpus/feeds/shadowserver-scan_exchange-sample.csv");
         if !path.exists() {
             eprintln!("skipped: corpus not present");
             return;

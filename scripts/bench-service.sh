@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Ingestion throughput, memory and API latency of the tracking service (`taskforce ingest` and
+# `taskforce serve`) on synthetic data. Not a test: it prints figures. All traffic stays on
+# 127.0.0.1.
+#
+#   scripts/bench-service.sh
+#
+# Data (scripts/gen-service-bench.py, kept in bench-data/service/, git-ignored; regenerated only
+# when the parameters change): 1,000,000 Shadowserver scan_exchange rows over 250,000 hosts and 4
+# days, 20,000 iptoasn ranges, 100,000 organisations with one network each.
+#
+# For SQLite (a fresh bench-data/service/bench.db) and, when TASKFORCE_BENCH_PG is set to a
+# postgres:// URL, for PostgreSQL (its `public` schema is DROPPED and recreated: use a throwaway
+# database), it times `taskforce ingest` of orgs.csv, asn.tsv and the scan file under GNU time,
+# creates an analyst token, starts `taskforce serve` on 127.0.0.1 and runs
+# crates/service/examples/api_load.rs against four endpoints.
+#
+# Environment (defaults in brackets):
+#   ROWS [1000000]  ORGS [100000]  HOSTS [ORGS*5/2]  ASN_RANGES [ORGS/5]  SEED [1]
+#   REQUESTS [2000] per endpoint   CONCURRENCY [8]   WARMUP [100]   PORT [18089]
+#   TASKFORCE_BENCH_PG  postgres://USER:PASS@HOST/DB (optional; needs psql)
+#   SKIP_BUILD=1        use the existing release binaries
+#
+# Needs GNU time (/usr/bin/time), curl and python3.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rows=${ROWS:-1000000}
+orgs=${ORGS:-100000}
+hosts=${HOSTS:-$((orgs * 5 / 2))}
+asn_ranges=${ASN_RANGES:-$((orgs / 5 > 0 ? orgs / 5 : 1))}
+seed=${SEED:-1}
+requests=${REQUESTS:-2000}
+concurrency=${CONCURRENCY:-8}
+warmup=${WARMUP:-100}
+port=${PORT:-18089}
+data=bench-data/service
+target_dir=${CARGO_TARGET_DIR:-target}
+bin=$target_dir/release/taskforce
+load=$target_dir/release/examples/api_load
+
+for tool in /usr/bin/time curl python3; do
+  command -v "$tool" > /dev/null || { echo "bench-service: $tool is missing" >&2; exit 1; }
+done
+grep -qx '/bench-data' .gitignore || echo "bench-service: warning: bench-data is not in .gitignore" >&2
+
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+  echo "== building (release)"
+  cargo build --release -q -p taskforce
+  cargo build --release -q -p taskforce-service --example api_load
+fi
+[ -x "$bin" ] && [ -x "$load" ] || { echo "bench-service: $bin or $load missing" >&2; exit 1; }
+
+server_pid=""
+work=$(mktemp -d)
+cleanup() {
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2> /dev/null; then
+    kill -TERM "$server_pid" 2> /dev/null || true
+    wait "$server_pid" 2> /dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- data ------------------------------------------------------------------------------------
+mkdir -p "$data"
+stamp="rows=$rows orgs=$orgs hosts=$hosts asn_ranges=$asn_ranges seed=$seed"
+if [ "$(cat "$data/.stamp" 2> /dev/null || true)" != "$stamp" ] || [ ! -s "$data/scan_exchange-1m.csv" ]; then
+  echo "== generating data in $data ($stamp)"
+  rm -f "$data/.stamp"
+  python3 scripts/gen-service-bench.py "$data" --rows "$rows" --orgs "$orgs" --hosts "$hosts" \
+    --asn-ranges "$asn_ranges" --seed "$seed"
+  echo "$stamp" > "$data/.stamp"
+else
+  echo "== data in $data is current ($stamp)"
+fi
+scan_rows=$(($(wc -l < "$data/scan_exchange-1m.csv") - 1))
+
+# --- helpers ---------------------------------------------------------------------------------
+summary=$work/summary
+: > "$summary"
+
+# timed NAME ROWS CMD...: runs CMD under GNU time -v; prints and records elapsed, rows/s, peak RSS.
+timed() {
+  local name=$1 n=$2 tfile=$work/time.txt log=$work/cmd.log
+  shift 2
+  if ! /usr/bin/time -v -o "$tfile" "$@" > "$log" 2>&1; then
+    echo "bench-service: failed: $*" >&2
+    cat "$log" >&2
+    cat "$tfile" >&2 2> /dev/null || true
+    exit 1
+  fi
+  # The service's own one-line report (stderr) and its JSON summary (stdout).
+  grep -v '^{' "$log" | sed 's/^/    /' || true
+  local elapsed kb secs
+  elapsed=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$tfile")
+  kb=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$tfile")
+  secs=$(awk -v t="$elapsed" 'BEGIN { n = split(t, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; printf "%.2f", s }')
+  local rate
+  rate=$(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')
+  printf '  %-28s %9s rows %9s s %11s rows/s %8s MB peak RSS\n' "$name" "$n" "$secs" "$rate" "$((kb / 1024))"
+  printf '%-12s %-28s %9s %9s %11s %8s\n' "$backend" "$name" "$n" "$secs" "$rate" "$((kb / 1024))" >> "$summary"
+}
+
+data_rows() { # lines of a file that are not its header
+  local f=$1
+  case $f in
+    *.tsv) wc -l < "$f" ;;
+    *) echo $(($(wc -l < "$f") - 1)) ;;
+  esac
+}
+
+bench_backend() {
+  backend=$1
+  local url=$2
+  echo
+  echo "== $backend"
+  echo "-- ingest"
+  timed "orgs orgs.csv" "$(data_rows "$data/orgs.csv")" "$bin" ingest --database "$url" orgs "$data/orgs.csv"
+  timed "asn asn.tsv" "$(data_rows "$data/asn.tsv")" "$bin" ingest --database "$url" asn "$data/asn.tsv"
+  timed "shadowserver scan_exchange" "$scan_rows" "$bin" ingest --database "$url" shadowserver "$data/scan_exchange-1m.csv"
+  if [ "$backend" = sqlite ]; then
+    local path=${url#sqlite://}
+    echo "  database size: $(du -ch "$path"* | tail -n 1 | cut -f1)"
+  fi
+
+  echo "-- API (taskforce serve on 127.0.0.1:$port)"
+  if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/health"; then
+    echo "bench-service: something already listens on 127.0.0.1:$port (set PORT)" >&2
+    exit 1
+  fi
+  if ! "$bin" token create --name bench --role analyst --database "$url" > "$work/token" 2> "$work/token.err"; then
+    echo "bench-service: taskforce token create failed:" >&2
+    cat "$work/token.err" >&2
+    exit 1
+  fi
+  "$bin" serve --database "$url" --listen "127.0.0.1:$port" > "$work/serve-$backend.log" 2>&1 &
+  server_pid=$!
+  local up=0
+  for _ in $(seq 300); do
+    if curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$port/health"; then up=1; break; fi
+    kill -0 "$server_pid" 2> /dev/null || break
+    sleep 0.1
+  done
+  if [ "$up" != 1 ]; then
+    echo "bench-service: taskforce serve did not answer /health" >&2
+    cat "$work/serve-$backend.log" >&2
+    exit 1
+  fi
+  local max_org
+  max_org=$(curl -sf -H "Authorization: Bearer $(cat "$work/token")" "http://127.0.0.1:$port/api/v1/organisations?per_page=1" \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["total"])')
+  "$load" --url "http://127.0.0.1:$port" --token-file "$work/token" --max-org "$max_org" \
+    --requests "$requests" --concurrency "$concurrency" --warmup "$warmup" \
+    --path /api/v1/organisations \
+    --path '/api/v1/organisations?page=500' \
+    --path '/api/v1/organisations/{org}' \
+    --path '/api/v1/organisations/{org}/hosts' | tee "$work/api-$backend.txt"
+  kill -TERM "$server_pid"
+  local status=0
+  wait "$server_pid" || status=$?
+  server_pid=""
+  [ "$status" = 0 ] || echo "  (taskforce serve exited with status $status after SIGTERM)"
+  if grep -qiE 'error|panic' "$work/serve-$backend.log"; then
+    echo "  server log (errors):"
+    grep -iE 'error|panic' "$work/serve-$backend.log" | head -n 20 | sed 's/^/    /'
+  fi
+}
+
+# --- SQLite ----------------------------------------------------------------------------------
+rm -f "$data/bench.db" "$data/bench.db-wal" "$data/bench.db-shm" "$data/bench.db-journal"
+bench_backend sqlite "sqlite://$data/bench.db"
+
+# --- PostgreSQL (optional) -------------------------------------------------------------------
+if [ -n "${TASKFORCE_BENCH_PG:-}" ]; then
+  command -v psql > /dev/null || { echo "bench-service: TASKFORCE_BENCH_PG is set but psql is missing" >&2; exit 1; }
+  echo
+  echo "== resetting the public schema of the PostgreSQL benchmark database"
+  psql -q -v ON_ERROR_STOP=1 "$TASKFORCE_BENCH_PG" -c 'DROP SCHEMA public CASCADE; CREATE SCHEMA public;'
+  bench_backend postgres "$TASKFORCE_BENCH_PG"
+fi
+
+# --- summary ---------------------------------------------------------------------------------
+echo
+echo "== summary ($(nproc) cores; $scan_rows scan rows, $orgs organisations, $hosts hosts)"
+printf '%-12s %-28s %9s %9s %11s %8s\n' backend step rows seconds rows/s "RSS MB"
+cat "$summary"
+for f in "$work"/api-*.txt; do
+  [ -e "$f" ] || continue
+  b=${f##*/api-}
+  echo
+  echo "API, ${b%.txt}:"
+  cat "$f"
+done
