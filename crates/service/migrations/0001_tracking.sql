@@ -51,7 +51,8 @@ CREATE TABLE organisation (
     last_seen TEXT,
     UNIQUE (name, managed)
 );
-CREATE INDEX organisation_rank ON organisation (tech_rank, id);
+-- Lists are worst first: ORDER BY tech_rank DESC, id walks this index (no sort of every row).
+CREATE INDEX organisation_rank ON organisation (tech_rank DESC, id);
 CREATE INDEX organisation_sector ON organisation (sector);
 CREATE INDEX organisation_cc ON organisation (cc);
 
@@ -128,8 +129,8 @@ CREATE TABLE host (
     clean_hunt_at TEXT,               -- last clean hunt report
     clean_probe_at TEXT               -- last probe showing a fixed build
 );
-CREATE INDEX host_org ON host (org_id, tech_rank);
-CREATE INDEX host_state ON host (tech_rank, id);
+CREATE INDEX host_org ON host (org_id, tech_rank DESC, id);
+CREATE INDEX host_state ON host (tech_rank DESC, id);
 CREATE INDEX host_asn ON host (asn);
 CREATE INDEX host_servername ON host (servername);
 
