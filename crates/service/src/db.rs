@@ -175,6 +175,11 @@ pub fn placeholders(dialect: Dialect, first: usize, count: usize) -> String {
     s
 }
 
+/// `(…), (…), …`: the VALUES list of a multi-row insert of `rows` rows of `columns` parameters.
+pub fn values_list(dialect: Dialect, rows: usize, columns: usize) -> String {
+    (0..rows).map(|i| placeholders(dialect, i * columns + 1, columns)).collect::<Vec<_>>().join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,6 +194,7 @@ mod tests {
     fn placeholder_lists() {
         assert_eq!(placeholders(Dialect::Postgres, 3, 3), "($3, $4, $5)");
         assert_eq!(placeholders(Dialect::Sqlite, 3, 3), "(?, ?, ?)");
+        assert_eq!(values_list(Dialect::Postgres, 2, 2), "($1, $2), ($3, $4)");
     }
 
     #[test]

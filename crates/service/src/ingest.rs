@@ -12,7 +12,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::{AssertSqlSafe, Row};
 
-use crate::db::{Db, placeholders};
+use crate::db::{Db, values_list};
 use crate::enrich::{self, AsnRange, BadLine, Enricher};
 use crate::feeds::{self, FeedKind, FileError, Item, Observed, RowError};
 use crate::store::{self, Uploader};
@@ -375,12 +375,7 @@ async fn ingest_asn(
     sqlx::query("DELETE FROM ip_asn WHERE ingest_id = $1").bind(ingest_id).execute(&mut *tx).await?;
     for chunk in ranges.chunks(2000) {
         let mut sql = String::from("INSERT INTO ip_asn (start_key, end_key, asn, as_name, cc, ingest_id) VALUES ");
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&placeholders(d, i * 6 + 1, 6));
-        }
+        sql.push_str(&values_list(d, chunk.len(), 6));
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for r in chunk {
             q = q

@@ -13,7 +13,7 @@ use std::path::Path;
 use ipnet::IpNet;
 use sqlx::{AssertSqlSafe, Row};
 
-use crate::db::{Db, placeholders};
+use crate::db::{Db, values_list};
 use crate::feeds::{FileError, RowError};
 use crate::ingest::{IngestError, IngestKind, IngestSummary, finish_ingest, start_ingest};
 use crate::store::{self, Uploader};
@@ -157,12 +157,7 @@ pub async fn ingest_orgs(
         }
         let names: Vec<&OrgRow> = by_name.values().copied().collect();
         let mut sql = String::from("INSERT INTO organisation (name, sector, cc, managed, source, imported_at) VALUES ");
-        for i in 0..names.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&placeholders(d, i * 6 + 1, 6));
-        }
+        sql.push_str(&values_list(d, names.len(), 6));
         sql.push_str(" ON CONFLICT (name, managed) DO UPDATE SET sector = COALESCE(excluded.sector, organisation.sector), cc = COALESCE(excluded.cc, organisation.cc), source = excluded.source, imported_at = excluded.imported_at RETURNING id, name");
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for r in &names {
@@ -197,12 +192,7 @@ pub async fn ingest_orgs(
         let nets: Vec<_> = nets.into_iter().collect();
         for part in nets.chunks(1000) {
             let mut sql = String::from("INSERT INTO org_network (org_id, cidr, managed, source, imported_at) VALUES ");
-            for i in 0..part.len() {
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&placeholders(d, i * 5 + 1, 5));
-            }
+            sql.push_str(&values_list(d, part.len(), 5));
             sql.push_str(" ON CONFLICT (cidr, managed) DO UPDATE SET org_id = excluded.org_id, source = excluded.source, imported_at = excluded.imported_at");
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for (cidr, id) in part {
@@ -213,12 +203,7 @@ pub async fn ingest_orgs(
         let asns: Vec<_> = asns.into_iter().collect();
         for part in asns.chunks(1000) {
             let mut sql = String::from("INSERT INTO org_asn (org_id, asn, managed, source, imported_at) VALUES ");
-            for i in 0..part.len() {
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&placeholders(d, i * 5 + 1, 5));
-            }
+            sql.push_str(&values_list(d, part.len(), 5));
             sql.push_str(" ON CONFLICT (asn, managed) DO UPDATE SET org_id = excluded.org_id, source = excluded.source, imported_at = excluded.imported_at");
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for (asn, id) in part {
@@ -231,12 +216,7 @@ pub async fn ingest_orgs(
             let mut sql = String::from(
                 "INSERT INTO contact (org_id, email, role, name, phone, managed, source, imported_at) VALUES ",
             );
-            for i in 0..part.len() {
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&placeholders(d, i * 8 + 1, 8));
-            }
+            sql.push_str(&values_list(d, part.len(), 8));
             sql.push_str(" ON CONFLICT (org_id, email, managed) DO UPDATE SET role = excluded.role, name = excluded.name, phone = excluded.phone, source = excluded.source, imported_at = excluded.imported_at");
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for ((id, email), r) in part {

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use anyhow::Result;
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
-use crate::db::{Db, Dialect, placeholders};
+use crate::db::{Db, Dialect, placeholders, values_list};
 use crate::enrich::Enricher;
 use crate::feeds::{Observed, RowError, Target};
 use crate::state::{HostState, Signal, TechState, Transition};
@@ -275,12 +275,7 @@ pub async fn write_batch(
         let mut sql = String::from(
             "INSERT INTO host (ip, org_id, org_via, asn, asn_source, cc, hostname, servername, version, first_seen, last_seen, tech_state, tech_rank, state_at, regressed, compromised_ever, fixed_at, clean_hunt_at, clean_probe_at) VALUES ",
         );
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&placeholders(d, i * 19 + 1, 19));
-        }
+        sql.push_str(&values_list(d, chunk.len(), 19));
         sql.push_str(
             " ON CONFLICT (ip) DO UPDATE SET org_id = excluded.org_id, org_via = excluded.org_via, asn = excluded.asn, asn_source = excluded.asn_source, cc = excluded.cc, hostname = excluded.hostname, servername = excluded.servername, version = excluded.version, first_seen = excluded.first_seen, last_seen = excluded.last_seen, tech_state = excluded.tech_state, tech_rank = excluded.tech_rank, state_at = excluded.state_at, regressed = excluded.regressed, compromised_ever = excluded.compromised_ever, fixed_at = excluded.fixed_at, clean_hunt_at = excluded.clean_hunt_at, clean_probe_at = excluded.clean_probe_at RETURNING id, ip",
         );
@@ -319,12 +314,7 @@ pub async fn write_batch(
         let mut sql = String::from(
             "INSERT INTO observation (ingest_id, line, host_id, kind, natural_key, observed_at, recorded_at, signals, port, tags, version, url, asn_reported, cc_reported, detail) VALUES ",
         );
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&placeholders(d, i * 15 + 1, 15));
-        }
+        sql.push_str(&values_list(d, chunk.len(), 15));
         sql.push_str(" RETURNING id");
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for (o, ip) in chunk {
@@ -357,12 +347,7 @@ pub async fn write_batch(
         let mut sql = String::from(
             "INSERT INTO state_event (host_id, org_id, axis, from_state, to_state, at, recorded_at, observation_id, source, regressed, reason) VALUES ",
         );
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&placeholders(d, i * 11 + 1, 11));
-        }
+        sql.push_str(&values_list(d, chunk.len(), 11));
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for e in chunk {
             let (o, _) = &kept[e.obs_index];
@@ -388,12 +373,7 @@ pub async fn write_batch(
         let mut sql = String::from(
             "INSERT INTO finding (host_id, kind, first_seen, last_seen, count, last_observation_id) VALUES ",
         );
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&placeholders(d, i * 6 + 1, 6));
-        }
+        sql.push_str(&values_list(d, chunk.len(), 6));
         sql.push_str(
             " ON CONFLICT (host_id, kind) DO UPDATE SET \
              first_seen = CASE WHEN excluded.first_seen < finding.first_seen THEN excluded.first_seen ELSE finding.first_seen END, \
@@ -472,12 +452,7 @@ pub async fn write_errors(
     let room = (10_000 - stored).max(0) as usize;
     for chunk in errors[..errors.len().min(room)].chunks(500) {
         let mut sql = String::from("INSERT INTO ingest_error (ingest_id, line, message) VALUES ");
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&placeholders(d, i * 3 + 1, 3));
-        }
+        sql.push_str(&values_list(d, chunk.len(), 3));
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for e in chunk {
             q = q.bind(ingest_id).bind(e.line as i64).bind(e.message.clone());
