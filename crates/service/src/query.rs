@@ -65,7 +65,8 @@ impl Default for PageParams {
 }
 
 impl PageParams {
-    fn limit_offset(&self) -> (i64, i64) {
+    /// `(LIMIT, OFFSET)`.
+    pub fn limit_offset(&self) -> (i64, i64) {
         let per = self.per_page.clamp(1, 1000) as i64;
         let page = self.page.max(1) as i64;
         (per, (page - 1) * per)

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::Row;
 
-use super::{Admin, ApiError, ApiResult, AppState, at_param, audit, require_admin, require_staff};
+use super::{Admin, ApiError, ApiResult, AppState, AtParam, at_param, audit, require_admin, require_staff};
 use crate::query::{self, PageParams};
 use crate::tokens::{self, Principal, Role};
 
@@ -23,11 +23,6 @@ pub async fn health(State(s): State<AppState>) -> (StatusCode, Json<Value>) {
     }
 }
 
-#[derive(Deserialize)]
-pub struct AtParam {
-    at: Option<String>,
-}
-
 pub async fn stats(State(s): State<AppState>, p: Principal, Query(q): Query<AtParam>) -> ApiResult<Json<query::Stats>> {
     require_staff(&p)?;
     let at = at_param(q.at.as_deref())?;
@@ -40,8 +35,7 @@ pub async fn ingests(
     Query(page): Query<PageParams>,
 ) -> ApiResult<Json<Value>> {
     require_staff(&p)?;
-    let per = page.per_page.clamp(1, 1000) as i64;
-    let offset = (page.page.max(1) as i64 - 1) * per;
+    let (per, offset) = page.limit_offset();
     let total: i64 = sqlx::query("SELECT COUNT(*) FROM ingest").fetch_one(&s.db.pool).await?.try_get(0)?;
     let rows = sqlx::query(
         "SELECT id, kind, file_name, sha256, received_at, uploader, status, rows_total, rows_ok, rows_duplicate, rows_rejected, rows_ignored FROM ingest ORDER BY id DESC LIMIT $1 OFFSET $2",
@@ -91,8 +85,7 @@ pub async fn audit_log(
     Query(page): Query<PageParams>,
 ) -> ApiResult<Json<Value>> {
     require_staff(&p)?;
-    let per = page.per_page.clamp(1, 1000) as i64;
-    let offset = (page.page.max(1) as i64 - 1) * per;
+    let (per, offset) = page.limit_offset();
     let rows = sqlx::query("SELECT id, at, actor, action, object_type, object_id, before_json, after_json FROM audit_log ORDER BY id DESC LIMIT $1 OFFSET $2")
         .bind(per)
         .bind(offset)

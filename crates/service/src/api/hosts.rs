@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::orgs::host_filter;
-use super::{ApiError, ApiResult, AppState, Staff, at_param, audit, require_staff};
+use super::{ApiError, ApiResult, AppState, AtParam, Staff, at_param, audit, require_staff};
 use crate::enrich::Enricher;
 use crate::feeds::{Observed, Target};
 use crate::query;
@@ -24,11 +24,6 @@ pub async fn list(
     let (filter, page) = host_filter(&q)?;
     let result = query::list_hosts(&s.db, &filter, page).await?.map_err(|e| ApiError::bad_request(e.0))?;
     Ok(Json(serde_json::to_value(result).map_err(anyhow::Error::from)?))
-}
-
-#[derive(Deserialize)]
-pub struct AtParam {
-    at: Option<String>,
 }
 
 pub async fn detail(

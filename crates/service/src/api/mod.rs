@@ -227,6 +227,12 @@ pub async fn audit(
     Ok(())
 }
 
+/// The `?at=` query parameter of the past-date views.
+#[derive(serde::Deserialize)]
+pub struct AtParam {
+    pub at: Option<String>,
+}
+
 /// `?at=` as a storage-form upper bound (a bare date means the end of that day).
 pub fn at_param(at: Option<&str>) -> ApiResult<Option<String>> {
     match at {

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::Row;
 
-use super::{ApiError, ApiResult, AppState, Staff, at_param, audit, require_org_access, require_staff};
+use super::{ApiError, ApiResult, AppState, AtParam, Staff, at_param, audit, require_org_access, require_staff};
 use crate::orgs_import::{canonical_cidr, plausible_email};
 use crate::query::{self, HostFilter, OrgFilter, PageParams};
 use crate::state::CommState;
@@ -101,11 +101,6 @@ fn parse_bool(k: &str, v: &str) -> ApiResult<bool> {
         "false" | "0" | "no" => Ok(false),
         _ => Err(ApiError::bad_request(format!("{k} must be true or false, not {v:?}"))),
     }
-}
-
-#[derive(Deserialize)]
-pub struct AtParam {
-    at: Option<String>,
 }
 
 pub async fn detail(
