@@ -59,6 +59,11 @@ pub async fn fresh_database(kind: &str) -> Option<(String, Option<tempfile::Temp
                 .unwrap();
                 for row in stale {
                     let name: String = row.try_get(0).unwrap();
+                    // Another test process still running (a parallel run) keeps its databases.
+                    let pid = name.trim_start_matches("tf_test_").split('_').next().unwrap_or("");
+                    if !pid.is_empty() && std::path::Path::new("/proc").join(pid).exists() {
+                        continue;
+                    }
                     let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}")))
                         .execute(&admin)
                         .await;
