@@ -30,7 +30,28 @@ impl WinEventView<'_> {
                 .iter()
                 .find(|(sigma, _)| sigma.eq_ignore_ascii_case(name))
                 .and_then(|(_, real)| e.get(real))
+                .or_else(|| Self::spaced(e, name))
         })
+    }
+
+    /// Defender (and a few other providers) name their data with spaces (`Threat Name`,
+    /// `Process Name`); Sigma's field names drop them (`ThreatName`).
+    fn spaced<'e>(e: &'e WinEvent, name: &str) -> Option<&'e str> {
+        e.named
+            .iter()
+            .filter(|(k, _)| k.contains(' '))
+            .find(|(k, _)| {
+                let mut a = k.chars().filter(|c| *c != ' ');
+                let mut b = name.chars();
+                loop {
+                    match (a.next(), b.next()) {
+                        (None, None) => return true,
+                        (Some(x), Some(y)) if x.eq_ignore_ascii_case(&y) => {}
+                        _ => return false,
+                    }
+                }
+            })
+            .map(|(_, v)| v.as_str())
     }
 }
 

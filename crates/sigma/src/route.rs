@@ -4,7 +4,9 @@
 use rsigma_parser::LogSource;
 use taskforce_events::WinEvent;
 
-/// Channel → Sigma `service`, from Sigma's Windows log source taxonomy.
+/// Channel → Sigma `service`: Sigma's Windows log source taxonomy (the channel names its
+/// processing pipelines use), plus the names Windows itself writes where they differ
+/// (`…/KernelMode` without a space, the OpenSSH channel with and without its `Microsoft-Windows-` prefix).
 const SERVICES: &[(&str, &str)] = &[
     ("Security", "security"),
     ("System", "system"),
@@ -12,6 +14,7 @@ const SERVICES: &[(&str, &str)] = &[
     ("MSExchange Management", "msexchange-management"),
     ("Microsoft-Windows-Sysmon/Operational", "sysmon"),
     ("Microsoft-Windows-PowerShell/Operational", "powershell"),
+    ("PowerShellCore/Operational", "powershell"),
     ("Windows PowerShell", "powershell-classic"),
     ("Microsoft-Windows-TaskScheduler/Operational", "taskscheduler"),
     ("Microsoft-Windows-Windows Defender/Operational", "windefend"),
@@ -20,21 +23,35 @@ const SERVICES: &[(&str, &str)] = &[
     ("Microsoft-Windows-CodeIntegrity/Operational", "codeintegrity-operational"),
     ("Microsoft-Windows-DNS-Client/Operational", "dns-client"),
     ("DNS Server", "dns-server"),
+    ("Microsoft-Windows-DNS-Server/Audit", "dns-server-audit"),
+    ("Microsoft-Windows-DNS-Server/Analytical", "dns-server-analytic"),
+    ("Microsoft-Windows-DHCP-Server/Operational", "dhcp"),
     ("Microsoft-Windows-NTLM/Operational", "ntlm"),
     ("Microsoft-Windows-Windows Firewall With Advanced Security/Firewall", "firewall-as"),
     ("Microsoft-Windows-TerminalServices-LocalSessionManager/Operational", "terminalservices-localsessionmanager"),
     ("Microsoft-Windows-SMBClient/Security", "smbclient-security"),
+    ("OpenSSH/Operational", "openssh"),
     ("Microsoft-Windows-OpenSSH/Operational", "openssh"),
     ("Microsoft-Windows-Shell-Core/Operational", "shell-core"),
     ("Microsoft-Windows-AppXDeploymentServer/Operational", "appxdeployment-server"),
     ("Microsoft-Windows-DriverFrameworks-UserMode/Operational", "driver-framework"),
     ("Microsoft-Windows-Security-Mitigations/KernelMode", "security-mitigations"),
     ("Microsoft-Windows-Security-Mitigations/UserMode", "security-mitigations"),
+    ("Microsoft-Windows-Security-Mitigations/Kernel Mode", "security-mitigations"),
+    ("Microsoft-Windows-Security-Mitigations/User Mode", "security-mitigations"),
     ("Microsoft-Windows-Diagnosis-Scripted/Operational", "diagnosis-scripted"),
     ("Microsoft-Windows-LDAP-Client/Debug", "ldap_debug"),
     ("Microsoft-Windows-Kernel-ShimEngine/Operational", "shim-engine"),
     ("Microsoft-Windows-CAPI2/Operational", "capi2"),
     ("Microsoft-Windows-Crypto-DPAPI/Operational", "dpapi"),
+    ("Microsoft-Windows-AppLocker/MSI and Script", "applocker"),
+    ("Microsoft-Windows-AppLocker/EXE and DLL", "applocker"),
+    ("Microsoft-Windows-AppLocker/Packaged app-Deployment", "applocker"),
+    ("Microsoft-Windows-AppLocker/Packaged app-Execution", "applocker"),
+    ("Microsoft-Windows-PrintService/Admin", "printservice-admin"),
+    ("Microsoft-Windows-PrintService/Operational", "printservice-operational"),
+    ("Microsoft-ServiceBus-Client", "microsoft-servicebus-client"),
+    ("Microsoft-Windows-BitLocker/BitLocker Management", "bitlocker"),
 ];
 
 /// Sysmon event id → Sigma category.
@@ -50,7 +67,6 @@ const SYSMON: &[(u32, &str)] = &[
     (9, "raw_access_thread"),
     (10, "process_access"),
     (11, "file_event"),
-    (12, "registry_add"),
     (13, "registry_set"),
     (14, "registry_rename"),
     (15, "create_stream_hash"),
@@ -83,6 +99,14 @@ pub fn logsources(event: &WinEvent) -> Vec<LogSource> {
             if let Some((_, c)) = SYSMON.iter().find(|(id, _)| *id == event.event_id) {
                 categories.push(c);
             }
+            if event.event_id == 12 {
+                // One event id for creating and deleting keys; Sigma splits them by `EventType`.
+                categories.extend(registry_object_categories(event.get("EventType")));
+            }
+            if event.event_id == 26 {
+                // Sigma's `file_delete` covers both Sysmon delete events (23 archived, 26 logged only).
+                categories.push("file_delete");
+            }
             if matches!(event.event_id, 12..=14) {
                 categories.push("registry_event");
             }
@@ -102,6 +126,17 @@ pub fn logsources(event: &WinEvent) -> Vec<LogSource> {
         return vec![base];
     }
     categories.into_iter().map(|c| LogSource { category: Some(c.to_string()), ..base.clone() }).collect()
+}
+
+/// Sysmon 12 ("Registry object added or deleted") by its `EventType`: `CreateKey` is
+/// `registry_add`, `DeleteKey`/`DeleteValue` is `registry_delete`. An event without a known type
+/// (a trimmed export) is offered to both, so no rule is silently skipped.
+fn registry_object_categories(event_type: Option<&str>) -> &'static [&'static str] {
+    match event_type.map(str::trim) {
+        Some(t) if t.eq_ignore_ascii_case("CreateKey") => &["registry_add"],
+        Some(t) if t.eq_ignore_ascii_case("DeleteKey") || t.eq_ignore_ascii_case("DeleteValue") => &["registry_delete"],
+        _ => &["registry_add", "registry_delete"],
+    }
 }
 
 /// The log source of an IIS W3C record.
