@@ -1,5 +1,6 @@
-//! Event exports as JSON lines: `evtx_dump -o jsonl` (`{"Event": {...}}` per line) and
-//! winlogbeat / Elastic (`{"winlog": {...}, "@timestamp": ...}`).
+//! Event exports as JSON lines: `evtx_dump -o jsonl` (`{"Event": {...}}` per line),
+//! winlogbeat / Elastic (`{"winlog": {...}, "@timestamp": ...}`), and the flat and Velociraptor
+//! shapes of [`crate::exports`].
 
 use std::io::{BufRead, BufReader, Read};
 
@@ -11,10 +12,31 @@ use crate::{EventFile, WinEvent};
 /// True when `head` (the first bytes of a file) starts with a JSON object of one of the known
 /// export shapes.
 pub fn looks_like_event_jsonl(head: &[u8]) -> bool {
-    let first = head.split(|&b| b == b'\n').next().unwrap_or(&[]);
-    let first = String::from_utf8_lossy(first);
-    let first = first.trim_start_matches('\u{feff}').trim();
-    first.starts_with('{') && (first.contains("\"Event\"") || first.contains("\"winlog\""))
+    looks_like_event_json_text(crate::exports::head_text(head).trim_start_matches('\u{feff}').trim_start())
+}
+
+/// The same test on text: the first line parses as (or, cut off by the head, starts like) an
+/// event object of a known shape.
+pub(crate) fn looks_like_event_json_text(text: &str) -> bool {
+    let first = text.lines().next().unwrap_or("").trim();
+    if !first.starts_with('{') {
+        return false;
+    }
+    match serde_json::from_str::<Value>(first) {
+        Ok(Value::Object(map)) => {
+            map.contains_key("Event")
+                || map.contains_key("winlog")
+                || crate::exports::flat::is_flat_or_velociraptor(&map)
+        }
+        Ok(_) => false,
+        // A first line longer than the head: judge by the keys it names.
+        Err(_) => {
+            first.contains("\"Event\"")
+                || first.contains("\"winlog\"")
+                || first.contains("\"System\"")
+                || first.contains("\"EventID\"") && (first.contains("\"Channel\"") || first.contains("\"SourceName\""))
+        }
+    }
 }
 
 /// Reads a JSON-lines export; a bad line is reported with its number and skipped.
@@ -57,7 +79,12 @@ fn parse_line(line: &[u8]) -> Result<WinEvent, String> {
     if v.get("Event").is_some() {
         return from_evtx_json(line);
     }
-    let Some(w) = v.get("winlog") else { return Err("neither an evtx_dump nor a winlogbeat event".into()) };
+    let Some(w) = v.get("winlog") else {
+        return match &v {
+            Value::Object(map) => crate::exports::parse_flat_or_velociraptor(map),
+            _ => Err("not a JSON object".into()),
+        };
+    };
     let s = |v: Option<&Value>| v.and_then(text).unwrap_or_default();
     let mut event = WinEvent {
         channel: s(w.get("channel")),
