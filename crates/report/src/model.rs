@@ -77,6 +77,9 @@ display_via_serde!(Severity, Stage, Verdict, Effect);
 pub struct Report {
     pub schema: String,
     pub tool: Tool,
+    /// When the report was made (RFC 3339, UTC); absent in reports of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generated_at: Option<String>,
     pub hosts: Vec<Host>,
     pub skipped: Vec<Skipped>,
 }
@@ -140,6 +143,7 @@ impl Report {
         Report {
             schema: SCHEMA.to_string(),
             tool: Tool { name: "taskforce".into(), version: env!("CARGO_PKG_VERSION").into() },
+            generated_at: None,
             hosts,
             skipped,
         }

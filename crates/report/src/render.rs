@@ -1,4 +1,5 @@
-//! Renderers of the report: a table for people, JSON / JSONL / CSV for machines.
+//! Renderers of the report: a table for people, JSON / JSONL / CSV for machines; the other
+//! formats live in their own modules (`html`, `stix`, `misp`, `timesketch`).
 
 use std::io::{self, Write};
 
@@ -10,6 +11,14 @@ pub enum OutputFormat {
     Json,
     Jsonl,
     Csv,
+    /// One self-contained page for people (fleet summary, timeline, evidence).
+    Html,
+    /// A STIX 2.1 bundle of the indicators found.
+    Stix,
+    /// A MISP event with the same indicators.
+    Misp,
+    /// Timesketch's JSONL import format.
+    Timesketch,
 }
 
 impl std::str::FromStr for OutputFormat {
@@ -20,7 +29,11 @@ impl std::str::FromStr for OutputFormat {
             "json" => Ok(OutputFormat::Json),
             "jsonl" => Ok(OutputFormat::Jsonl),
             "csv" => Ok(OutputFormat::Csv),
-            other => Err(format!("unknown format {other:?} (table, json, jsonl, csv)")),
+            "html" => Ok(OutputFormat::Html),
+            "stix" => Ok(OutputFormat::Stix),
+            "misp" => Ok(OutputFormat::Misp),
+            "timesketch" => Ok(OutputFormat::Timesketch),
+            other => Err(format!("unknown format {other:?} (table, json, jsonl, csv, html, stix, misp, timesketch)")),
         }
     }
 }
@@ -35,6 +48,10 @@ pub fn render(report: &Report, format: OutputFormat, color: bool, out: &mut dyn 
         OutputFormat::Jsonl => jsonl(report, out),
         OutputFormat::Csv => csv_rows(report, out),
         OutputFormat::Table => table(report, color, out),
+        OutputFormat::Html => crate::html::write(report, out),
+        OutputFormat::Stix => crate::stix::write(report, out),
+        OutputFormat::Misp => crate::misp::write(report, out),
+        OutputFormat::Timesketch => crate::timesketch::write(report, out),
     }
 }
 
@@ -255,15 +272,15 @@ fn host_table(host: &Host, p: &Paint, out: &mut dyn Write) -> io::Result<()> {
 
 /// Findings of one rule within a stage, told once: the first, how many, the last time, and the
 /// distinct addresses and written paths they name (a busy attack gives dozens of the same hit).
-struct Group<'a> {
-    first: &'a Finding,
-    count: usize,
-    last_time: Option<&'a str>,
-    severity: Severity,
-    context: Vec<String>,
+pub(crate) struct Group<'a> {
+    pub(crate) first: &'a Finding,
+    pub(crate) count: usize,
+    pub(crate) last_time: Option<&'a str>,
+    pub(crate) severity: Severity,
+    pub(crate) context: Vec<String>,
 }
 
-fn group_by_rule<'a>(findings: &[&'a Finding]) -> Vec<Group<'a>> {
+pub(crate) fn group_by_rule<'a>(findings: &[&'a Finding]) -> Vec<Group<'a>> {
     let mut groups: Vec<Group<'a>> = Vec::new();
     for f in findings {
         let g = match groups.iter_mut().position(|g| g.first.rule == f.rule) {
@@ -302,7 +319,7 @@ fn group_by_rule<'a>(findings: &[&'a Finding]) -> Vec<Group<'a>> {
     groups
 }
 
-fn stage_label(stage: Stage) -> &'static str {
+pub(crate) fn stage_label(stage: Stage) -> &'static str {
     match stage {
         Stage::Scan => "scan: scanners and version probes (context, not an attack)",
         Stage::Recon => "recon",

@@ -48,6 +48,14 @@ pub enum Format {
     Json,
     Jsonl,
     Csv,
+    /// One self-contained page (fleet summary, timeline, evidence); no external resources.
+    Html,
+    /// STIX 2.1 bundle of the indicators (addresses, web shells, hashes).
+    Stix,
+    /// MISP event JSON with the same indicators.
+    Misp,
+    /// Timesketch JSONL (one line per finding and timeline event).
+    Timesketch,
 }
 
 #[derive(Debug, Args)]

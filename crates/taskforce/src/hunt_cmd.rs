@@ -51,13 +51,18 @@ pub fn run(args: HuntArgs) -> Result<u8> {
     }
     bar.finish_and_clear();
     let elapsed = started.elapsed();
-    let report = Report::new(hosts, skipped);
+    let mut report = Report::new(hosts, skipped);
+    report.generated_at = Some(jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
 
     let format = match args.format {
         Format::Table => OutputFormat::Table,
         Format::Json => OutputFormat::Json,
         Format::Jsonl => OutputFormat::Jsonl,
         Format::Csv => OutputFormat::Csv,
+        Format::Html => OutputFormat::Html,
+        Format::Stix => OutputFormat::Stix,
+        Format::Misp => OutputFormat::Misp,
+        Format::Timesketch => OutputFormat::Timesketch,
     };
     let to_terminal = args.output.is_none() && io::stdout().is_terminal();
     let color = match args.color {
