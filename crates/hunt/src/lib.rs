@@ -8,6 +8,7 @@
 pub mod correlate;
 pub mod events;
 pub mod identify;
+mod page_use;
 pub mod scan;
 pub mod sweep;
 pub mod verdict;
@@ -191,6 +192,7 @@ pub fn hunt_host(evidence: &Evidence, rules: &RuleSet, options: Options<'_>) -> 
         skipped.extend(sweep::skipped(evidence, &sw.skipped, skipped_path));
         sweep::fold_into_writes(&mut judged);
     }
+    page_use::fold(&mut judged);
     judged.sort_by(|a, b| {
         (a.timestamp.is_none(), a.timestamp, &a.finding.source, a.finding.line).cmp(&(
             b.timestamp.is_none(),

@@ -11,8 +11,10 @@ pub mod matcher;
 pub mod prefilter;
 pub mod rule;
 mod set;
+pub mod stock;
 
 pub use fields::{Binding, BoundRecord, FieldTable, Fields, MapRecord};
 pub use prefilter::{Prefilter, Present};
 pub use rule::{Hit, Rule, RuleMeta};
 pub use set::{LoadProblem, RuleSet, TestFailure};
+pub use stock::{PageClass, StockPages};

@@ -44,6 +44,10 @@ struct RuleDoc {
     extract: BTreeMap<String, ExtractDoc>,
     #[serde(default)]
     keep: Vec<String>,
+    /// A field holding a request path: the rule matches only when it names a script page that a
+    /// stock Exchange install does not have in a watched web folder (`rules/stock-pages.yml`).
+    #[serde(default)]
+    unless_stock_page: Option<String>,
     #[serde(default)]
     prefilter: Option<Vec<String>>,
     #[serde(default)]
@@ -121,6 +125,8 @@ pub struct Rule {
     pub escalation: Option<Escalation>,
     extractions: Vec<Extraction>,
     keep: Vec<(String, FieldId)>,
+    /// See `unless_stock_page` in the rule format.
+    unless_stock_page: Option<FieldId>,
     /// Literals one of which is in every line this rule matches; `None` when none could be found.
     pub literals: Literals,
     pub tests_match: Vec<TestRecord>,
@@ -192,6 +198,7 @@ impl Rule {
             })
             .collect::<Result<_, _>>()?;
         let keep = doc.keep.iter().map(|k| (k.clone(), fields.intern(k))).collect();
+        let unless_stock_page = doc.unless_stock_page.as_deref().map(|f| fields.intern(f));
         let literals = match doc.prefilter {
             Some(list) if !list.is_empty() => Some(list),
             _ => prefilter::expr_literals(&condition, &selections),
@@ -224,6 +231,7 @@ impl Rule {
             escalation,
             extractions,
             keep,
+            unless_stock_page,
             literals,
             tests_match: to_records(doc.tests.positive)?,
             tests_nomatch: to_records(doc.tests.negative)?,
@@ -237,12 +245,29 @@ impl Rule {
         if !self.condition.eval(&mut sel) {
             return None;
         }
+        let mut detail = Vec::new();
+        if let Some(field) = self.unless_stock_page {
+            let stock = crate::stock::StockPages::builtin();
+            let mut unknown = None;
+            record.any_form(field, &mut |v| {
+                let path = v.split('?').next().unwrap_or(v);
+                if let crate::stock::PageClass::Unknown { page, lookalike, .. } = stock.classify(path) {
+                    unknown = Some((page, lookalike));
+                    return true;
+                }
+                false
+            });
+            let (page, lookalike) = unknown?;
+            detail.push(("page".to_string(), page));
+            if let Some(l) = lookalike {
+                detail.push(("lookalike_of".to_string(), l));
+            }
+        }
         let escalated = self.escalation.as_ref().is_some_and(|e| e.condition.eval(&mut sel));
         let (severity, effect, stage) = match (&self.escalation, escalated) {
             (Some(e), true) => (e.severity, e.effect, e.stage),
             _ => (self.meta.severity, self.meta.effect, self.meta.stage),
         };
-        let mut detail = Vec::new();
         for x in &self.extractions {
             let mut found = None;
             record.any_form(x.field, &mut |v| {
