@@ -147,7 +147,38 @@ fn to_hit(hit: &SigmaHit<'_>, event: &WinEvent, written: &Regex) -> EventHit {
     if let (true, Some(c)) = (hit.rule.effect != Effect::None, written.captures(&summary)) {
         detail.push(("written_path".into(), c[1].trim().to_string()));
     }
+    detail.extend(accounts_named(hit, event));
     EventHit { rule: hit.index, time: event.time, record_id: event.record_id, excerpt: excerpt(&summary), detail }
+}
+
+/// The `account:<action>` values the rule's `taskforce.accounts` entries find in the event.
+fn accounts_named(hit: &SigmaHit<'_>, event: &WinEvent) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for spec in &hit.rule.accounts {
+        let key = format!("{}{}", crate::accounts::PREFIX, spec.action);
+        if spec.all_sessions {
+            out.push((key, taskforce_report::ALL_SESSIONS.to_string()));
+            continue;
+        }
+        let Some(field) = spec.field.as_deref() else { continue };
+        let value = if field.eq_ignore_ascii_case("Data") {
+            (!event.unnamed.is_empty()).then(|| event.unnamed.join(" "))
+        } else {
+            event.get(field).map(str::to_string)
+        };
+        let Some(value) = value else { continue };
+        match &spec.regex {
+            Some(re) => {
+                for c in re.captures_iter(&value).take(20) {
+                    if let Some(m) = c.get(1).or_else(|| c.get(0)) {
+                        out.push((key.clone(), m.as_str().to_string()));
+                    }
+                }
+            }
+            None => out.push((key, value)),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

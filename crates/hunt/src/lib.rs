@@ -5,6 +5,7 @@
 //! evidence items → [`scan`] (prefilter, parse, rules) → hits → [`correlate`] (second pass over
 //! request logs for attacker-written paths) → findings sorted by time → [`verdict`] → report host.
 
+pub mod accounts;
 pub mod correlate;
 pub mod events;
 pub mod identify;
@@ -65,6 +66,26 @@ pub struct Judged {
     pub finding: Finding,
     pub effect: Effect,
     pub timestamp: Option<Timestamp>,
+}
+
+/// A hit's `(name, value)` pairs as the finding's detail; a name given several times (an event
+/// naming several accounts) keeps every value, as a list.
+fn detail_map(pairs: &[(String, String)]) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::Value;
+    let mut detail = serde_json::Map::new();
+    for (k, v) in pairs {
+        match detail.get_mut(k) {
+            Some(Value::Array(list)) => list.push(Value::String(v.clone())),
+            Some(existing) => {
+                let first = existing.take();
+                *existing = Value::Array(vec![first, Value::String(v.clone())]);
+            }
+            None => {
+                detail.insert(k.clone(), Value::String(v.clone()));
+            }
+        }
+    }
+    detail
 }
 
 /// Files worth opening: known log locations, text-like files whose header may say they are logs
@@ -235,6 +256,7 @@ pub fn hunt_host(evidence: &Evidence, rules: &RuleSet, options: Options<'_>) -> 
             exchange_build: build.map(|b| b.to_string()),
             patch,
             coverage,
+            accounts: accounts::collect(&judged),
             findings: judged.into_iter().map(|j| j.finding).collect(),
         },
         skipped,
@@ -262,10 +284,7 @@ fn to_finding(rules: &RuleSet, sigma: &SigmaSet, hit: &LineHit, path: &str) -> J
             (r.id.clone().unwrap_or_else(|| r.title.clone()), r.title.clone(), r.cves.clone())
         }
     };
-    let mut detail = serde_json::Map::new();
-    for (k, v) in &hit.hit.detail {
-        detail.insert(k.clone(), serde_json::Value::String(v.clone()));
-    }
+    let mut detail = detail_map(&hit.hit.detail);
     detail.insert("effect".into(), hit.hit.effect.to_string().into());
     if hit.hit.escalated {
         detail.insert("escalated".into(), true.into());
@@ -291,10 +310,7 @@ fn to_finding(rules: &RuleSet, sigma: &SigmaSet, hit: &LineHit, path: &str) -> J
 /// A Sigma hit on an event: `line` is the event's EventRecordID.
 fn event_finding(sigma: &SigmaSet, hit: &events::EventHit, path: &str) -> Judged {
     let r = &sigma.rules()[hit.rule];
-    let mut detail = serde_json::Map::new();
-    for (k, v) in &hit.detail {
-        detail.insert(k.clone(), serde_json::Value::String(v.clone()));
-    }
+    let mut detail = detail_map(&hit.detail);
     detail.insert("effect".into(), r.effect.to_string().into());
     detail.insert("rule_origin".into(), r.origin.clone().into());
     if !r.references.is_empty() {

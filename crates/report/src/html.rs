@@ -155,6 +155,40 @@ fn host_section(page: &mut String, i: usize, h: &Host) {
     } else {
         page.push_str("<p>No findings.</p>");
     }
+    if !h.accounts.is_empty() {
+        let _ = write!(
+            page,
+            "<h3>Accounts the attacker touched ({})</h3><table><thead><tr><th>Account</th><th>What was done</th><th>First</th><th>Last</th><th>What to do</th><th>Evidence</th></tr></thead><tbody>",
+            h.accounts.len()
+        );
+        for a in &h.accounts {
+            let name = if a.account == crate::model::ALL_SESSIONS {
+                "<em>every account with a session on this server</em>".to_string()
+            } else {
+                format!("<code>{}</code>", esc(&a.account))
+            };
+            let evidence: Vec<String> = a
+                .findings
+                .iter()
+                .take(5)
+                .map(|f| match f.line {
+                    Some(l) => format!("{} ({}:{l})", f.rule, f.source),
+                    None => format!("{} ({})", f.rule, f.source),
+                })
+                .collect();
+            let _ = write!(
+                page,
+                "<tr><td>{name}<br><span class=\"muted\">{kind}</span></td><td>{actions}</td><td>{first}</td><td>{last}</td><td>{note}</td><td><span class=\"muted\">{evidence}</span></td></tr>",
+                kind = esc(&a.kind),
+                actions = esc(&a.actions.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")),
+                first = time_cell(a.first.as_deref()),
+                last = time_cell(a.last.as_deref()),
+                note = esc(&a.note),
+                evidence = esc(&evidence.join("; ")),
+            );
+        }
+        page.push_str("</tbody></table>");
+    }
     let iocs = indicators(h);
     if !iocs.is_empty() {
         page.push_str("<h3>Indicators</h3><table><thead><tr><th>Kind</th><th>Value</th><th>First seen</th><th>Last seen</th><th>Rules</th></tr></thead><tbody>");

@@ -2,6 +2,7 @@
 //! for people; JSON / JSONL / CSV for machines; STIX 2.1, MISP and Timesketch for the tools
 //! responders share indicators and timelines with.
 
+pub mod accounts;
 pub mod html;
 pub mod indicators;
 pub mod misp;

@@ -71,7 +71,7 @@ macro_rules! display_via_serde {
         }
     )*};
 }
-display_via_serde!(Severity, Stage, Verdict, Effect);
+display_via_serde!(Severity, Stage, Verdict, Effect, AccountAction);
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
@@ -100,6 +100,109 @@ pub struct Host {
     pub patch: Vec<Patch>,
     pub coverage: Vec<Coverage>,
     pub findings: Vec<Finding>,
+    /// Whose mailboxes and credentials the attacker touched, one entry per account (additive
+    /// to v1: absent in older reports).
+    #[serde(default)]
+    pub accounts: Vec<Account>,
+}
+
+/// What an attacker did to or with an account, from a fixed vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountAction {
+    MailboxExported,
+    MailboxAccessed,
+    MailboxSearched,
+    ForwardingSet,
+    InboxRuleSet,
+    RoleGranted,
+    Created,
+    AddedToGroup,
+    PasswordReset,
+    UsedByAttacker,
+    CredentialsExposed,
+}
+
+impl AccountAction {
+    pub const ALL: [AccountAction; 11] = [
+        AccountAction::MailboxExported,
+        AccountAction::MailboxAccessed,
+        AccountAction::MailboxSearched,
+        AccountAction::ForwardingSet,
+        AccountAction::InboxRuleSet,
+        AccountAction::RoleGranted,
+        AccountAction::Created,
+        AccountAction::AddedToGroup,
+        AccountAction::PasswordReset,
+        AccountAction::UsedByAttacker,
+        AccountAction::CredentialsExposed,
+    ];
+
+    /// How much it matters for the owner: accounts are listed worst first.
+    pub fn weight(self) -> u8 {
+        match self {
+            AccountAction::CredentialsExposed | AccountAction::UsedByAttacker => 9,
+            AccountAction::Created | AccountAction::RoleGranted | AccountAction::AddedToGroup => 8,
+            AccountAction::MailboxExported | AccountAction::ForwardingSet | AccountAction::PasswordReset => 7,
+            AccountAction::InboxRuleSet | AccountAction::MailboxSearched => 6,
+            AccountAction::MailboxAccessed => 5,
+        }
+    }
+
+    /// True when the account's password (and sessions) must be reset.
+    pub fn needs_reset(self) -> bool {
+        matches!(
+            self,
+            AccountAction::CredentialsExposed
+                | AccountAction::UsedByAttacker
+                | AccountAction::Created
+                | AccountAction::RoleGranted
+                | AccountAction::AddedToGroup
+                | AccountAction::PasswordReset
+        )
+    }
+
+    /// True when the mailbox's owner must be told their mail was read or copied.
+    pub fn mailbox_exposed(self) -> bool {
+        matches!(
+            self,
+            AccountAction::MailboxExported
+                | AccountAction::MailboxAccessed
+                | AccountAction::MailboxSearched
+                | AccountAction::ForwardingSet
+                | AccountAction::InboxRuleSet
+        )
+    }
+}
+
+/// The account name meaning "every account with a session on this server" (an LSASS dump or a
+/// credential-theft tool was found: no single name can be given).
+pub const ALL_SESSIONS: &str = "*";
+
+/// One account the attacker touched.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Account {
+    /// As written in the evidence: UPN, e-mail address, `DOMAIN\user`, SID, or `*` for every
+    /// account with a session on the server.
+    pub account: String,
+    /// `upn | email | domain_user | sid | name | all_sessions`.
+    pub kind: String,
+    pub actions: Vec<AccountAction>,
+    pub first: Option<String>,
+    pub last: Option<String>,
+    /// The findings behind it (rule, file, line).
+    pub findings: Vec<AccountEvidence>,
+    /// A sentence for people (what was done, what to do).
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountEvidence {
+    pub rule: String,
+    pub action: AccountAction,
+    pub source: String,
+    pub line: Option<u64>,
+    pub time: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

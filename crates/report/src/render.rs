@@ -19,6 +19,8 @@ pub enum OutputFormat {
     Misp,
     /// Timesketch's JSONL import format.
     Timesketch,
+    /// One CSV row per account the attacker touched (for a password-reset script).
+    AccountsCsv,
 }
 
 impl std::str::FromStr for OutputFormat {
@@ -33,7 +35,10 @@ impl std::str::FromStr for OutputFormat {
             "stix" => Ok(OutputFormat::Stix),
             "misp" => Ok(OutputFormat::Misp),
             "timesketch" => Ok(OutputFormat::Timesketch),
-            other => Err(format!("unknown format {other:?} (table, json, jsonl, csv, html, stix, misp, timesketch)")),
+            "accounts-csv" => Ok(OutputFormat::AccountsCsv),
+            other => Err(format!(
+                "unknown format {other:?} (table, json, jsonl, csv, html, stix, misp, timesketch, accounts-csv)"
+            )),
         }
     }
 }
@@ -52,6 +57,7 @@ pub fn render(report: &Report, format: OutputFormat, color: bool, out: &mut dyn 
         OutputFormat::Stix => crate::stix::write(report, out),
         OutputFormat::Misp => crate::misp::write(report, out),
         OutputFormat::Timesketch => crate::timesketch::write(report, out),
+        OutputFormat::AccountsCsv => crate::accounts::write_csv(report, out),
     }
 }
 
@@ -263,6 +269,14 @@ fn host_table(host: &Host, p: &Paint, out: &mut dyn Write) -> io::Result<()> {
         }
         writeln!(out)?;
     }
+    let accounts = crate::accounts::table_lines(host);
+    if !accounts.is_empty() {
+        writeln!(out, "{}", p.bold(&format!("  Accounts the attacker touched ({})", host.accounts.len())))?;
+        for line in accounts {
+            writeln!(out, "    {line}")?;
+        }
+        writeln!(out)?;
+    }
     writeln!(out, "{}", p.bold("  What to do next"))?;
     for (i, step) in next_steps(host).iter().enumerate() {
         writeln!(out, "    {}. {step}", i + 1)?;
@@ -363,6 +377,7 @@ pub fn next_steps(host: &Host) -> Vec<String> {
         }
         Verdict::Clean => {}
     }
+    steps.extend(crate::accounts::advice(host));
     let vulnerable: Vec<_> = host.patch.iter().filter(|p| p.status == "vulnerable").collect();
     let families =
         |list: &[&crate::model::Patch]| list.iter().map(|p| p.family.as_str()).collect::<Vec<_>>().join(", ");

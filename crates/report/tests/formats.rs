@@ -5,7 +5,8 @@
 use serde_json::{Map, Value, json};
 use taskforce_report::indicators::{IndicatorKind, indicators};
 use taskforce_report::{
-    Coverage, Finding, Host, OutputFormat, Patch, Report, Severity, Skipped, Stage, Verdict, render,
+    ALL_SESSIONS, Account, AccountAction, AccountEvidence, Coverage, Finding, Host, OutputFormat, Patch, Report,
+    Severity, Skipped, Stage, Verdict, render,
 };
 
 fn finding(rule: &str, severity: Severity, stage: Stage, time: &str, detail: Value) -> Finding {
@@ -21,6 +22,24 @@ fn finding(rule: &str, severity: Severity, stage: Stage, time: &str, detail: Val
         line: Some(28),
         excerpt: "GET /owa/auth/x.js <script>alert(1)</script> \u{1b}[31m".into(),
         detail,
+    }
+}
+
+fn account(name: &str, kind: &str, actions: &[AccountAction]) -> Account {
+    Account {
+        account: name.into(),
+        kind: kind.into(),
+        actions: actions.to_vec(),
+        first: Some("2021-08-21T10:03:00Z".into()),
+        last: Some("2021-08-21T10:05:00Z".into()),
+        findings: vec![AccountEvidence {
+            rule: "TF-PS-02".into(),
+            action: actions[0],
+            source: "inetpub/logs/LogFiles/W3SVC1/u_ex210821.log".into(),
+            line: Some(7),
+            time: Some("2021-08-21T10:03:00Z".into()),
+        }],
+        note: format!("note for {name}"),
     }
 }
 
@@ -84,6 +103,15 @@ fn report() -> Report {
             ),
             finding("TF-NOTIME", Severity::Medium, Stage::Execution, "", json!({"effect": "attempted"})),
         ],
+        accounts: vec![
+            account(ALL_SESSIONS, "all_sessions", &[AccountAction::CredentialsExposed]),
+            account(
+                "administrator@contoso.com",
+                "address",
+                &[AccountAction::UsedByAttacker, AccountAction::RoleGranted],
+            ),
+            account("=HYPERLINK(\"x\")<b>", "name", &[AccountAction::MailboxExported]),
+        ],
     };
     let clean = Host {
         name: "EXCH03".into(),
@@ -94,6 +122,7 @@ fn report() -> Report {
         patch: vec![],
         coverage: vec![],
         findings: vec![],
+        accounts: vec![],
     };
     let mut r = Report::new(
         vec![clean, hostile],
@@ -214,4 +243,31 @@ fn html_escapes_everything_and_loads_nothing() {
     assert!(html.contains("<svg"), "timeline drawn");
     assert!(html.contains("truncated &amp; &lt;odd&gt;"));
     assert!(html.contains("fixed in 15.1.2176.9"));
+}
+
+#[test]
+fn accounts_in_the_table_html_and_csv() {
+    let table = rendered(OutputFormat::Table);
+    assert!(table.contains("Accounts the attacker touched (3)"), "{table}");
+    assert!(table.contains("(every account with a session)"));
+    assert!(table.contains("used_by_attacker, role_granted"));
+    assert!(table.contains("Reset the passwords and revoke the sessions of: administrator@contoso.com"), "{table}");
+    assert!(table.contains("Tell the owners of these mailboxes"), "{table}");
+    assert!(table.contains("every account that had a session"), "{table}");
+    let html = rendered(OutputFormat::Html);
+    assert!(html.contains("Accounts the attacker touched (3)"));
+    assert!(html.contains("=HYPERLINK(&quot;x&quot;)&lt;b&gt;"), "escaped in the page");
+    let csv = rendered(OutputFormat::AccountsCsv);
+    let mut rows = csv::Reader::from_reader(csv.as_bytes());
+    let headers = rows.headers().unwrap().clone();
+    assert_eq!(&headers[1], "account");
+    let rows: Vec<csv::StringRecord> = rows.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 3);
+    let admin = rows.iter().find(|r| &r[1] == "administrator@contoso.com").unwrap();
+    assert_eq!((&admin[3], &admin[4], &admin[5]), ("used_by_attacker;role_granted", "yes", "no"));
+    let formula = rows.iter().find(|r| r[1].contains("HYPERLINK")).unwrap();
+    assert!(formula[1].starts_with('\''), "a cell a spreadsheet would run is neutralised: {}", &formula[1]);
+    assert_eq!(&formula[5], "yes", "mailbox exported: tell its owner");
+    let json: serde_json::Value = serde_json::from_str(&rendered(OutputFormat::Json)).unwrap();
+    assert_eq!(json["hosts"][1]["accounts"][1]["actions"][0], "used_by_attacker");
 }

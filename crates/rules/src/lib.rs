@@ -9,6 +9,7 @@ pub mod fields;
 pub mod files;
 pub mod matcher;
 pub mod prefilter;
+pub mod rps_cat;
 pub mod rule;
 mod set;
 pub mod stock;

@@ -71,6 +71,9 @@ struct EscalateDoc {
 struct ExtractDoc {
     field: String,
     regex: String,
+    /// `x-rps-cat`: the captured value is an Exchange CommonAccessToken; its user is extracted.
+    #[serde(default)]
+    decode: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -112,6 +115,7 @@ pub struct Extraction {
     pub name: String,
     field: FieldId,
     regex: Regex,
+    decode_rps_cat: bool,
 }
 
 /// A test record written in the rule file: field → value.
@@ -194,7 +198,20 @@ impl Rule {
             .into_iter()
             .map(|(name, x)| -> Result<Extraction, String> {
                 let regex = Regex::new(&x.regex).map_err(|e| format!("extract {name:?}: bad regex: {e}"))?;
-                Ok(Extraction { name, field: fields.intern(&x.field), regex })
+                if let Some(action) = name.strip_prefix("account:").map(|a| a.split('/').next().unwrap_or(a)) {
+                    action.parse::<taskforce_report::AccountAction>().map_err(|_| {
+                        format!(
+                            "extract {name:?}: unknown account action {action:?} (one of {})",
+                            taskforce_report::AccountAction::ALL.map(|a| a.to_string()).join(", ")
+                        )
+                    })?;
+                }
+                let decode_rps_cat = match x.decode.as_deref() {
+                    None => false,
+                    Some("x-rps-cat") => true,
+                    Some(other) => return Err(format!("extract {name:?}: unknown decode {other:?} (x-rps-cat)")),
+                };
+                Ok(Extraction { name, field: fields.intern(&x.field), regex, decode_rps_cat })
             })
             .collect::<Result<_, _>>()?;
         let keep = doc.keep.iter().map(|k| (k.clone(), fields.intern(k))).collect();
@@ -278,8 +295,22 @@ impl Rule {
                 }
                 false
             });
-            if let Some(v) = found {
-                detail.push((x.name.clone(), v));
+            match (found, x.decode_rps_cat) {
+                (Some(v), false) => detail.push((x.name.clone(), v)),
+                (Some(token), true) => match crate::rps_cat::decode(&token) {
+                    Ok(user) => {
+                        if let Some(sid) = &user.sid {
+                            detail.push(("rps_cat_sid".to_string(), sid.clone()));
+                        }
+                        if let Some(name) = user.login.or(user.sid) {
+                            detail.push((x.name.clone(), name));
+                        }
+                    }
+                    Err(why) => {
+                        detail.push(("account_note".to_string(), format!("X-Rps-CAT token not decoded: {why}")))
+                    }
+                },
+                (None, _) => {}
             }
         }
         for (name, id) in &self.keep {

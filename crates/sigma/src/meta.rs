@@ -21,6 +21,43 @@ pub struct RuleInfo {
     pub logsource: LogSource,
     /// `builtin:rules/sigma/…` or the file path.
     pub origin: String,
+    /// Accounts a hit names (`taskforce.accounts`), see [`AccountSpec`].
+    pub accounts: Vec<AccountSpec>,
+}
+
+/// Where a hit names an account, and what the hit did to it: a named event data field (or
+/// `Data`, the unnamed values joined as the event's message reads them), optionally narrowed by a
+/// regex whose first group is the account; or every account with a session on the server.
+#[derive(Debug, Clone)]
+pub struct AccountSpec {
+    pub field: Option<String>,
+    pub regex: Option<regex::Regex>,
+    pub action: taskforce_report::AccountAction,
+    pub all_sessions: bool,
+}
+
+fn account_specs(ours: Option<&serde_json::Value>) -> Result<Vec<AccountSpec>, String> {
+    let Some(list) = ours.and_then(|o| o.get("accounts")) else { return Ok(Vec::new()) };
+    let list = list.as_array().ok_or("taskforce.accounts must be a list")?;
+    list.iter()
+        .map(|item| {
+            let text = |k: &str| item.get(k).and_then(|v| v.as_str());
+            let action = text("action")
+                .ok_or("taskforce.accounts: each entry needs an action")?
+                .parse::<taskforce_report::AccountAction>()
+                .map_err(|e| format!("taskforce.accounts: {e}"))?;
+            let all_sessions = item.get("all_sessions").and_then(|v| v.as_bool()).unwrap_or(false);
+            let field = text("field").map(str::to_string);
+            if field.is_none() && !all_sessions {
+                return Err("taskforce.accounts: an entry needs a field or all_sessions: true".into());
+            }
+            let regex = text("regex")
+                .map(regex::Regex::new)
+                .transpose()
+                .map_err(|e| format!("taskforce.accounts: bad regex: {e}"))?;
+            Ok(AccountSpec { field, regex, action, all_sessions })
+        })
+        .collect()
 }
 
 pub(crate) fn key(id: Option<&str>, title: &str) -> String {
@@ -63,6 +100,7 @@ impl RuleInfo {
         }
         cves.sort();
         cves.dedup();
+        let accounts = account_specs(ours.as_ref())?;
         Ok(RuleInfo {
             key: key(rule.id.as_deref(), &rule.title),
             id: rule.id.clone(),
@@ -76,6 +114,7 @@ impl RuleInfo {
             tags: rule.tags.clone(),
             logsource: rule.logsource.clone(),
             origin: origin.to_string(),
+            accounts,
         })
     }
 }

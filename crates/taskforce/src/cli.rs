@@ -56,6 +56,8 @@ pub enum Format {
     Misp,
     /// Timesketch JSONL (one line per finding and timeline event).
     Timesketch,
+    /// One CSV row per account the attacker touched (for a password-reset script).
+    AccountsCsv,
 }
 
 #[derive(Debug, Args)]

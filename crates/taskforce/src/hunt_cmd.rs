@@ -63,6 +63,7 @@ pub fn run(args: HuntArgs) -> Result<u8> {
         Format::Stix => OutputFormat::Stix,
         Format::Misp => OutputFormat::Misp,
         Format::Timesketch => OutputFormat::Timesketch,
+        Format::AccountsCsv => OutputFormat::AccountsCsv,
     };
     let to_terminal = args.output.is_none() && io::stdout().is_terminal();
     let color = match args.color {
