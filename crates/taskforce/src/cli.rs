@@ -68,6 +68,17 @@ pub struct HuntArgs {
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value = "table")]
     pub format: Format,
+    /// After the hunt, send the JSON report to the task force's tracking service: its
+    /// organisation endpoint (`https://…/api/v1/organisations/ID/hunt-reports`, the link in the
+    /// notification). The report is still written locally; a failed upload exits 2 and keeps it.
+    #[arg(long, value_name = "URL", requires = "token")]
+    pub upload: Option<String>,
+    /// The token for --upload (the reporter token from the notification; or TASKFORCE_TOKEN).
+    #[arg(long, value_name = "TOKEN", env = "TASKFORCE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// The server's public address, for --upload when the service does not know its name.
+    #[arg(long, value_name = "IP")]
+    pub upload_ip: Option<String>,
     /// Write the report to FILE instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,

@@ -96,7 +96,43 @@ pub fn run(args: HuntArgs) -> Result<u8> {
             sigma.len()
         );
     }
+    if let (Some(url), Some(token)) = (&args.upload, &args.token) {
+        return Ok(upload_report(&report, url, token, args.upload_ip.as_deref(), &args));
+    }
     Ok(report.exit_code() as u8)
+}
+
+/// Sends the report home; on failure keeps it and exits 2 (the run did not do all it was asked).
+fn upload_report(report: &Report, url: &str, token: &str, ip: Option<&str>, args: &HuntArgs) -> u8 {
+    let json = match serde_json::to_vec(report) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("taskforce: cannot serialise the report for upload: {e}");
+            return 2;
+        }
+    };
+    let failed = |why: String| {
+        eprintln!("taskforce: upload failed: {why}");
+        let written = args.output.as_deref().filter(|_| args.format == Format::Json);
+        match crate::upload::keep(&json, written) {
+            Ok(path) => eprintln!(
+                "taskforce: the report is kept in {}; send it again with the same --upload and --token, or give it to the task force",
+                path.display()
+            ),
+            Err(e) => eprintln!("taskforce: could not keep the report on disk either: {e}"),
+        }
+        2
+    };
+    match crate::upload::send(url, token, ip, &json) {
+        Err(why) => failed(why),
+        Ok(answer) if !(200..300).contains(&answer.status) => failed(crate::upload::describe(&answer).join("; ")),
+        Ok(answer) => {
+            for line in crate::upload::describe(&answer) {
+                eprintln!("taskforce: {line}");
+            }
+            report.exit_code() as u8
+        }
+    }
 }
 
 /// A byte-based progress bar on standard error; hidden when stderr is not a terminal or with

@@ -7,6 +7,7 @@ mod probe_cmd;
 mod rules_cmd;
 mod sample_cmd;
 mod service_cmd;
+mod upload;
 
 use std::process::ExitCode;
 
