@@ -19,7 +19,17 @@ pub async fn health(State(s): State<AppState>) -> (StatusCode, Json<Value>) {
                 json!({"status": "ok", "database": s.db.dialect.name(), "schema_version": crate::db::SCHEMA_VERSION, "version": env!("CARGO_PKG_VERSION")}),
             ),
         ),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "error": e.to_string()}))),
+        Err(e) => {
+            // The driver's text (host names, ports, user names) is for the log, not the caller.
+            let reference = super::error_reference();
+            tracing::error!(reference = %reference, error = %e, "health check: the database is unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(
+                    json!({"status": "unavailable", "error": format!("the database is unreachable (reference {reference})")}),
+                ),
+            )
+        }
     }
 }
 

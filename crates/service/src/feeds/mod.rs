@@ -93,12 +93,17 @@ pub enum FileError {
     Empty,
     #[error("cannot read the file: {0}")]
     Io(String),
+    /// Well-formed, but not acceptable as sent (e.g. one address for a report of several hosts).
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// What a parser yields per row.
 pub enum Item {
     Row(Box<Observed>),
     Bad(RowError),
+    /// Taken, with a caveat the answer must carry (e.g. an undated hunt report cannot verify).
+    Warning(RowError),
 }
 
 /// What a parser needs besides the file.
