@@ -324,9 +324,18 @@ async fn ingest_feed(
         let mut receiver_gone = false;
         let result = feeds::parse(feed, &parse_path, &ctx, &mut |item| {
             match item {
-                Item::Row(o) => rows.push(*o),
-                Item::Bad(b) => bad.push(b),
-                Item::Warning(w) => warnings.push(w),
+                Item::Row(mut o) => {
+                    o.scrub_nul();
+                    rows.push(*o)
+                }
+                Item::Bad(mut b) => {
+                    feeds::scrub_nul(&mut b.message);
+                    bad.push(b)
+                }
+                Item::Warning(mut w) => {
+                    feeds::scrub_nul(&mut w.message);
+                    warnings.push(w)
+                }
             }
             if rows.len() + bad.len() >= BATCH_ROWS && !receiver_gone {
                 let batch = (std::mem::take(&mut rows), std::mem::take(&mut bad), std::mem::take(&mut warnings));

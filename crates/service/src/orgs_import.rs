@@ -85,8 +85,10 @@ pub fn read(path: &Path) -> Result<(Vec<OrgRow>, Vec<RowError>), FileError> {
         if i + 1 == records.len() && !terminated && rec.len() < header.len() {
             return Err(FileError::Truncated { line });
         }
-        let get =
-            |c: Option<usize>| c.and_then(|c| rec.get(c)).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+        // NUL → U+FFFD: PostgreSQL's text type refuses NUL.
+        let get = |c: Option<usize>| {
+            c.and_then(|c| rec.get(c)).map(str::trim).filter(|s| !s.is_empty()).map(|s| s.replace('\0', "\u{fffd}"))
+        };
         let Some(name) = get(Some(org_col)) else {
             if rec.iter().all(|f| f.trim().is_empty()) {
                 continue;

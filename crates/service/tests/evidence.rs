@@ -322,3 +322,26 @@ async fn filters_search_and_exports(kind: &str) {
     }
 }
 on_both!(filters_search_and_exports);
+
+/// NUL characters (valid UTF-8, refused by PostgreSQL's text type) in feed data are kept inert:
+/// the file goes in, the character is shown as U+FFFD.
+async fn nul_characters_in_feed_data(kind: &str) {
+    let Some(s) = svc(kind).await else { return };
+    let csv = format!(
+        "{SS_HEADER}{}",
+        ss_row("2021-03-02 00:00:00", IP, "exchange;cve-2021-26855", "EX\u{0}01", "/a\u{0}.aspx")
+    );
+    let r = s.upload("shadowserver", "nul.csv", csv).await;
+    assert_eq!(r["rows_ok"], 1, "{r}");
+    let h = host(&s, IP).await;
+    assert_eq!(h["servername"], "EX\u{fffd}01", "{h}");
+    let intelmq = serde_json::json!({"source.ip": "192.0.2.11", "time.source": "2021-03-16T01:00:00+00:00",
+        "classification.taxonomy": "vulnerable", "extra.tag": "exchange;cve-2021-26855", "source.reverse_dns": "a\u{0}b"})
+    .to_string();
+    let r = s.upload("intelmq", "nul.jsonl", intelmq + "\n").await;
+    assert_eq!(r["rows_ok"], 1, "{r}");
+    let r = s.upload("orgs", "orgs.csv", "org,network\nNul\u{0}Org,192.0.2.0/24\n").await;
+    assert_eq!(r["rows_ok"], 1, "{r}");
+    assert_eq!(s.get("/api/v1/organisations?name=Nul").await["items"][0]["name"], "Nul\u{fffd}Org");
+}
+on_both!(nul_characters_in_feed_data);
