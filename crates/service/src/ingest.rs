@@ -154,7 +154,7 @@ pub async fn ingest_file_audited(
         Some(ip) => format!("{sha256}@{ip}"),
         None => sha256.clone(),
     };
-    if let Some(done) = finished_ingest(db, kind, &identity).await? {
+    if let Some(done) = finished_ingest(&db.pool, kind, &identity).await? {
         if let Some(actor) = audit_actor {
             audit_ingest(&db.pool, actor, &done).await?;
         }
@@ -198,13 +198,17 @@ pub(crate) async fn audit_ingest<'e>(
 }
 
 /// The summary of an earlier, completed ingest of the same file.
-async fn finished_ingest(db: &Db, kind: IngestKind, sha256: &str) -> Result<Option<IngestSummary>> {
+pub(crate) async fn finished_ingest<'e>(
+    exec: impl sqlx::Executor<'e, Database = Any>,
+    kind: IngestKind,
+    sha256: &str,
+) -> Result<Option<IngestSummary>> {
     let row = sqlx::query(
         "SELECT id, file_name, rows_total, rows_ok, rows_duplicate, rows_rejected, rows_ignored FROM ingest WHERE kind = $1 AND sha256 = $2 AND status = 'done'",
     )
     .bind(kind.as_str())
     .bind(sha256.to_string())
-    .fetch_optional(&db.pool)
+    .fetch_optional(exec)
     .await?;
     let Some(row) = row else { return Ok(None) };
     let n = |i: usize| -> Result<u64> { Ok(row.try_get::<i64, _>(i)? as u64) };
@@ -352,6 +356,10 @@ async fn ingest_feed(
     // everything before it (dropping `txn` rolls back).
     let mut txn = db.pool.begin().await?;
     db.lock_for_write(&mut txn).await?;
+    // The same file sent twice at once: the second waited for the lock and finds the first done.
+    if let Some(done) = finished_ingest(&mut *txn, kind, sha256).await? {
+        return Ok(done);
+    }
     let ingest_id = start_ingest(&mut txn, kind, file_name, sha256, uploader).await?;
     let mut summary = summary(ingest_id, kind, file_name, sha256);
     let mut orgs = std::collections::BTreeSet::new();
@@ -443,6 +451,9 @@ async fn ingest_asn(
     let d = db.dialect;
     let mut tx = db.pool.begin().await?;
     db.lock_for_write(&mut tx).await?;
+    if let Some(done) = finished_ingest(&mut *tx, kind, sha256).await? {
+        return Ok(done);
+    }
     let ingest_id = start_ingest(&mut tx, kind, file_name, sha256, uploader).await?;
     let mut summary = summary(ingest_id, kind, file_name, sha256);
     sqlx::query("DELETE FROM ip_asn WHERE ingest_id = $1").bind(ingest_id).execute(&mut *tx).await?;

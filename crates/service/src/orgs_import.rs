@@ -15,7 +15,7 @@ use sqlx::{AssertSqlSafe, Row};
 
 use crate::db::{Db, values_list};
 use crate::feeds::{FileError, RowError};
-use crate::ingest::{IngestError, IngestKind, IngestSummary, finish_ingest, start_ingest};
+use crate::ingest::{IngestError, IngestKind, IngestSummary, finish_ingest, finished_ingest, start_ingest};
 use crate::store::{self, Uploader};
 
 const EXPECTED: &str = "organisations CSV";
@@ -152,6 +152,9 @@ pub async fn ingest_orgs(
     // One transaction for the file: a failure leaves nothing behind.
     let mut tx = db.pool.begin().await?;
     db.lock_for_write(&mut tx).await?;
+    if let Some(done) = finished_ingest(&mut *tx, kind, sha256).await? {
+        return Ok(done);
+    }
     let ingest_id = start_ingest(&mut tx, kind, file_name, sha256, uploader).await?;
     for chunk in rows.chunks(1000) {
         // Organisations (one per name in this chunk).

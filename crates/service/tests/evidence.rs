@@ -345,3 +345,34 @@ async fn nul_characters_in_feed_data(kind: &str) {
     assert_eq!(s.get("/api/v1/organisations?name=Nul").await["items"][0]["name"], "Nul\u{fffd}Org");
 }
 on_both!(nul_characters_in_feed_data);
+
+/// The same file sent twice at once is taken once: the second upload waits for the first and
+/// answers `duplicate_file`, and the first ingest keeps its figures.
+async fn the_same_file_twice_at_once(kind: &str) {
+    let Some(s) = svc(kind).await else { return };
+    let mut csv = String::from(SS_HEADER);
+    for i in 0..1500u32 {
+        csv.push_str(&ss_row("2021-03-02 00:00:00", &format!("10.0.{}.{}", i / 256, i % 256), "exchange", "X", ""));
+    }
+    let path = "/api/v1/ingest/shadowserver?file_name=same.csv";
+    let (a, b) = tokio::join!(
+        s.call("POST", path, Some(&s.analyst), csv.clone()),
+        s.call("POST", path, Some(&s.analyst), csv.clone())
+    );
+    let answers: Vec<Value> = [a, b]
+        .into_iter()
+        .map(|(st, body)| {
+            assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+            serde_json::from_slice(&body).unwrap()
+        })
+        .collect();
+    let duplicates = answers.iter().filter(|a| a["duplicate_file"] == true).count();
+    assert_eq!(duplicates, 1, "{answers:?}");
+    assert_eq!(s.count("ingest").await, 1);
+    let ingests = s.get("/api/v1/ingests").await;
+    assert_eq!(
+        (ingests["items"][0]["rows_ok"].as_i64(), ingests["items"][0]["status"].as_str()),
+        (Some(1500), Some("done"))
+    );
+}
+on_both!(the_same_file_twice_at_once);
