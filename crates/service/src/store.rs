@@ -220,7 +220,13 @@ pub async fn write_batch_in(
     let mut kept: Vec<(Observed, String)> = Vec::with_capacity(fresh.len());
     let mut events: Vec<Event> = Vec::new();
     let mut findings: HashMap<(String, String), (String, String, i64, usize)> = HashMap::new();
-    for (o, ip) in fresh {
+    for (mut o, ip) in fresh {
+        // Evidence cannot be newer than its arrival: a time in the future (a skewed clock, or a
+        // report claiming evidence from 2099 to stay "verified" against every later sighting)
+        // counts as the time it was received. The row's own text keeps what it said.
+        if o.observed_at > now {
+            o.observed_at = now.clone();
+        }
         let only_none = o.signals.iter().all(|s| *s == Signal::None);
         if !hosts.contains_key(&ip) {
             if only_none {

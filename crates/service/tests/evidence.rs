@@ -376,3 +376,23 @@ async fn the_same_file_twice_at_once(kind: &str) {
     );
 }
 on_both!(the_same_file_twice_at_once);
+
+/// Evidence from the future counts from its arrival: a report claiming logs up to 2099 does not
+/// put the host's state beyond every later sighting.
+async fn evidence_from_the_future(kind: &str) {
+    let Some(s) = svc(kind).await else { return };
+    remediated_host(&s, IP, "EXCH01").await;
+    s.upload("probe", "p.jsonl", probe_line("2021-03-12T00:00:00Z", IP, &["fixed"])).await;
+    hunt(&s, IP, "future.json", hunt_report_at("EXCH01", "clean", "fixed", Some("2099-01-01T00:00:00Z"))).await;
+    let h = host(&s, IP).await;
+    assert_eq!(h["tech_state"], "verified_clean");
+    let now = taskforce_service::time::now();
+    let at = h["state_at"].as_str().unwrap();
+    assert!(at <= now.as_str() && at > "2026-01-01", "{at}");
+    assert!(
+        h["events"].as_array().unwrap().iter().all(|e| e["at"].as_str().unwrap() <= now.as_str()),
+        "{}",
+        h["events"]
+    );
+}
+on_both!(evidence_from_the_future);
