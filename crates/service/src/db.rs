@@ -48,6 +48,10 @@ impl Dialect {
 pub struct Db {
     pub pool: AnyPool,
     pub dialect: Dialect,
+    /// Test hook (feature `fault-injection`): fail a feed ingest after this many batches were
+    /// written (0: never), to prove a failed upload leaves nothing behind.
+    #[cfg(feature = "fault-injection")]
+    pub fail_ingest_after_batches: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The migration files, in order. Add a file here and in `migrations/`; never edit an applied one.
@@ -98,7 +102,12 @@ impl Db {
             .connect_with(options)
             .await
             .with_context(|| format!("cannot open the database {}", redact(url)))?;
-        let db = Db { pool, dialect };
+        let db = Db {
+            pool,
+            dialect,
+            #[cfg(feature = "fault-injection")]
+            fail_ingest_after_batches: Default::default(),
+        };
         db.migrate().await?;
         Ok(db)
     }

@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
 use crate::db::{Db, values_list};
 use crate::enrich::{self, AsnRange, BadLine, Enricher};
@@ -78,6 +78,9 @@ pub struct IngestSummary {
     pub state_changes: u64,
     /// The first rejected rows with their line numbers (all are stored with the ingest).
     pub errors: Vec<RowError>,
+    /// Rows taken with a caveat (e.g. an undated hunt report, which cannot verify a host).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<RowError>,
 }
 
 /// Why a file was not taken.
@@ -127,6 +130,20 @@ pub async fn ingest_file(
     uploader: &Uploader,
     ip: Option<IpAddr>,
 ) -> Result<IngestSummary, IngestError> {
+    ingest_file_audited(db, kind, path, file_name, uploader, ip, None).await
+}
+
+/// Ingests one file as one transaction: the ingest row, its rows, state events, roll-ups and,
+/// when `audit_actor` (`role:name`) is given, the audit row commit together, or nothing does.
+pub async fn ingest_file_audited(
+    db: &Db,
+    kind: IngestKind,
+    path: &Path,
+    file_name: &str,
+    uploader: &Uploader,
+    ip: Option<IpAddr>,
+    audit_actor: Option<&str>,
+) -> Result<IngestSummary, IngestError> {
     let sha256 = {
         let path = path.to_path_buf();
         tokio::task::spawn_blocking(move || sha256_file(&path)).await.map_err(anyhow::Error::from)??
@@ -137,7 +154,10 @@ pub async fn ingest_file(
         Some(ip) => format!("{sha256}@{ip}"),
         None => sha256.clone(),
     };
-    if let Some(done) = finished_ingest(db, kind, &identity).await? {
+    if let Some(done) = finished_ingest(&db.pool, kind, &identity).await? {
+        if let Some(actor) = audit_actor {
+            audit_ingest(&db.pool, actor, &done).await?;
+        }
         return Ok(done);
     }
     match kind {
@@ -156,21 +176,39 @@ pub async fn ingest_file(
                     .map_err(anyhow::Error::from)?
                     .map_err(file_err)?;
             }
-            ingest_feed(db, feed, path, file_name, &identity, uploader, ctx).await
+            ingest_feed(db, feed, path, file_name, &identity, uploader, ctx, audit_actor).await
         }
-        IngestKind::AsnText | IngestKind::AsnMmdb => ingest_asn(db, kind, path, file_name, &identity, uploader).await,
-        IngestKind::Orgs => crate::orgs_import::ingest_orgs(db, path, file_name, &identity, uploader).await,
+        IngestKind::AsnText | IngestKind::AsnMmdb => {
+            ingest_asn(db, kind, path, file_name, &identity, uploader, audit_actor).await
+        }
+        IngestKind::Orgs => {
+            crate::orgs_import::ingest_orgs(db, path, file_name, &identity, uploader, audit_actor).await
+        }
     }
 }
 
+/// The audit row of an upload (its summary as the "after").
+pub(crate) async fn audit_ingest<'e>(
+    exec: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    actor: &str,
+    summary: &IngestSummary,
+) -> Result<()> {
+    let after = serde_json::to_value(summary)?;
+    crate::audit::record(exec, actor, "ingest", "ingest", &summary.ingest_id.to_string(), None, Some(after)).await
+}
+
 /// The summary of an earlier, completed ingest of the same file.
-async fn finished_ingest(db: &Db, kind: IngestKind, sha256: &str) -> Result<Option<IngestSummary>> {
+pub(crate) async fn finished_ingest<'e>(
+    exec: impl sqlx::Executor<'e, Database = Any>,
+    kind: IngestKind,
+    sha256: &str,
+) -> Result<Option<IngestSummary>> {
     let row = sqlx::query(
         "SELECT id, file_name, rows_total, rows_ok, rows_duplicate, rows_rejected, rows_ignored FROM ingest WHERE kind = $1 AND sha256 = $2 AND status = 'done'",
     )
     .bind(kind.as_str())
     .bind(sha256.to_string())
-    .fetch_optional(&db.pool)
+    .fetch_optional(exec)
     .await?;
     let Some(row) = row else { return Ok(None) };
     let n = |i: usize| -> Result<u64> { Ok(row.try_get::<i64, _>(i)? as u64) };
@@ -187,12 +225,14 @@ async fn finished_ingest(db: &Db, kind: IngestKind, sha256: &str) -> Result<Opti
         rows_ignored: n(6)?,
         state_changes: 0,
         errors: Vec::new(),
+        warnings: Vec::new(),
     }))
 }
 
-/// Creates (or, after an interrupted run, reuses) the ingest row.
+/// Creates (or, after an interrupted run of an older version, reuses) the ingest row, inside
+/// the upload's transaction.
 pub(crate) async fn start_ingest(
-    db: &Db,
+    tx: &mut Transaction<'static, Any>,
     kind: IngestKind,
     file_name: &str,
     sha256: &str,
@@ -201,15 +241,15 @@ pub(crate) async fn start_ingest(
     if let Some(row) = sqlx::query("SELECT id FROM ingest WHERE kind = $1 AND sha256 = $2")
         .bind(kind.as_str())
         .bind(sha256.to_string())
-        .fetch_optional(&db.pool)
+        .fetch_optional(&mut **tx)
         .await?
     {
         let id: i64 = row.try_get(0)?;
         sqlx::query("UPDATE ingest SET status = 'running', rows_total = 0, rows_ok = 0, rows_duplicate = 0, rows_rejected = 0, rows_ignored = 0 WHERE id = $1")
             .bind(id)
-            .execute(&db.pool)
+            .execute(&mut **tx)
             .await?;
-        sqlx::query("DELETE FROM ingest_error WHERE ingest_id = $1").bind(id).execute(&db.pool).await?;
+        sqlx::query("DELETE FROM ingest_error WHERE ingest_id = $1").bind(id).execute(&mut **tx).await?;
         return Ok(id);
     }
     let row = sqlx::query(
@@ -220,12 +260,12 @@ pub(crate) async fn start_ingest(
     .bind(sha256.to_string())
     .bind(crate::time::now())
     .bind(uploader.name.clone())
-    .fetch_one(&db.pool)
+    .fetch_one(&mut **tx)
     .await?;
     Ok(row.try_get(0)?)
 }
 
-pub(crate) async fn finish_ingest(db: &Db, s: &IngestSummary) -> Result<()> {
+pub(crate) async fn finish_ingest(tx: &mut Transaction<'static, Any>, s: &IngestSummary) -> Result<()> {
     sqlx::query("UPDATE ingest SET status = 'done', rows_total = $1, rows_ok = $2, rows_duplicate = $3, rows_rejected = $4, rows_ignored = $5 WHERE id = $6")
         .bind(s.rows_total as i64)
         .bind(s.rows_ok as i64)
@@ -233,7 +273,7 @@ pub(crate) async fn finish_ingest(db: &Db, s: &IngestSummary) -> Result<()> {
         .bind(s.rows_rejected as i64)
         .bind(s.rows_ignored as i64)
         .bind(s.ingest_id)
-        .execute(&db.pool)
+        .execute(&mut **tx)
         .await?;
     Ok(())
 }
@@ -252,6 +292,7 @@ fn summary(ingest_id: i64, kind: IngestKind, file_name: &str, sha256: &str) -> I
         rows_ignored: 0,
         state_changes: 0,
         errors: Vec::new(),
+        warnings: Vec::new(),
     }
 }
 
@@ -261,6 +302,7 @@ fn keep_errors(summary: &mut IngestSummary, errors: &[RowError]) {
     summary.rows_rejected += errors.len() as u64;
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn ingest_feed(
     db: &Db,
     feed: FeedKind,
@@ -269,59 +311,97 @@ async fn ingest_feed(
     sha256: &str,
     uploader: &Uploader,
     ctx: feeds::Context,
+    audit_actor: Option<&str>,
 ) -> Result<IngestSummary, IngestError> {
     let kind = IngestKind::Feed(feed);
-    let ingest_id = start_ingest(db, kind, file_name, sha256, uploader).await?;
     let enricher = Enricher::load(db).await?;
-    let mut summary = summary(ingest_id, kind, file_name, sha256);
     let label = format!("{}:{}", feed.as_str(), file_name);
 
     // The parser runs on a blocking thread and hands over bounded batches (backpressure: at
     // most two batches wait in the channel).
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Vec<Observed>, Vec<RowError>)>(2);
+    type Batch = (Vec<Observed>, Vec<RowError>, Vec<RowError>);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(2);
     let parse_path = path.to_path_buf();
     let parser = tokio::task::spawn_blocking(move || {
         let mut rows = Vec::with_capacity(BATCH_ROWS);
-        let mut bad = Vec::new();
+        let (mut bad, mut warnings) = (Vec::new(), Vec::new());
+        let mut receiver_gone = false;
         let result = feeds::parse(feed, &parse_path, &ctx, &mut |item| {
             match item {
-                Item::Row(o) => rows.push(*o),
-                Item::Bad(b) => bad.push(b),
+                Item::Row(mut o) => {
+                    o.scrub_nul();
+                    rows.push(*o)
+                }
+                Item::Bad(mut b) => {
+                    feeds::scrub_nul(&mut b.message);
+                    bad.push(b)
+                }
+                Item::Warning(mut w) => {
+                    feeds::scrub_nul(&mut w.message);
+                    warnings.push(w)
+                }
             }
-            if rows.len() + bad.len() >= BATCH_ROWS {
-                let _ = tx.blocking_send((std::mem::take(&mut rows), std::mem::take(&mut bad)));
+            if rows.len() + bad.len() >= BATCH_ROWS && !receiver_gone {
+                let batch = (std::mem::take(&mut rows), std::mem::take(&mut bad), std::mem::take(&mut warnings));
+                receiver_gone = tx.blocking_send(batch).is_err();
             }
         });
-        if !rows.is_empty() || !bad.is_empty() {
-            let _ = tx.blocking_send((rows, bad));
+        if !rows.is_empty() || !bad.is_empty() || !warnings.is_empty() {
+            let _ = tx.blocking_send((rows, bad, warnings));
         }
         result
     });
-    while let Some((rows, bad)) = rx.recv().await {
+
+    // One transaction for the whole upload: a refusal or a failure in any batch rolls back
+    // everything before it (dropping `txn` rolls back).
+    let mut txn = db.pool.begin().await?;
+    db.lock_for_write(&mut txn).await?;
+    // The same file sent twice at once: the second waited for the lock and finds the first done.
+    if let Some(done) = finished_ingest(&mut *txn, kind, sha256).await? {
+        return Ok(done);
+    }
+    let ingest_id = start_ingest(&mut txn, kind, file_name, sha256, uploader).await?;
+    let mut summary = summary(ingest_id, kind, file_name, sha256);
+    let mut orgs = std::collections::BTreeSet::new();
+    let mut batches = 0u64;
+    while let Some((rows, bad, warnings)) = rx.recv().await {
         summary.rows_total += (rows.len() + bad.len()) as u64;
-        let (stats, mut txn, orgs) =
-            store::write_batch(db, &enricher, Some(ingest_id), &label, uploader, rows, bad).await?;
+        let (stats, batch_orgs) =
+            store::write_batch_in(&mut txn, db.dialect, &enricher, Some(ingest_id), &label, uploader, rows, bad)
+                .await?;
         if !stats.forbidden.is_empty() {
-            txn.rollback().await?;
-            sqlx::query("DELETE FROM ingest_error WHERE ingest_id = $1").bind(ingest_id).execute(&db.pool).await?;
-            sqlx::query("DELETE FROM ingest WHERE id = $1").bind(ingest_id).execute(&db.pool).await?;
             let lines: Vec<String> =
                 stats.forbidden.iter().map(|e| format!("line {}: {}", e.line, e.message)).collect();
             return Err(IngestError::Forbidden(lines.join("; ")));
         }
-        store::roll_up(&mut txn, db.dialect, &orgs).await?;
-        txn.commit().await?;
+        orgs.extend(batch_orgs);
         summary.rows_ok += stats.ok;
         summary.rows_duplicate += stats.duplicate;
         summary.rows_ignored += stats.ignored;
         summary.state_changes += stats.state_changes;
         keep_errors(&mut summary, &stats.rejected);
+        let room = 100usize.saturating_sub(summary.warnings.len());
+        summary.warnings.extend(warnings.into_iter().take(room));
+        batches += 1;
+        #[cfg(feature = "fault-injection")]
+        {
+            let after = db.fail_ingest_after_batches.load(std::sync::atomic::Ordering::SeqCst);
+            if after > 0 && batches >= after {
+                return Err(anyhow::anyhow!("injected failure after batch {batches}").into());
+            }
+        }
     }
     // The file was checked whole before; a change since then is reported, not hidden.
     if let Err(error) = parser.await.map_err(anyhow::Error::from)? {
         return Err(IngestError::File { file: file_name.to_string(), error });
     }
-    finish_ingest(db, &summary).await?;
+    tracing::debug!(file = file_name, batches, "ingested");
+    store::roll_up(&mut txn, db.dialect, &orgs).await?;
+    finish_ingest(&mut txn, &summary).await?;
+    if let Some(actor) = audit_actor {
+        audit_ingest(&mut *txn, actor, &summary).await?;
+    }
+    txn.commit().await?;
     Ok(summary)
 }
 
@@ -332,6 +412,7 @@ async fn ingest_asn(
     file_name: &str,
     sha256: &str,
     uploader: &Uploader,
+    audit_actor: Option<&str>,
 ) -> Result<IngestSummary, IngestError> {
     // Read (and so check) the whole file first: ASN files are at most a few hundred thousand
     // ranges (≈50 MB in memory for the full Internet), and a bad file must not half-replace data.
@@ -367,11 +448,14 @@ async fn ingest_asn(
             error: FileError::WrongFormat { expected: "ASN mapping", why },
         });
     }
-    let ingest_id = start_ingest(db, kind, file_name, sha256, uploader).await?;
-    let mut summary = summary(ingest_id, kind, file_name, sha256);
     let d = db.dialect;
     let mut tx = db.pool.begin().await?;
     db.lock_for_write(&mut tx).await?;
+    if let Some(done) = finished_ingest(&mut *tx, kind, sha256).await? {
+        return Ok(done);
+    }
+    let ingest_id = start_ingest(&mut tx, kind, file_name, sha256, uploader).await?;
+    let mut summary = summary(ingest_id, kind, file_name, sha256);
     sqlx::query("DELETE FROM ip_asn WHERE ingest_id = $1").bind(ingest_id).execute(&mut *tx).await?;
     for chunk in ranges.chunks(2000) {
         let mut sql = String::from("INSERT INTO ip_asn (start_key, end_key, asn, as_name, cc, ingest_id) VALUES ");
@@ -390,12 +474,16 @@ async fn ingest_asn(
     }
     let errors: Vec<RowError> = bad.iter().map(|b| RowError { line: b.line, message: b.message.clone() }).collect();
     store::write_errors(&mut tx, db.dialect, ingest_id, &errors).await?;
-    tx.commit().await?;
     summary.rows_total = (ranges.len() + errors.len()) as u64;
     summary.rows_ok = ranges.len() as u64;
     keep_errors(&mut summary, &errors);
     summary.state_changes = 0;
-    finish_ingest(db, &summary).await?;
+    finish_ingest(&mut tx, &summary).await?;
+    if let Some(actor) = audit_actor {
+        audit_ingest(&mut *tx, actor, &summary).await?;
+    }
+    tx.commit().await?;
+    // Derived data, recomputed from what was committed (a re-run repeats it).
     store::reenrich_all(db).await?;
     Ok(summary)
 }

@@ -6,6 +6,7 @@
 //! from `state`) → database (`db`) ← `api` (axum) reads it and records analysts' changes.
 
 pub mod api;
+pub mod audit;
 pub mod config;
 pub mod db;
 pub mod enrich;

@@ -15,7 +15,7 @@ use sqlx::{AssertSqlSafe, Row};
 
 use crate::db::{Db, values_list};
 use crate::feeds::{FileError, RowError};
-use crate::ingest::{IngestError, IngestKind, IngestSummary, finish_ingest, start_ingest};
+use crate::ingest::{IngestError, IngestKind, IngestSummary, finish_ingest, finished_ingest, start_ingest};
 use crate::store::{self, Uploader};
 
 const EXPECTED: &str = "organisations CSV";
@@ -85,8 +85,10 @@ pub fn read(path: &Path) -> Result<(Vec<OrgRow>, Vec<RowError>), FileError> {
         if i + 1 == records.len() && !terminated && rec.len() < header.len() {
             return Err(FileError::Truncated { line });
         }
-        let get =
-            |c: Option<usize>| c.and_then(|c| rec.get(c)).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+        // NUL → U+FFFD: PostgreSQL's text type refuses NUL.
+        let get = |c: Option<usize>| {
+            c.and_then(|c| rec.get(c)).map(str::trim).filter(|s| !s.is_empty()).map(|s| s.replace('\0', "\u{fffd}"))
+        };
         let Some(name) = get(Some(org_col)) else {
             if rec.iter().all(|f| f.trim().is_empty()) {
                 continue;
@@ -135,6 +137,7 @@ pub async fn ingest_orgs(
     file_name: &str,
     sha256: &str,
     uploader: &Uploader,
+    audit_actor: Option<&str>,
 ) -> Result<IngestSummary, IngestError> {
     let (rows, bad) = {
         let path = path.to_path_buf();
@@ -144,12 +147,16 @@ pub async fn ingest_orgs(
             .map_err(|error| IngestError::File { file: file_name.to_string(), error })?
     };
     let kind = IngestKind::Orgs;
-    let ingest_id = start_ingest(db, kind, file_name, sha256, uploader).await?;
     let now = crate::time::now();
     let d = db.dialect;
+    // One transaction for the file: a failure leaves nothing behind.
+    let mut tx = db.pool.begin().await?;
+    db.lock_for_write(&mut tx).await?;
+    if let Some(done) = finished_ingest(&mut *tx, kind, sha256).await? {
+        return Ok(done);
+    }
+    let ingest_id = start_ingest(&mut tx, kind, file_name, sha256, uploader).await?;
     for chunk in rows.chunks(1000) {
-        let mut tx = db.pool.begin().await?;
-        db.lock_for_write(&mut tx).await?;
         // Organisations (one per name in this chunk).
         let mut by_name: HashMap<&str, &OrgRow> = HashMap::new();
         for r in chunk {
@@ -232,11 +239,8 @@ pub async fn ingest_orgs(
             }
             q.execute(&mut *tx).await?;
         }
-        tx.commit().await?;
     }
-    let mut tx = db.pool.begin().await?;
     store::write_errors(&mut tx, db.dialect, ingest_id, &bad).await?;
-    tx.commit().await?;
     let summary = IngestSummary {
         ingest_id,
         kind: kind.as_str(),
@@ -250,8 +254,14 @@ pub async fn ingest_orgs(
         rows_ignored: 0,
         state_changes: 0,
         errors: bad.iter().take(100).cloned().collect(),
+        warnings: Vec::new(),
     };
-    finish_ingest(db, &summary).await?;
+    finish_ingest(&mut tx, &summary).await?;
+    if let Some(actor) = audit_actor {
+        crate::ingest::audit_ingest(&mut *tx, actor, &summary).await?;
+    }
+    tx.commit().await?;
+    // Derived data, recomputed from what was committed.
     store::reenrich_all(db).await?;
     Ok(summary)
 }

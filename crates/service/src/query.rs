@@ -138,6 +138,19 @@ fn state_filter(s: &str) -> Result<TechState, BadFilter> {
     TechState::parse(s).ok_or_else(|| BadFilter(format!("unknown state {s:?}")))
 }
 
+/// A user's text as a literal inside a LIKE pattern (`ESCAPE '\'`): `%`, `_` and the escape
+/// character itself match only themselves.
+pub fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn time_filter(s: &str) -> Result<String, BadFilter> {
     crate::time::parse(s).ok_or_else(|| BadFilter(format!("unreadable time {s:?}")))
 }
@@ -175,11 +188,13 @@ pub async fn list_orgs(db: &Db, f: &OrgFilter, p: PageParams) -> Result<Result<P
             Err(e) => return Ok(Err(e)),
         }
     }
-    if let Some(true) = f.regressed {
-        w.clauses.push("regressed > 0".into());
+    match f.regressed {
+        Some(true) => w.clauses.push("regressed > 0".into()),
+        Some(false) => w.clauses.push("regressed = 0".into()),
+        None => {}
     }
     if let Some(n) = &f.name {
-        w.add("LOWER(name) LIKE LOWER($?)", Bind::Text(format!("%{n}%")));
+        w.add("LOWER(name) LIKE LOWER($?) ESCAPE '\\'", Bind::Text(format!("%{}%", like_escape(n))));
     }
     let (limit, offset) = p.limit_offset();
     let total: i64 = w
@@ -436,8 +451,10 @@ pub async fn list_hosts(db: &Db, f: &HostFilter, p: PageParams) -> Result<Result
             Err(e) => return Ok(Err(e)),
         }
     }
-    if let Some(true) = f.regressed {
-        w.clauses.push("h.regressed = 1".into());
+    match f.regressed {
+        Some(true) => w.clauses.push("h.regressed = 1".into()),
+        Some(false) => w.clauses.push("h.regressed = 0".into()),
+        None => {}
     }
     let (limit, offset) = p.limit_offset();
     let total: i64 = w

@@ -4,7 +4,8 @@
 //! Technical axis, per host: `exposed → vulnerable → compromised`, `patched`, `remediated`,
 //! `verified_clean`. `compromised` is sticky: only a remediation record clears it. A host becomes
 //! `verified_clean` only from `patched` or `remediated`, once a clean hunt report *and* a probe
-//! showing a fixed build are both dated at or after the fix. A `patched`, `remediated` or
+//! showing a fixed build both carry evidence from at or after the fix (the evidence's own time,
+//! never its arrival). A `patched`, `remediated` or
 //! `verified_clean` host seen vulnerable or compromised again regresses and is flagged.
 //!
 //! Communication axis, per organisation: `not_contacted → notified → acknowledged`, or
@@ -134,91 +135,106 @@ pub struct Transition {
 }
 
 impl HostState {
-    /// Applies one observation made at `at`; returns the state changes it caused (at most two:
-    /// e.g. `remediated` then, with the evidence already present, `verified_clean`).
+    /// Applies one observation whose evidence dates from `at`; returns the state changes it
+    /// caused (at most two: e.g. `remediated` then, with the evidence already present,
+    /// `verified_clean`).
+    ///
+    /// Every change is dated by its evidence, never by its arrival. An observation older than
+    /// the evidence behind the current state changes nothing (it stays in the host's history),
+    /// so "the state at D = the last event at or before D" holds however late a file arrives.
+    /// One exception: a compromise no remediation followed. An old web-shell sighting of a host
+    /// that is exposed, vulnerable or only patched still makes it compromised (a patch does not
+    /// remove a web shell), dated at the current state's time and not counted as a regression.
     pub fn apply(&mut self, signal: Signal, at: &str) -> Vec<Transition> {
-        let at = match &self.state_at {
-            Some(last) => crate::time::max(last, at).to_string(),
-            None => at.to_string(),
-        };
+        let late = self.state_at.as_deref().is_some_and(|last| at < last);
         let mut out = Vec::new();
         let current = self.state;
+        // The facts verification needs keep their own times, late or not.
+        match signal {
+            Signal::FixedByProbe => self.clean_probe_at = Some(latest(self.clean_probe_at.take(), at)),
+            Signal::CleanHunt => self.clean_hunt_at = Some(latest(self.clean_hunt_at.take(), at)),
+            Signal::Compromised => self.compromised_ever = true,
+            _ => {}
+        }
+        if late {
+            if signal == Signal::Compromised
+                && matches!(current, Some(TechState::Exposed | TechState::Vulnerable | TechState::Patched))
+            {
+                let since = self.state_at.clone().unwrap_or_else(|| at.to_string());
+                let why =
+                    format!("seen compromised on {at} (received after later evidence; nothing remediated it since)");
+                self.change(&mut out, TechState::Compromised, &since, false, &why);
+            }
+            self.verify(&mut out);
+            return out;
+        }
         match signal {
             Signal::None => {}
             Signal::Seen => {
                 if current.is_none() {
-                    self.change(&mut out, TechState::Exposed, &at, false, "Exchange server seen");
+                    self.change(&mut out, TechState::Exposed, at, false, "Exchange server seen");
                 }
             }
             Signal::Vulnerable => match current {
                 None | Some(TechState::Exposed) => {
-                    self.change(&mut out, TechState::Vulnerable, &at, false, "seen vulnerable")
+                    self.change(&mut out, TechState::Vulnerable, at, false, "seen vulnerable")
                 }
                 Some(s) if s.is_fixed() => {
-                    self.change(&mut out, TechState::Vulnerable, &at, true, "seen vulnerable again after being fixed")
+                    self.change(&mut out, TechState::Vulnerable, at, true, "seen vulnerable again after being fixed")
                 }
                 _ => {}
             },
-            Signal::Compromised => {
-                self.compromised_ever = true;
-                match current {
-                    Some(TechState::Compromised) => {}
-                    Some(s) if s.is_fixed() => self.change(
-                        &mut out,
-                        TechState::Compromised,
-                        &at,
-                        true,
-                        "seen compromised again after being fixed",
-                    ),
-                    _ => self.change(&mut out, TechState::Compromised, &at, false, "seen compromised"),
+            Signal::Compromised => match current {
+                Some(TechState::Compromised) => {}
+                Some(s) if s.is_fixed() => {
+                    self.change(&mut out, TechState::Compromised, at, true, "seen compromised again after being fixed")
                 }
-            }
-            Signal::FixedByProbe | Signal::FixedByReport => {
-                if signal == Signal::FixedByProbe {
-                    self.clean_probe_at = Some(at.clone());
+                _ => self.change(&mut out, TechState::Compromised, at, false, "seen compromised"),
+            },
+            Signal::FixedByProbe | Signal::FixedByReport => match current {
+                None | Some(TechState::Exposed) | Some(TechState::Vulnerable) => {
+                    self.fixed_at = Some(at.to_string());
+                    let why = if signal == Signal::FixedByProbe {
+                        "a probe shows a fixed build"
+                    } else {
+                        "the owner's hunt report shows a fixed build"
+                    };
+                    self.change(&mut out, TechState::Patched, at, false, why);
                 }
-                match current {
-                    None | Some(TechState::Exposed) | Some(TechState::Vulnerable) => {
-                        self.fixed_at = Some(at.clone());
-                        let why = if signal == Signal::FixedByProbe {
-                            "a probe shows a fixed build"
-                        } else {
-                            "the owner's hunt report shows a fixed build"
-                        };
-                        self.change(&mut out, TechState::Patched, &at, false, why);
-                    }
-                    // Sticky: a patch does not undo a compromise.
-                    _ => {}
-                }
-            }
+                // Sticky: a patch does not undo a compromise.
+                _ => {}
+            },
             Signal::CleanHunt => {
-                self.clean_hunt_at = Some(at.clone());
                 if current.is_none() {
-                    self.change(&mut out, TechState::Exposed, &at, false, "Exchange server known from a hunt report");
+                    self.change(&mut out, TechState::Exposed, at, false, "Exchange server known from a hunt report");
                 }
             }
             Signal::Remediation => match current {
                 Some(TechState::Remediated) | Some(TechState::VerifiedClean) => {}
                 _ => {
-                    self.fixed_at = Some(at.clone());
-                    self.change(&mut out, TechState::Remediated, &at, false, "remediation recorded by an analyst");
+                    self.fixed_at = Some(at.to_string());
+                    self.change(&mut out, TechState::Remediated, at, false, "remediation recorded by an analyst");
                 }
             },
         }
-        self.verify(&mut out, &at);
+        self.verify(&mut out);
         out
     }
 
-    /// `patched`/`remediated` → `verified_clean` once both independent checks postdate the fix.
-    fn verify(&mut self, out: &mut Vec<Transition>, at: &str) {
+    /// `patched`/`remediated` → `verified_clean` once both independent checks have evidence
+    /// from at or after the fix; dated when the later of the two was made.
+    fn verify(&mut self, out: &mut Vec<Transition>) {
         let (Some(state), Some(fixed)) = (self.state, self.fixed_at.clone()) else { return };
         if !matches!(state, TechState::Patched | TechState::Remediated) {
             return;
         }
-        let hunt_ok = self.clean_hunt_at.as_deref().is_some_and(|t| t >= fixed.as_str());
-        let probe_ok = self.clean_probe_at.as_deref().is_some_and(|t| t >= fixed.as_str());
-        if hunt_ok && probe_ok {
-            self.change(out, TechState::VerifiedClean, at, false, "a clean hunt report and a probe after the fix");
+        let (Some(hunt), Some(probe)) = (self.clean_hunt_at.clone(), self.clean_probe_at.clone()) else { return };
+        if hunt.as_str() >= fixed.as_str() && probe.as_str() >= fixed.as_str() {
+            let mut at = crate::time::max(&hunt, &probe).to_string();
+            if let Some(last) = &self.state_at {
+                at = crate::time::max(&at, last).to_string();
+            }
+            self.change(out, TechState::VerifiedClean, &at, false, "a clean hunt report and a probe after the fix");
         }
     }
 
@@ -232,6 +248,14 @@ impl HostState {
         if to == TechState::VerifiedClean {
             self.regressed = false;
         }
+    }
+}
+
+/// The later of a recorded time and a new one.
+fn latest(recorded: Option<String>, at: &str) -> String {
+    match recorded {
+        Some(r) if r.as_str() >= at => r,
+        _ => at.to_string(),
     }
 }
 
@@ -392,6 +416,63 @@ mod tests {
         let (_, t) =
             run(&[(Signal::Vulnerable, "2021-03-10T00:00:00Z"), (Signal::Compromised, "2021-03-01T00:00:00Z")]);
         assert_eq!(t[1].at, "2021-03-10T00:00:00Z");
+    }
+
+    #[test]
+    fn stale_checks_received_after_the_fix_do_not_verify() {
+        let (mut h, _) =
+            run(&[(Signal::Compromised, "2021-03-03T00:00:00Z"), (Signal::Remediation, "2021-03-20T00:00:00Z")]);
+        // Both arrive after the remediation, but their evidence predates it.
+        assert!(h.apply(Signal::CleanHunt, "2021-03-05T00:00:00Z").is_empty());
+        assert!(h.apply(Signal::FixedByProbe, "2021-03-06T00:00:00Z").is_empty());
+        assert_eq!(h.state, Some(Remediated));
+        // Fresh evidence verifies, dated at the later of the two checks.
+        assert!(h.apply(Signal::FixedByProbe, "2021-03-22T00:00:00Z").is_empty());
+        let t = h.apply(Signal::CleanHunt, "2021-03-21T00:00:00Z");
+        assert_eq!(states(&t), vec![VerifiedClean]);
+        assert_eq!(t[0].at, "2021-03-22T00:00:00Z");
+    }
+
+    #[test]
+    fn fresh_checks_verify_in_any_order_even_before_the_remediation_arrives() {
+        let (h, t) = run(&[
+            (Signal::Compromised, "2021-03-03T00:00:00Z"),
+            (Signal::FixedByProbe, "2021-03-22T00:00:00Z"),
+            (Signal::CleanHunt, "2021-03-21T00:00:00Z"),
+            (Signal::Remediation, "2021-03-20T00:00:00Z"),
+        ]);
+        assert_eq!(states(&t), vec![Compromised, Remediated, VerifiedClean]);
+        assert_eq!(t[2].at, "2021-03-22T00:00:00Z");
+        assert_eq!(h.state, Some(VerifiedClean));
+    }
+
+    #[test]
+    fn an_old_sighting_after_verification_is_history_not_a_regression() {
+        let (mut h, _) = run(&[
+            (Signal::Compromised, "2021-03-03T00:00:00Z"),
+            (Signal::Remediation, "2021-03-10T00:00:00Z"),
+            (Signal::CleanHunt, "2021-03-11T00:00:00Z"),
+            (Signal::FixedByProbe, "2021-03-12T00:00:00Z"),
+        ]);
+        assert_eq!(h.state, Some(VerifiedClean));
+        assert!(h.apply(Signal::Compromised, "2021-03-04T00:00:00Z").is_empty());
+        assert!(h.apply(Signal::Vulnerable, "2021-03-09T00:00:00Z").is_empty());
+        assert_eq!((h.state, h.regressed), (Some(VerifiedClean), false));
+        // A sighting newer than the verification is a regression.
+        let t = h.apply(Signal::Compromised, "2021-03-13T00:00:00Z");
+        assert!(t[0].regressed && h.regressed);
+    }
+
+    #[test]
+    fn an_old_compromise_of_a_merely_patched_host_still_counts() {
+        let (h, t) = run(&[
+            (Signal::Vulnerable, "2021-03-02T00:00:00Z"),
+            (Signal::FixedByProbe, "2021-03-09T00:00:00Z"),
+            (Signal::Compromised, "2021-03-04T00:00:00Z"),
+        ]);
+        assert_eq!(states(&t), vec![Vulnerable, Patched, Compromised]);
+        assert_eq!(t[2].at, "2021-03-09T00:00:00Z", "never before the state it replaces");
+        assert!(!t[2].regressed && h.compromised_ever);
     }
 
     #[test]

@@ -148,7 +148,8 @@ struct Event {
     t: Transition,
 }
 
-/// Writes a batch. `rejected` rows from the parser are passed through into the stats.
+/// Writes a batch in a transaction of its own (locked for writing), returned uncommitted so the
+/// caller can add to it (roll-ups, the audit row) before committing.
 pub async fn write_batch(
     db: &Db,
     enricher: &Enricher,
@@ -158,10 +159,29 @@ pub async fn write_batch(
     rows: Vec<Observed>,
     rejected: Vec<RowError>,
 ) -> Result<(BatchStats, Transaction<'static, Any>, BTreeSet<i64>)> {
-    let d = db.dialect;
-    let mut stats = BatchStats { rejected, ..Default::default() };
     let mut tx = db.pool.begin().await?;
     db.lock_for_write(&mut tx).await?;
+    let (stats, orgs) =
+        write_batch_in(&mut tx, db.dialect, enricher, ingest_id, source_label, uploader, rows, rejected).await?;
+    Ok((stats, tx, orgs))
+}
+
+/// Writes a batch inside the caller's transaction (already locked for writing with
+/// `Db::lock_for_write`): a whole upload is one transaction, so a refusal or a failure in any
+/// batch leaves nothing behind. `rejected` rows from the parser are passed through into the
+/// stats; returns the organisations whose roll-up may have moved.
+#[allow(clippy::too_many_arguments)]
+pub async fn write_batch_in(
+    tx: &mut Transaction<'static, Any>,
+    d: Dialect,
+    enricher: &Enricher,
+    ingest_id: Option<i64>,
+    source_label: &str,
+    uploader: &Uploader,
+    rows: Vec<Observed>,
+    rejected: Vec<RowError>,
+) -> Result<(BatchStats, BTreeSet<i64>)> {
+    let mut stats = BatchStats { rejected, ..Default::default() };
     let now = crate::time::now();
 
     // Which address each row is about.
@@ -169,7 +189,7 @@ pub async fn write_batch(
     for row in rows {
         let ip = match &row.target {
             Target::Ip(ip) => canonical(*ip),
-            Target::Servername(name) => match resolve_servername(&mut tx, name, uploader.reporter_org).await? {
+            Target::Servername(name) => match resolve_servername(tx, name, uploader.reporter_org).await? {
                 Ok(ip) => ip,
                 Err(message) => {
                     stats.rejected.push(RowError { line: row.line, message });
@@ -182,7 +202,7 @@ pub async fn write_batch(
 
     // Drop facts already known (from this file or another), then load the hosts involved.
     let keys: Vec<&str> = resolved.iter().map(|(o, _)| o.natural_key.as_str()).collect();
-    let known = existing_keys(&mut tx, d, &keys).await?;
+    let known = existing_keys(tx, d, &keys).await?;
     let mut seen_keys = HashSet::new();
     let mut fresh = Vec::with_capacity(resolved.len());
     for (o, ip) in resolved {
@@ -193,14 +213,20 @@ pub async fn write_batch(
         }
     }
     let ips: Vec<String> = fresh.iter().map(|(_, ip)| ip.clone()).collect::<BTreeSet<_>>().into_iter().collect();
-    let mut hosts = load_hosts(&mut tx, d, &ips).await?;
+    let mut hosts = load_hosts(tx, d, &ips).await?;
     let before_orgs: HashMap<String, Option<i64>> = hosts.iter().map(|(ip, h)| (ip.clone(), h.org_id)).collect();
 
     // Apply each row in order.
     let mut kept: Vec<(Observed, String)> = Vec::with_capacity(fresh.len());
     let mut events: Vec<Event> = Vec::new();
     let mut findings: HashMap<(String, String), (String, String, i64, usize)> = HashMap::new();
-    for (o, ip) in fresh {
+    for (mut o, ip) in fresh {
+        // Evidence cannot be newer than its arrival: a time in the future (a skewed clock, or a
+        // report claiming evidence from 2099 to stay "verified" against every later sighting)
+        // counts as the time it was received. The row's own text keeps what it said.
+        if o.observed_at > now {
+            o.observed_at = now.clone();
+        }
         let only_none = o.signals.iter().all(|s| *s == Signal::None);
         if !hosts.contains_key(&ip) {
             if only_none {
@@ -303,19 +329,20 @@ pub async fn write_batch(
                 .bind(h.state.clean_hunt_at.clone())
                 .bind(h.state.clean_probe_at.clone());
         }
-        for row in q.fetch_all(&mut *tx).await? {
+        for row in q.fetch_all(&mut **tx).await? {
             host_ids.insert(row.try_get(1)?, row.try_get(0)?);
         }
     }
 
     // Observations (immutable), then the events and findings that point at them.
-    let mut obs_ids: Vec<i64> = Vec::with_capacity(kept.len());
+    // Ids are matched back by natural key: PostgreSQL does not promise RETURNING in VALUES order.
+    let mut ids_by_key: HashMap<String, i64> = HashMap::with_capacity(kept.len());
     for chunk in kept.chunks(1000) {
         let mut sql = String::from(
             "INSERT INTO observation (ingest_id, line, host_id, kind, natural_key, observed_at, recorded_at, signals, port, tags, version, url, asn_reported, cc_reported, detail) VALUES ",
         );
         sql.push_str(&values_list(d, chunk.len(), 15));
-        sql.push_str(" RETURNING id");
+        sql.push_str(" RETURNING id, natural_key");
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for (o, ip) in chunk {
             let kind = o.natural_key.split('|').next().unwrap_or("feed").to_string();
@@ -337,11 +364,19 @@ pub async fn write_batch(
                 .bind(o.cc_reported.clone())
                 .bind(o.detail.clone());
         }
-        // RETURNING order follows VALUES order in both databases for a plain INSERT.
-        for row in q.fetch_all(&mut *tx).await? {
-            obs_ids.push(row.try_get(0)?);
+        for row in q.fetch_all(&mut **tx).await? {
+            ids_by_key.insert(row.try_get(1)?, row.try_get(0)?);
         }
     }
+    let obs_ids: Vec<i64> = kept
+        .iter()
+        .map(|(o, _)| {
+            ids_by_key
+                .get(&o.natural_key)
+                .copied()
+                .ok_or_else(|| anyhow::anyhow!("observation {:?} was not stored", o.natural_key))
+        })
+        .collect::<Result<_>>()?;
 
     for chunk in events.chunks(800) {
         let mut sql = String::from(
@@ -364,7 +399,7 @@ pub async fn write_batch(
                 .bind(e.t.regressed as i64)
                 .bind(e.t.reason.clone());
         }
-        q.execute(&mut *tx).await?;
+        q.execute(&mut **tx).await?;
     }
     stats.state_changes = events.len() as u64;
 
@@ -391,7 +426,7 @@ pub async fn write_batch(
                 .bind(*count)
                 .bind(obs_ids[*obs_index]);
         }
-        q.execute(&mut *tx).await?;
+        q.execute(&mut **tx).await?;
     }
 
     // Organisations whose roll-up may have moved: the new owners and the previous ones.
@@ -403,9 +438,9 @@ pub async fn write_batch(
         }
     }
     if let Some(ingest_id) = ingest_id {
-        write_errors(&mut tx, d, ingest_id, &stats.rejected).await?;
+        write_errors(tx, d, ingest_id, &stats.rejected).await?;
     }
-    Ok((stats, tx, orgs))
+    Ok((stats, orgs))
 }
 
 fn new_host(ip: &str, at: &str) -> HostRow {

@@ -60,6 +60,19 @@ fn digest(token: &str) -> String {
 
 /// Creates a token; returns its id and the secret (shown once).
 pub async fn create(db: &Db, name: &str, role: Role, org_id: Option<i64>) -> Result<(i64, String)> {
+    let mut tx = db.pool.begin().await?;
+    let created = create_in(&mut tx, name, role, org_id).await?;
+    tx.commit().await?;
+    Ok(created)
+}
+
+/// Creates a token inside the caller's transaction (the API adds the audit row to it).
+pub async fn create_in(
+    conn: &mut sqlx::AnyConnection,
+    name: &str,
+    role: Role,
+    org_id: Option<i64>,
+) -> Result<(i64, String)> {
     if name.trim().is_empty() {
         bail!("a token needs a name");
     }
@@ -69,7 +82,11 @@ pub async fn create(db: &Db, name: &str, role: Role, org_id: Option<i64>) -> Res
         _ => {}
     }
     if let Some(org) = org_id
-        && sqlx::query("SELECT id FROM organisation WHERE id = $1").bind(org).fetch_optional(&db.pool).await?.is_none()
+        && sqlx::query("SELECT id FROM organisation WHERE id = $1")
+            .bind(org)
+            .fetch_optional(&mut *conn)
+            .await?
+            .is_none()
     {
         bail!("no organisation {org}");
     }
@@ -84,7 +101,7 @@ pub async fn create(db: &Db, name: &str, role: Role, org_id: Option<i64>) -> Res
     .bind(role.as_str())
     .bind(org_id)
     .bind(crate::time::now())
-    .fetch_one(&db.pool)
+    .fetch_one(&mut *conn)
     .await
     .map_err(|e| match &e {
         sqlx::Error::Database(d) if d.message().to_ascii_lowercase().contains("unique") => {
@@ -142,10 +159,16 @@ pub async fn list(db: &Db) -> Result<Vec<TokenInfo>> {
 
 /// Revokes a token; false when there was no such active token.
 pub async fn revoke(db: &Db, id: i64) -> Result<bool> {
+    let mut conn = db.pool.acquire().await?;
+    revoke_in(&mut conn, id).await
+}
+
+/// Revokes a token inside the caller's transaction.
+pub async fn revoke_in(conn: &mut sqlx::AnyConnection, id: i64) -> Result<bool> {
     let done = sqlx::query("UPDATE api_token SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
         .bind(crate::time::now())
         .bind(id)
-        .execute(&db.pool)
+        .execute(&mut *conn)
         .await?;
     Ok(done.rows_affected() == 1)
 }

@@ -174,11 +174,24 @@ pub fn probe_line(time: &str, ip: &str, statuses: &[&str]) -> String {
         + "\n"
 }
 
+/// A one-host hunt report whose evidence ends on 11 March 2021.
 pub fn hunt_report(name: &str, verdict: &str, patch_status: &str) -> String {
+    hunt_report_at(name, verdict, patch_status, Some("2021-03-11T00:00:00Z"))
+}
+
+/// A one-host hunt report whose evidence ends at `evidence_to` (`None`: an undated report, as
+/// older versions wrote them, with no evidence window and no coverage times).
+pub fn hunt_report_at(name: &str, verdict: &str, patch_status: &str, evidence_to: Option<&str>) -> String {
+    let mut host = serde_json::json!({"name": name, "evidence": "x", "verdict": verdict, "reason": "test",
+        "exchange_build": "15.1.2176.9", "patch": [{"family": "ProxyLogon", "status": patch_status}], "coverage": [],
+        "findings": [{"rule": "TF-PL-09", "severity": "high"}]});
+    if let Some(to) = evidence_to {
+        host["evidence_window"] = serde_json::json!({"from": "2021-01-01T00:00:00Z", "to": to});
+        host["coverage"] =
+            serde_json::json!([{"source": "IIS", "files": 1, "first": "2021-01-01T00:00:00Z", "last": to}]);
+    }
     serde_json::json!({"schema": "taskforce.hunt.v1", "tool": {"name": "taskforce", "version": "0.1.0"},
-        "hosts": [{"name": name, "evidence": "x", "verdict": verdict, "reason": "test", "exchange_build": "15.1.2176.9",
-                   "patch": [{"family": "ProxyLogon", "status": patch_status}], "coverage": [],
-                   "findings": [{"rule": "TF-PL-09", "severity": "high"}]}], "skipped": []})
+        "generated_at": "2026-01-01T00:00:00Z", "hosts": [host], "skipped": []})
     .to_string()
 }
 

@@ -57,7 +57,8 @@ pub struct IngestArgs {
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
     /// For hunt reports: the address of the host the report is about (otherwise the report's
-    /// server name is matched against the names the feeds reported).
+    /// server name is matched against the names the feeds reported). A report holding several
+    /// hosts is refused with an address (exit 2).
     #[arg(long, value_name = "ADDR")]
     pub ip: Option<std::net::IpAddr>,
     /// Print nothing but errors.
@@ -141,6 +142,9 @@ pub fn ingest(args: IngestArgs) -> Result<u8> {
                                 s.rows_total as f64 / secs.max(1e-9)
                             );
                         }
+                    }
+                    for w in &s.warnings {
+                        eprintln!("{name}:{}: warning: {}", w.line, w.message);
                     }
                     for e in s.errors.iter().take(20) {
                         eprintln!("{name}:{}: skipped: {}", e.line, e.message);

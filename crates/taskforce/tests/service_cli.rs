@@ -128,3 +128,40 @@ fn a_real_hunt_report_is_ingested() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `--ip` names one host: a report holding several is refused (exit 2, the reason), nothing
+/// is written; an undated clean report is taken with a warning that it cannot verify.
+#[test]
+fn ingest_refuses_one_address_for_several_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("t.db").display());
+    let host = |name: &str| {
+        serde_json::json!({"name": name, "verdict": "clean", "reason": "no finding", "patch": [],
+            "coverage": [{"source": "IIS", "files": 1, "first": "2021-03-01T00:00:00Z", "last": "2021-03-11T00:00:00Z"}],
+            "findings": []})
+    };
+    let two = dir.path().join("two.json");
+    std::fs::write(
+        &two,
+        serde_json::json!({"schema": "taskforce.hunt.v1", "hosts": [host("EXCH01"), host("EXCH02")]}).to_string(),
+    )
+    .unwrap();
+    let out = bin().args(["ingest", "--database", &db, "--ip", "192.0.2.10", "hunt"]).arg(&two).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("two.json") && stderr.contains("holds 2 hosts") && stderr.contains("nothing was ingested"),
+        "{stderr}"
+    );
+    // Nothing was written: the one-host report about the same address creates the host now.
+    let mut undated = host("EXCH01");
+    undated.as_object_mut().unwrap().remove("coverage");
+    let one = dir.path().join("one.json");
+    std::fs::write(&one, serde_json::json!({"schema": "taskforce.hunt.v1", "hosts": [undated]}).to_string()).unwrap();
+    let out = bin().args(["ingest", "--database", &db, "--ip", "192.0.2.10", "hunt"]).arg(&one).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("one.json:1: warning:") && stderr.contains("cannot verify"), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((summary["rows_ok"].as_i64(), summary["state_changes"].as_i64()), (Some(1), Some(1)), "{summary}");
+}

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::Row;
 
-use super::{Admin, ApiError, ApiResult, AppState, AtParam, at_param, audit, require_admin, require_staff};
+use super::{Admin, ApiError, ApiResult, AppState, AtParam, at_param, audit_in, require_admin, require_staff};
 use crate::query::{self, PageParams};
 use crate::tokens::{self, Principal, Role};
 
@@ -19,7 +19,17 @@ pub async fn health(State(s): State<AppState>) -> (StatusCode, Json<Value>) {
                 json!({"status": "ok", "database": s.db.dialect.name(), "schema_version": crate::db::SCHEMA_VERSION, "version": env!("CARGO_PKG_VERSION")}),
             ),
         ),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "error": e.to_string()}))),
+        Err(e) => {
+            // The driver's text (host names, ports, user names) is for the log, not the caller.
+            let reference = super::error_reference();
+            tracing::error!(reference = %reference, error = %e, "health check: the database is unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(
+                    json!({"status": "unavailable", "error": format!("the database is unreachable (reference {reference})")}),
+                ),
+            )
+        }
     }
 }
 
@@ -125,11 +135,13 @@ pub async fn create_token(
     require_admin(&p)?;
     let role = Role::parse(&body.role)
         .ok_or_else(|| ApiError::bad_request(format!("unknown role {:?}: admin, analyst or reporter", body.role)))?;
-    let (id, secret) = tokens::create(&s.db, &body.name, role, body.org_id)
+    let mut tx = s.db.pool.begin().await?;
+    let (id, secret) = tokens::create_in(&mut tx, &body.name, role, body.org_id)
         .await
         .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
     let after = json!({"id": id, "name": body.name, "role": role.as_str(), "org_id": body.org_id});
-    audit(&s.db, &p, "create", "token", id, None, Some(after.clone())).await?;
+    audit_in(&mut tx, &p, "create", "token", id, None, Some(after.clone())).await?;
+    tx.commit().await?;
     let mut out = after;
     out["token"] = Value::String(secret);
     Ok((StatusCode::CREATED, Json(out)))
@@ -137,9 +149,11 @@ pub async fn create_token(
 
 pub async fn revoke_token(State(s): State<AppState>, p: Principal, Path(id): Path<i64>) -> ApiResult<StatusCode> {
     require_admin(&p)?;
-    if !tokens::revoke(&s.db, id).await? {
+    let mut tx = s.db.pool.begin().await?;
+    if !tokens::revoke_in(&mut tx, id).await? {
         return Err(ApiError::not_found("active token"));
     }
-    audit(&s.db, &p, "revoke", "token", id, None, None).await?;
+    audit_in(&mut tx, &p, "revoke", "token", id, None, None).await?;
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -116,7 +116,9 @@ pub async fn csv(State(s): State<AppState>, p: Principal, Path(id): Path<i64>) -
     w.write_record(CSV_HEADER).map_err(io)?;
     for r in &rows {
         let ts = r.last_seen.replace('T', " ").trim_end_matches('Z').to_string();
-        w.write_record([
+        // Feed data (host names, server names, URLs, organisation names) is attacker-reachable:
+        // every cell goes out neutralised for spreadsheets.
+        let cells: [String; 21] = [
             ts,
             r.ip.clone(),
             r.port.map(|p| p.to_string()).unwrap_or_default(),
@@ -138,12 +140,21 @@ pub async fn csv(State(s): State<AppState>, p: Principal, Path(id): Path<i64>) -
             r.last_seen.clone(),
             org.summary.name.clone(),
             org.abuse_contact.clone().unwrap_or_default(),
-        ])
-        .map_err(io)?;
+        ];
+        w.write_record(cells.iter().map(|c| spreadsheet_safe(c).into_owned())).map_err(io)?;
     }
     let body = w.into_inner().map_err(|e| ApiError::from(anyhow::anyhow!("{e}")))?;
     let name = format!("attachment; filename=\"taskforce-org-{id}.csv\"");
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, name)], body))
+}
+
+/// OWASP's rule against CSV (formula) injection: a cell starting with `=`, `+`, `-`, `@`, a tab
+/// or a carriage return is prefixed with `'`, so a spreadsheet shows it as text.
+pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
 }
 
 /// IntelMQ classification for a technical state.
@@ -197,4 +208,19 @@ pub async fn intelmq(State(s): State<AppState>, p: Principal, Path(id): Path<i64
         out.push('\n');
     }
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spreadsheet_safe;
+
+    #[test]
+    fn formula_cells_are_neutralised() {
+        for bad in ["=HYPERLINK(\"x\")", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(spreadsheet_safe(bad), format!("'{bad}"));
+        }
+        for ok in ["", "mail.example", "192.0.2.1", "2021-03-15 02:14:07", "a=b"] {
+            assert_eq!(spreadsheet_safe(ok), ok);
+        }
+    }
 }

@@ -5,9 +5,10 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sqlx::Row;
 
 use super::orgs::host_filter;
-use super::{ApiError, ApiResult, AppState, AtParam, Staff, at_param, audit, require_staff};
+use super::{ApiError, ApiResult, AppState, AtParam, Staff, at_param, audit_in, require_staff};
 use crate::enrich::Enricher;
 use crate::feeds::{Observed, Target};
 use crate::query;
@@ -102,11 +103,20 @@ pub async fn remediation(
     )
     .await?;
     store::roll_up(&mut tx, s.db.dialect, &orgs).await?;
+    // The audit row commits with the change it records.
+    let state: String =
+        sqlx::query("SELECT tech_state FROM host WHERE id = $1").bind(id).fetch_one(&mut *tx).await?.try_get(0)?;
+    let after = Some(json!({"tech_state": state, "note": body.note, "at": at}));
+    audit_in(&mut tx, &p, "remediation", "host", id, Some(before), after.clone()).await?;
     tx.commit().await?;
-    let after =
-        query::host_summary(&s.db, id).await?.map(|h| json!({"tech_state": h.tech_state, "note": body.note, "at": at}));
-    audit(&s.db, &p, "remediation", "host", id, Some(before), after.clone()).await?;
-    Ok(Json(json!({"host_id": id, "state_changes": stats.state_changes, "host": after})))
+    let mut answer = json!({"host_id": id, "state_changes": stats.state_changes, "host": after});
+    if stats.state_changes == 0 && host.tech_state != "remediated" && host.tech_state != "verified_clean" {
+        answer["note"] = json!(format!(
+            "recorded in the host's history only: the host's current state ({}) rests on evidence newer than {at}",
+            host.tech_state
+        ));
+    }
+    Ok(Json(answer))
 }
 
 fn rand_suffix() -> [u8; 8] {

@@ -53,12 +53,26 @@ impl ApiError {
 }
 
 impl IntoResponse for ApiError {
+    /// A 5xx answer never carries the internal error (SQL, paths, driver text): that is logged
+    /// with a reference the answer gives, so an operator can find it.
     fn into_response(self) -> Response {
-        if self.status.is_server_error() {
-            tracing::error!(status = self.status.as_u16(), error = %self.message, "request failed");
-        }
-        (self.status, axum::Json(json!({"error": self.message, "status": self.status.as_u16()}))).into_response()
+        let message = if self.status.is_server_error() {
+            let reference = error_reference();
+            tracing::error!(status = self.status.as_u16(), reference = %reference, error = %self.message, "request failed");
+            format!("internal error (reference {reference}); the server log has the details")
+        } else {
+            self.message
+        };
+        (self.status, axum::Json(json!({"error": message, "status": self.status.as_u16()}))).into_response()
     }
+}
+
+/// A short random id tying an answer to its log line.
+pub fn error_reference() -> String {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 6];
+    let _ = ring::rand::SystemRandom::new().fill(&mut b);
+    crate::ingest::hex(&b)
 }
 
 impl From<anyhow::Error> for ApiError {
@@ -204,7 +218,8 @@ async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/yaml")], OPENAPI_YAML)
 }
 
-/// Records a change made through the API.
+/// Records a change made through the API (on its own: prefer `audit_in` inside the change's
+/// transaction).
 pub async fn audit(
     db: &Db,
     actor: &Principal,
@@ -214,17 +229,27 @@ pub async fn audit(
     before: Option<serde_json::Value>,
     after: Option<serde_json::Value>,
 ) -> anyhow::Result<()> {
-    sqlx::query("INSERT INTO audit_log (at, actor, action, object_type, object_id, before_json, after_json) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-        .bind(crate::time::now())
-        .bind(format!("{}:{}", actor.role.as_str(), actor.name))
-        .bind(action.to_string())
-        .bind(object_type.to_string())
-        .bind(object_id.to_string())
-        .bind(before.map(|v| v.to_string()))
-        .bind(after.map(|v| v.to_string()))
-        .execute(&db.pool)
-        .await?;
-    Ok(())
+    crate::audit::record(&db.pool, &actor_label(actor), action, object_type, &object_id.to_string(), before, after)
+        .await
+}
+
+/// Records a change in the transaction that makes it: both commit, or neither.
+pub async fn audit_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    actor: &Principal,
+    action: &str,
+    object_type: &str,
+    object_id: impl ToString,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+) -> anyhow::Result<()> {
+    crate::audit::record(&mut **tx, &actor_label(actor), action, object_type, &object_id.to_string(), before, after)
+        .await
+}
+
+/// How the audit log names a principal: `role:name`.
+pub fn actor_label(p: &Principal) -> String {
+    format!("{}:{}", p.role.as_str(), p.name)
 }
 
 /// The `?at=` query parameter of the past-date views.

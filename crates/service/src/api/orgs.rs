@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::Row;
 
-use super::{ApiError, ApiResult, AppState, AtParam, Staff, at_param, audit, require_org_access, require_staff};
+use super::{ApiError, ApiResult, AppState, AtParam, Staff, at_param, audit_in, require_org_access, require_staff};
 use crate::orgs_import::{canonical_cidr, plausible_email};
 use crate::query::{self, HostFilter, OrgFilter, PageParams};
 use crate::state::CommState;
@@ -153,17 +153,19 @@ pub async fn create(
     if exists.is_some() {
         return Err(ApiError::new(StatusCode::CONFLICT, format!("an organisation named {name:?} exists already")));
     }
+    let mut tx = s.db.pool.begin().await?;
     let row = sqlx::query("INSERT INTO organisation (name, sector, cc, managed, source, imported_at) VALUES ($1, $2, $3, 'manual', $4, $5) RETURNING id")
         .bind(name.to_string())
         .bind(body.sector.clone())
         .bind(body.cc.as_ref().map(|c| c.to_ascii_uppercase()))
         .bind(format!("analyst:{}", p.name))
         .bind(crate::time::now())
-        .fetch_one(&s.db.pool)
+        .fetch_one(&mut *tx)
         .await?;
     let id: i64 = row.try_get(0)?;
     let after = json!({"id": id, "name": name, "sector": body.sector, "cc": body.cc});
-    audit(&s.db, &p, "create", "organisation", id, None, Some(after.clone())).await?;
+    audit_in(&mut tx, &p, "create", "organisation", id, None, Some(after.clone())).await?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(after)))
 }
 
@@ -201,6 +203,7 @@ pub async fn add_contact(
     if !matches!(body.role.as_str(), "abuse" | "security" | "tech" | "executive") {
         return Err(ApiError::bad_request("role must be abuse, security, tech or executive"));
     }
+    let mut tx = s.db.pool.begin().await?;
     let row = sqlx::query(
         "INSERT INTO contact (org_id, email, role, name, phone, managed, source, imported_at) VALUES ($1, $2, $3, $4, $5, 'manual', $6, $7) \
          ON CONFLICT (org_id, email, managed) DO UPDATE SET role = excluded.role, name = excluded.name, phone = excluded.phone, source = excluded.source, imported_at = excluded.imported_at RETURNING id",
@@ -212,11 +215,12 @@ pub async fn add_contact(
     .bind(body.phone.clone())
     .bind(format!("analyst:{}", p.name))
     .bind(crate::time::now())
-    .fetch_one(&s.db.pool)
+    .fetch_one(&mut *tx)
     .await?;
     let cid: i64 = row.try_get(0)?;
     let after = json!({"id": cid, "org_id": id, "email": email, "role": body.role, "name": body.name, "phone": body.phone, "managed": "manual"});
-    audit(&s.db, &p, "create", "contact", cid, None, Some(after.clone())).await?;
+    audit_in(&mut tx, &p, "create", "contact", cid, None, Some(after.clone())).await?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(after)))
 }
 
@@ -235,42 +239,46 @@ pub async fn add_mapping(
     Json(body): Json<NewMapping>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     org_exists(&s, id).await?;
+    let mut tx = s.db.pool.begin().await?;
+    s.db.lock_for_write(&mut tx).await?;
     let (table, value, before) = match (&body.cidr, body.asn) {
         (Some(cidr), None) => {
             let cidr = canonical_cidr(cidr).map_err(ApiError::bad_request)?;
             let before = sqlx::query("SELECT org_id FROM org_network WHERE cidr = $1 AND managed = 'manual'")
                 .bind(cidr.clone())
-                .fetch_optional(&s.db.pool)
+                .fetch_optional(&mut *tx)
                 .await?;
             sqlx::query("INSERT INTO org_network (org_id, cidr, managed, source, imported_at) VALUES ($1, $2, 'manual', $3, $4) ON CONFLICT (cidr, managed) DO UPDATE SET org_id = excluded.org_id, source = excluded.source, imported_at = excluded.imported_at")
                 .bind(id)
                 .bind(cidr.clone())
                 .bind(format!("analyst:{}", p.name))
                 .bind(crate::time::now())
-                .execute(&s.db.pool)
+                .execute(&mut *tx)
                 .await?;
             ("network", cidr, before)
         }
         (None, Some(asn)) if asn > 0 && asn <= u32::MAX as i64 => {
             let before = sqlx::query("SELECT org_id FROM org_asn WHERE asn = $1 AND managed = 'manual'")
                 .bind(asn)
-                .fetch_optional(&s.db.pool)
+                .fetch_optional(&mut *tx)
                 .await?;
             sqlx::query("INSERT INTO org_asn (org_id, asn, managed, source, imported_at) VALUES ($1, $2, 'manual', $3, $4) ON CONFLICT (asn, managed) DO UPDATE SET org_id = excluded.org_id, source = excluded.source, imported_at = excluded.imported_at")
                 .bind(id)
                 .bind(asn)
                 .bind(format!("analyst:{}", p.name))
                 .bind(crate::time::now())
-                .execute(&s.db.pool)
+                .execute(&mut *tx)
                 .await?;
             ("asn", asn.to_string(), before)
         }
         _ => return Err(ApiError::bad_request("give exactly one of cidr (a network) or asn (a number)")),
     };
     let before = before.map(|r| r.try_get::<i64, _>(0)).transpose()?.map(|org| json!({"org_id": org}));
-    let moved = crate::store::reenrich_all(&s.db).await?;
-    let after = json!({"org_id": id, table: value, "managed": "manual", "hosts_remapped": moved});
-    audit(&s.db, &p, "assign", table, &value, before, Some(after.clone())).await?;
+    let mut after = json!({"org_id": id, table: value, "managed": "manual"});
+    audit_in(&mut tx, &p, "assign", table, &value, before, Some(after.clone())).await?;
+    tx.commit().await?;
+    // Derived from the committed mapping (a re-run repeats it).
+    after["hosts_remapped"] = json!(crate::store::reenrich_all(&s.db).await?);
     Ok((StatusCode::CREATED, Json(after)))
 }
 
@@ -335,10 +343,9 @@ pub async fn communication(
         .bind(id)
         .execute(&mut *tx)
         .await?;
-    tx.commit().await?;
     let after = json!({"org_id": id, "comm_state": to.as_str(), "at": at, "note": body.note});
-    audit(
-        &s.db,
+    audit_in(
+        &mut tx,
         &p,
         "communication",
         "organisation",
@@ -347,6 +354,7 @@ pub async fn communication(
         Some(after.clone()),
     )
     .await?;
+    tx.commit().await?;
     crate::ingest::refresh_orgs(&s.db, BTreeSet::from([id])).await?;
     Ok(Json(after))
 }

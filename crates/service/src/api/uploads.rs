@@ -12,9 +12,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
-use super::{ApiError, ApiResult, AppState, Staff, audit, require_org_access};
+use super::{ApiError, ApiResult, AppState, Staff, actor_label, require_org_access};
 use crate::feeds::{FeedKind, FileError};
-use crate::ingest::{IngestError, IngestKind, IngestSummary, ingest_file};
+use crate::ingest::{IngestError, IngestKind, IngestSummary, ingest_file_audited};
 use crate::store::Uploader;
 use crate::tokens::Principal;
 
@@ -90,12 +90,11 @@ async fn run(
 ) -> ApiResult<IngestSummary> {
     let file_name = params.file_name.clone().unwrap_or_else(|| "upload".into());
     let uploader = Uploader { name: format!("token:{}", p.name), reporter_org: org };
-    let summary = ingest_file(&s.db, kind, tmp.path(), &file_name, &uploader, parse_ip(&params.ip)?)
+    // The audit row is written in the upload's own transaction.
+    let actor = actor_label(p);
+    ingest_file_audited(&s.db, kind, tmp.path(), &file_name, &uploader, parse_ip(&params.ip)?, Some(&actor))
         .await
-        .map_err(ingest_error)?;
-    let after = serde_json::to_value(&summary).map_err(anyhow::Error::from)?;
-    audit(&s.db, p, "ingest", "ingest", summary.ingest_id, None, Some(after)).await?;
-    Ok(summary)
+        .map_err(ingest_error)
 }
 
 /// `POST /api/v1/ingest/{kind}`: any feed, ASN or organisation file (analysts).

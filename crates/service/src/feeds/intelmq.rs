@@ -108,7 +108,7 @@ mod tests {
         let (mut ok, mut bad) = (Vec::new(), Vec::new());
         parse(f.path(), &mut |item| match item {
             Item::Row(o) => ok.push(*o),
-            Item::Bad(b) => bad.push(b),
+            Item::Bad(b) | Item::Warning(b) => bad.push(b),
         })?;
         Ok((ok, bad))
     }

@@ -73,6 +73,41 @@ pub struct Observed {
     pub detail: String,
 }
 
+impl Observed {
+    /// Replaces NUL characters (valid UTF-8 that PostgreSQL's text type refuses) with U+FFFD in
+    /// every stored field, so a hostile row is kept, inert, on both databases. `detail` is JSON,
+    /// whose writer escapes NUL already; it is scrubbed too in case a parser wrote it by hand.
+    pub fn scrub_nul(&mut self) {
+        for field in [
+            Some(&mut self.observed_at),
+            self.tags.as_mut(),
+            self.version.as_mut(),
+            self.url.as_mut(),
+            self.hostname.as_mut(),
+            self.servername.as_mut(),
+            self.cc_reported.as_mut(),
+            Some(&mut self.natural_key),
+            Some(&mut self.detail),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            scrub_nul(field);
+        }
+        if let Target::Servername(name) = &mut self.target {
+            scrub_nul(name);
+        }
+        self.findings.iter_mut().for_each(scrub_nul);
+    }
+}
+
+/// NUL → U+FFFD, in place (no allocation when there is none).
+pub fn scrub_nul(text: &mut String) {
+    if text.contains('\0') {
+        *text = text.replace('\0', "\u{fffd}");
+    }
+}
+
 /// A row that was skipped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RowError {
@@ -93,12 +128,17 @@ pub enum FileError {
     Empty,
     #[error("cannot read the file: {0}")]
     Io(String),
+    /// Well-formed, but not acceptable as sent (e.g. one address for a report of several hosts).
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// What a parser yields per row.
 pub enum Item {
     Row(Box<Observed>),
     Bad(RowError),
+    /// Taken, with a caveat the answer must carry (e.g. an undated hunt report cannot verify).
+    Warning(RowError),
 }
 
 /// What a parser needs besides the file.

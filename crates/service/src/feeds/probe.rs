@@ -122,7 +122,7 @@ mod tests {
             .into_iter()
             .map(|i| match i {
                 Item::Row(o) => o.signals[0],
-                Item::Bad(b) => panic!("{b:?}"),
+                Item::Bad(b) | Item::Warning(b) => panic!("{b:?}"),
             })
             .collect();
         assert_eq!(rows, vec![Signal::Vulnerable, Signal::FixedByProbe, Signal::Seen, Signal::None]);

@@ -197,7 +197,7 @@ mod tests {
         let (mut ok, mut bad) = (Vec::new(), Vec::new());
         parse(f.path(), &mut |item| match item {
             Item::Row(o) => ok.push(*o),
-            Item::Bad(b) => bad.push(b),
+            Item::Bad(b) | Item::Warning(b) => bad.push(b),
         })?;
         Ok((ok, bad))
     }
@@ -257,7 +257,7 @@ mod tests {
         let (mut ok, mut bad) = (0, 0);
         parse(&path, &mut |i| match i {
             Item::Row(_) => ok += 1,
-            Item::Bad(_) => bad += 1,
+            Item::Bad(_) | Item::Warning(_) => bad += 1,
         })
         .unwrap();
         assert_eq!((ok, bad), (7, 0));
