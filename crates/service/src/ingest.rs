@@ -1,6 +1,7 @@
 //! Taking in a file, by CLI or API alike: hash it (the same file twice changes nothing), check
 //! it whole (a malformed file is refused before anything is written), then stream it through
-//! the parser in bounded batches, each written in one transaction.
+//! the parser in bounded batches, all written in one transaction with the ingest row and the
+//! audit row: a refusal or a failure anywhere leaves nothing behind.
 
 use std::collections::BTreeSet;
 use std::io::Read;

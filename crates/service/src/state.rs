@@ -143,10 +143,12 @@ impl HostState {
     /// the evidence behind the current state changes nothing (it stays in the host's history),
     /// so "the state at D = the last event at or before D" holds however late a file arrives.
     /// One exception: a compromise no remediation followed. An old web-shell sighting of a host
-    /// that is exposed, vulnerable or only patched still makes it compromised (a patch does not
-    /// remove a web shell), dated at the current state's time and not counted as a regression.
+    /// never known compromised that is exposed, vulnerable or only patched still makes it
+    /// compromised (a patch does not remove a web shell), dated at the current state's time and
+    /// not counted as a regression.
     pub fn apply(&mut self, signal: Signal, at: &str) -> Vec<Transition> {
         let late = self.state_at.as_deref().is_some_and(|last| at < last);
+        let known_compromised = self.compromised_ever;
         let mut out = Vec::new();
         let current = self.state;
         // The facts verification needs keep their own times, late or not.
@@ -157,7 +159,10 @@ impl HostState {
             _ => {}
         }
         if late {
+            // Only for a host never known compromised: one that was has been remediated since
+            // (the only way out of `compromised`), and an old sighting is then history.
             if signal == Signal::Compromised
+                && !known_compromised
                 && matches!(current, Some(TechState::Exposed | TechState::Vulnerable | TechState::Patched))
             {
                 let since = self.state_at.clone().unwrap_or_else(|| at.to_string());
@@ -473,6 +478,19 @@ mod tests {
         assert_eq!(states(&t), vec![Vulnerable, Patched, Compromised]);
         assert_eq!(t[2].at, "2021-03-09T00:00:00Z", "never before the state it replaces");
         assert!(!t[2].regressed && h.compromised_ever);
+        // A host remediated since (compromised, remediated, verified, then patched again after
+        // a regression): an old sighting is history.
+        let (mut h, _) = run(&[
+            (Signal::Compromised, "2021-03-03T00:00:00Z"),
+            (Signal::Remediation, "2021-03-10T00:00:00Z"),
+            (Signal::CleanHunt, "2021-03-11T00:00:00Z"),
+            (Signal::FixedByProbe, "2021-03-12T00:00:00Z"),
+            (Signal::Vulnerable, "2021-04-01T00:00:00Z"),
+            (Signal::FixedByProbe, "2021-04-05T00:00:00Z"),
+        ]);
+        assert_eq!(h.state, Some(Patched));
+        assert!(h.apply(Signal::Compromised, "2021-03-04T00:00:00Z").is_empty());
+        assert_eq!(h.state, Some(Patched));
     }
 
     #[test]

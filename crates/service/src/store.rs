@@ -1,6 +1,7 @@
 //! Writes one batch of observations: hosts (enriched, state machine applied), immutable
-//! observations, aggregated findings, state events and the organisation roll-ups, in one
-//! transaction. Multi-row statements keep a batch to a handful of round trips.
+//! observations, aggregated findings, state events and the organisation roll-ups, inside the
+//! caller's transaction (one per upload). Multi-row statements keep a batch to a handful of
+//! round trips.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
