@@ -10,7 +10,9 @@ use taskforce_evidence::{Evidence, Item, PathHint};
 use taskforce_report::Effect;
 use taskforce_sigma::{SigmaHit, SigmaSet};
 
-use crate::scan::excerpt;
+use std::collections::HashMap;
+
+use crate::scan::{Overflow, RuleRef, excerpt};
 
 /// Largest event log read from inside a zip (it has to be buffered: EVTX needs seeking).
 const MAX_BUFFERED_EVTX: u64 = 2 << 30;
@@ -36,6 +38,8 @@ pub struct EventScan {
     pub computer: Option<String>,
     /// Damaged chunks or records that were skipped (the rest of the file was read).
     pub damage: Vec<String>,
+    /// Hits over the per-rule cap: counted, not kept.
+    pub overflow: Vec<Overflow>,
 }
 
 /// True when the item should be read as an event log: an `.evtx` path, or a JSON export.
@@ -69,9 +73,11 @@ pub fn scan(
     evidence: &Evidence,
     item: &Item,
     sigma: &SigmaSet,
+    max_hits_per_rule: usize,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<EventScan, String> {
     let mut out = EventScan::default();
+    let mut kept: HashMap<usize, usize> = HashMap::new();
     let written = written_path_regex();
     let mut on_event = |event: WinEvent| {
         out.events += 1;
@@ -83,7 +89,21 @@ pub fn scan(
             out.computer = Some(event.computer.clone());
         }
         for hit in sigma.evaluate_event(&event) {
-            out.hits.push(to_hit(&hit, &event, &written));
+            let n = kept.entry(hit.index).or_default();
+            if *n < max_hits_per_rule {
+                *n += 1;
+                out.hits.push(to_hit(&hit, &event, &written));
+                continue;
+            }
+            let rule = RuleRef::Sigma(hit.index);
+            match out.overflow.iter_mut().find(|o| o.rule == rule) {
+                Some(o) => o.add(event.time),
+                None => {
+                    let mut o = Overflow::new(rule, hit.rule.effect, hit.rule.severity, hit.rule.stage);
+                    o.add(event.time);
+                    out.overflow.push(o);
+                }
+            }
         }
     };
     let mut head = [0u8; 8];
