@@ -183,11 +183,11 @@ fn refuse_overlaps(names: &[String], members: &mut [Option<Member>], problems: &
     // The member reaching furthest so far: any later member starting before its end overlaps it.
     let mut furthest: Option<(u64, usize)> = None;
     for &(start, end, i) in &ranges {
-        if let Some((reach, j)) = furthest {
-            if start < reach {
-                overlapping[i] = true;
-                overlapping[j] = true;
-            }
+        if let Some((reach, j)) = furthest
+            && start < reach
+        {
+            overlapping[i] = true;
+            overlapping[j] = true;
         }
         if furthest.is_none_or(|(reach, _)| end > reach) {
             furthest = Some((end, i));

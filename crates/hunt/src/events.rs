@@ -81,7 +81,7 @@ pub fn scan(
     let written = written_path_regex();
     let mut on_event = |event: WinEvent| {
         out.events += 1;
-        if let Some(t) = event.time {
+        if let Some(t) = event.time.filter(|t| crate::scan::plausible(*t)) {
             out.first = Some(out.first.map_or(t, |f| f.min(t)));
             out.last = Some(out.last.map_or(t, |l| l.max(t)));
         }

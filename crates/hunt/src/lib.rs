@@ -223,7 +223,7 @@ pub fn hunt_host(evidence: &Evidence, rules: &RuleSet, options: Options<'_>) -> 
                         reason: format!("{err}; the lines before the damage were checked"),
                     });
                 }
-                files.push((item, source, scan));
+                files.push((item, source, *scan));
             }
             Outcome::Unreadable(reason) => {
                 unreadable.push(skipped_path(evidence, &item.path));
@@ -433,7 +433,7 @@ fn correlate_writes(
             let reader = evidence.open_item(item).ok()?;
             let size = (!item.is_gzip()).then_some(item.size);
             match scan::scan(reader, size, Identify::Known(*source, format), &rules, tuning, None, progress) {
-                Outcome::Scanned { scan, .. } => Some((item.path.clone(), scan)),
+                Outcome::Scanned { scan, .. } => Some((item.path.clone(), *scan)),
                 _ => None,
             }
         })

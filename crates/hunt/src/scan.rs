@@ -140,7 +140,7 @@ pub enum Identify {
 pub enum Outcome {
     Scanned {
         source: LogSource,
-        scan: FileScan,
+        scan: Box<FileScan>,
     },
     /// Not one of the logs the checks read; what it is when its header says so.
     NotALog(Option<String>),
@@ -260,7 +260,7 @@ pub fn scan(
         line_state.scan_chunk(chunk.data, chunk.first_line, plan, &mut header, &mut out);
     }
     match state {
-        Some((plan, _)) => Outcome::Scanned { source: plan.source, scan: out },
+        Some((plan, _)) => Outcome::Scanned { source: plan.source, scan: Box::new(out) },
         None => unreadable_or_not(identify, "empty file".to_string()),
     }
 }
@@ -364,7 +364,7 @@ impl LineState {
     /// Reads time, host and build from a data row; false when the row has no readable time.
     fn observe(&mut self, line: &[u8], line_no: u64, plan: &ScanPlan<'_>, out: &mut FileScan, first: bool) -> bool {
         let record = Record::parse(line, line_no, plan.format, &mut self.spans);
-        let Some(t) = self.columns.time(&record) else {
+        let Some(t) = self.columns.time(&record).filter(|t| plausible(*t)) else {
             return false;
         };
         out.data_rows_seen = true;
@@ -454,6 +454,13 @@ impl LineState {
             }
         }
     }
+}
+
+/// Whether a row's time can be a time the evidence was written: not after tomorrow. A garbled
+/// or clock-skewed row dated in the future must not stretch the evidence window (a report whose
+/// window reached 2099 would look like evidence from after any fix).
+pub fn plausible(t: Timestamp) -> bool {
+    Timestamp::now().checked_add(jiff::SignedDuration::from_hours(24)).is_ok_and(|limit| t <= limit)
 }
 
 /// Counts lines forward through a chunk; positions must be asked for in increasing order.

@@ -76,6 +76,15 @@ fn the_evidence_window_comes_from_rows_and_events_never_from_file_times() {
     }]);
     std::fs::create_dir_all(root.join("Windows/System32/winevt/Logs")).unwrap();
     std::fs::write(root.join("Windows/System32/winevt/Logs/MSExchange Management.evtx"), evtx).unwrap();
+    // A row from a skewed clock, dated in the future, cannot stretch the window either.
+    write(
+        root,
+        "inetpub/logs/LogFiles/W3SVC1/u_ex210304.log",
+        &iis(&[
+            "2021-03-04 10:00:00 10.0.0.5 GET /owa/ - 443 - 10.0.0.7 Mozilla/5.0 - 200 0 0 15",
+            "2099-01-01 00:00:00 10.0.0.5 GET /owa/ - 443 - 10.0.0.7 Mozilla/5.0 - 200 0 0 15",
+        ]),
+    );
     touch_all(root);
 
     let sweep = taskforce_files::Sweep::load(&taskforce_files::SweepConfig::default()).0;

@@ -38,8 +38,9 @@ pub fn render(report: &Report, format: OutputFormat, color: bool, out: &mut dyn 
     }
 }
 
-/// One object per line: a `host` line (the host without its findings, with a count), then a
-/// `finding` line per finding (with the host's name), then a `skipped` line per unread file.
+/// One object per line: a `host` line (the host without its findings, with a count, and the
+/// run's `generated_at` and `rule_sets`), then a `finding` line per finding (with the host's
+/// name), then a `skipped` line per unread file.
 fn jsonl(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     for host in &report.hosts {
         let mut summary = serde_json::to_value(host)?;
@@ -48,6 +49,8 @@ fn jsonl(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             obj.insert("type".into(), "host".into());
             obj.insert("schema".into(), report.schema.clone().into());
             obj.insert("finding_count".into(), host.findings.len().into());
+            obj.insert("generated_at".into(), report.generated_at.clone().into());
+            obj.insert("rule_sets".into(), serde_json::to_value(&report.rule_sets)?);
         }
         serde_json::to_writer(&mut *out, &summary)?;
         writeln!(out)?;

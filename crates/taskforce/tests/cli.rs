@@ -98,6 +98,8 @@ fn output_formats() {
         String::from_utf8(jsonl.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines[0]["type"], "host");
     assert_eq!(lines[0]["verdict"], "compromised");
+    assert!(lines[0]["evidence_window"]["to"].is_string(), "{}", lines[0]);
+    assert!(lines[0]["generated_at"].is_string() && lines[0]["rule_sets"].as_array().is_some_and(|a| !a.is_empty()));
     let findings = lines.iter().filter(|l| l["type"] == "finding").count();
     assert_eq!(findings as u64, lines[0]["finding_count"].as_u64().unwrap());
     assert!(findings > 0);
