@@ -80,6 +80,8 @@ pub struct Evidence {
     /// Files that were seen but cannot be read (odd names, bomb guards, I/O errors).
     pub problems: Vec<Problem>,
     zip: Option<zipped::ZipSource>,
+    /// The same limits guard zip members and `.gz` items.
+    limits: Limits,
 }
 
 impl Evidence {
@@ -93,7 +95,7 @@ impl Evidence {
         let meta = std::fs::metadata(path).map_err(|source| EvidenceError::Io { path: display.clone(), source })?;
         if meta.is_dir() {
             let (items, problems) = list_dir(path);
-            return Ok(Evidence { display, items, problems, zip: None });
+            return Ok(Evidence { display, items, problems, zip: None, limits });
         }
         let mut magic = [0u8; 4];
         let is_zip = File::open(path)
@@ -105,7 +107,7 @@ impl Evidence {
             let source = zipped::ZipSource::open(Arc::new(file), meta.len(), limits)
                 .map_err(|reason| EvidenceError::BadZip { path: display.clone(), reason })?;
             let (items, problems) = source.list();
-            return Ok(Evidence { display, items, problems, zip: Some(source) });
+            return Ok(Evidence { display, items, problems, zip: Some(source), limits });
         }
         if meta.is_file() && has_extension(path, "zip") {
             return Err(EvidenceError::BadZip { path: display, reason: "no zip signature at the start".into() });
@@ -120,7 +122,7 @@ impl Evidence {
                 size: meta.len(),
                 locator: Locator::File(path.to_path_buf()),
             };
-            return Ok(Evidence { display, items: vec![item], problems: Vec::new(), zip: None });
+            return Ok(Evidence { display, items: vec![item], problems: Vec::new(), zip: None, limits });
         }
         Err(EvidenceError::Unsupported { path: display })
     }
@@ -130,8 +132,9 @@ impl Evidence {
         self.zip.is_some()
     }
 
-    /// Opens an item for reading, decompressing `.gz` files (rotated logs) on the fly. Safe to
-    /// call from many threads at once.
+    /// Opens an item for reading, decompressing `.gz` files (rotated logs) on the fly behind the
+    /// zip members' size and ratio limits (a read past them fails with the reason). Safe to call
+    /// from many threads at once.
     pub fn open_item(&self, item: &Item) -> io::Result<Box<dyn Read + Send + '_>> {
         let raw: Box<dyn Read + Send + '_> = match &item.locator {
             Locator::File(path) => Box::new(File::open(path)?),
@@ -141,7 +144,8 @@ impl Evidence {
             }
         };
         if item.is_gzip() {
-            return Ok(Box::new(flate2::read::MultiGzDecoder::new(raw)));
+            let inner = Box::new(flate2::read::MultiGzDecoder::new(raw));
+            return Ok(Box::new(zipped::Inflated::new(inner, item.size, self.limits)));
         }
         Ok(raw)
     }

@@ -132,6 +132,7 @@ impl ZipSource {
                 }
             }
         }
+        refuse_overlaps(&names, &mut members, &mut problems);
         Ok(ZipSource { file: shared, names, members, problems })
     }
 
@@ -163,6 +164,84 @@ impl ZipSource {
         let inner: Box<dyn Read + Send> =
             if m.deflated { Box::new(flate2::read::DeflateDecoder::new(raw)) } else { Box::new(raw) };
         Ok(Box::new(Guarded { inner, declared: m.size, read: 0 }))
+    }
+}
+
+/// Refuses members whose data overlaps another member's: a "zip of overlapping files" bomb
+/// points many entries at the same compressed bytes, so each passes the ratio check while the
+/// archive as a whole expands without bound. No real archiver writes overlapping members.
+fn refuse_overlaps(names: &[String], members: &mut [Option<Member>], problems: &mut Vec<Problem>) {
+    let mut ranges: Vec<(u64, u64, usize)> = members
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| {
+            m.as_ref().filter(|m| m.compressed > 0).map(|m| (m.data_start, m.data_start + m.compressed, i))
+        })
+        .collect();
+    ranges.sort_unstable();
+    let mut overlapping = vec![false; members.len()];
+    // The member reaching furthest so far: any later member starting before its end overlaps it.
+    let mut furthest: Option<(u64, usize)> = None;
+    for &(start, end, i) in &ranges {
+        if let Some((reach, j)) = furthest
+            && start < reach
+        {
+            overlapping[i] = true;
+            overlapping[j] = true;
+        }
+        if furthest.is_none_or(|(reach, _)| end > reach) {
+            furthest = Some((end, i));
+        }
+    }
+    for (i, refused) in overlapping.into_iter().enumerate() {
+        if refused {
+            members[i] = None;
+            problems.push(Problem {
+                path: names[i].clone(),
+                reason: "zip bomb guard: member data overlaps another member's (overlapping-files bomb); not read"
+                    .into(),
+            });
+        }
+    }
+}
+
+/// A decompressing reader (a `.gz` item) held to [`Limits`]: it fails once the output passes
+/// `max_member` bytes, or once it passes 1 MiB at more than `max_ratio` times the input's size.
+pub(crate) struct Inflated<'a> {
+    inner: Box<dyn Read + Send + 'a>,
+    compressed: u64,
+    limits: Limits,
+    read: u64,
+}
+
+impl<'a> Inflated<'a> {
+    pub(crate) fn new(inner: Box<dyn Read + Send + 'a>, compressed: u64, limits: Limits) -> Inflated<'a> {
+        Inflated { inner, compressed, limits, read: 0 }
+    }
+}
+
+impl Read for Inflated<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // Small steps, so the limits stop a bomb within 256 KiB of a threshold.
+        let step = buf.len().min(256 << 10);
+        let n = self.inner.read(&mut buf[..step])?;
+        self.read += n as u64;
+        if self.read > self.limits.max_member {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("gzip bomb guard: expands past {} bytes (limit)", self.limits.max_member),
+            ));
+        }
+        if self.read > 1 << 20 && self.read / self.compressed.max(1) > self.limits.max_ratio {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "gzip bomb guard: compression ratio over {}:1 ({} bytes from {})",
+                    self.limits.max_ratio, self.read, self.compressed
+                ),
+            ));
+        }
+        Ok(n)
     }
 }
 

@@ -28,6 +28,11 @@ impl HashIocs {
         self.map.len()
     }
 
+    /// The list each hash IOC came from, one entry per hash.
+    pub(crate) fn origins(&self) -> impl Iterator<Item = &str> {
+        self.map.values().map(|e| e.list.as_str())
+    }
+
     /// Whether any MD5 (32 hex) or SHA-1 (40 hex) IOC is loaded, so those digests are computed.
     pub(crate) fn wants_md5(&self) -> bool {
         self.md5

@@ -171,7 +171,8 @@ pub struct FileResult {
 ///   `webshell` (WEBSHELL…, "webshell", tag `webshell`), `tool` (HKTL, HackTool, tag `hacktool`),
 ///   `malware` (MAL_, APT_, tag `apt`/`malware`), `exploit` (EXPL, VULN, tag `exploit`);
 /// - effect: `compromised` when score ≥ 80 and the class is webshell, tool or malware;
-///   `attempted` when score ≥ 60 and the class is exploit; otherwise `none` (context);
+///   `attempted` when score ≥ 60 and the class is exploit; otherwise `review` above `low`
+///   severity and `none` (context) at `low` or below;
 /// - stage: webshell → `webshell`; names with lsass/mimikatz/credential → `credential-access`;
 ///   exploit → `exploit`; everything else → `execution`.
 pub fn score_mapping(score: Option<i64>, name: &str, tags: &[&str]) -> (Severity, Stage, Effect) {
@@ -193,6 +194,9 @@ pub fn score_mapping(score: Option<i64>, name: &str, tags: &[&str]) -> (Severity
         Effect::Compromised
     } else if score >= 60 && exploit {
         Effect::Attempted
+    } else if severity > Severity::Low {
+        // Suspicious enough to report above `low`, not proof of anything: a person must look.
+        Effect::Review
     } else {
         Effect::None
     };
@@ -316,6 +320,19 @@ impl Sweep {
         self.names.len()
     }
 
+    /// Rules and IOC entries loaded per file they came from (`builtin:…` or a path): what a
+    /// report's `rule_sets` counts.
+    pub fn loaded_by_origin(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut out = std::collections::BTreeMap::new();
+        let names = self.names.origins().chain(self.hashes.origins());
+        #[cfg(feature = "yara")]
+        let names = names.chain(self.yara.iter().flat_map(|y| y.origins.iter().map(String::as_str)));
+        for origin in names {
+            *out.entry(origin.to_string()).or_default() += 1;
+        }
+        out
+    }
+
     /// Whether a file belongs to the sweep, and in which area. `normalised_path` uses forward
     /// slashes and may start at any root (`C/…`, `uploads/auto/C:/…`, `D/Exchange/…`, a copied
     /// drive root); matching is case-insensitive. Files outside the areas are in scope (as
@@ -432,9 +449,9 @@ mod tests {
             (Severity::High, Stage::Webshell, Effect::Compromised)
         );
         assert_eq!(score_mapping(Some(95), "APT_X", &[]), (Severity::Critical, Stage::Execution, Effect::Compromised));
-        assert_eq!(score_mapping(Some(70), "WEBSHELL_X", &[]), (Severity::Medium, Stage::Webshell, Effect::None));
+        assert_eq!(score_mapping(Some(70), "WEBSHELL_X", &[]), (Severity::Medium, Stage::Webshell, Effect::Review));
         assert_eq!(score_mapping(Some(75), "EXPL_X", &[]), (Severity::High, Stage::Exploit, Effect::Attempted));
-        assert_eq!(score_mapping(None, "SUSP_X", &[]), (Severity::High, Stage::Execution, Effect::None));
+        assert_eq!(score_mapping(None, "SUSP_X", &[]), (Severity::High, Stage::Execution, Effect::Review));
         assert_eq!(score_mapping(Some(50), "x", &["webshell"]), (Severity::Low, Stage::Webshell, Effect::None));
         assert_eq!(
             score_mapping(Some(80), "HKTL_Mimikatz", &[]),

@@ -93,6 +93,11 @@ impl NameSet {
         self.rules.len() + self.path_iocs.len()
     }
 
+    /// The file each rule and filename IOC came from, one entry per rule or IOC.
+    pub(crate) fn origins(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|r| r.source.as_str()).chain(self.path_iocs.iter().map(|p| p.list.as_str()))
+    }
+
     /// Adds the rules of a `names.yml`-schema file.
     pub(crate) fn add_yaml(&mut self, text: &str, source: &str, builtin: bool, problems: &mut Vec<LoadProblem>) {
         let defs: Vec<serde_norway::Value> = match serde_norway::from_str(text) {
@@ -306,7 +311,13 @@ impl NameSet {
                     title,
                     severity,
                     stage: if script { Stage::Webshell } else { Stage::Execution },
-                    effect: if ioc.score >= 80 { Effect::Compromised } else { Effect::None },
+                    effect: if ioc.score >= 80 {
+                        Effect::Compromised
+                    } else if severity > Severity::Low {
+                        Effect::Review
+                    } else {
+                        Effect::None
+                    },
                     cves: Vec::new(),
                     reference: String::new(),
                 };
@@ -338,6 +349,11 @@ fn compile_def(def: NameRuleDef, source: &str) -> Result<NameRule, (String, Stri
         }
         None => None,
     };
+    // `clean` means nothing above `low`: a context-only rule must stay at `low`, and a rule that
+    // wants a person to look says `review`.
+    if def.verdict == Effect::None && def.severity > Severity::Low {
+        return Err((id, format!("severity {} with verdict none: use verdict review (or info/low)", def.severity)));
+    }
     let lower = |v: Vec<String>| v.into_iter().map(|s| s.trim().replace('\\', "/").to_ascii_lowercase()).collect();
     Ok(NameRule {
         meta: RuleMeta {

@@ -32,6 +32,8 @@ pub(crate) struct YaraSet {
     pub rules: yara_x::Rules,
     /// (namespace, rule) → what a hit reports.
     meta: HashMap<(String, String), RuleMeta>,
+    /// The file each compiled rule came from (`builtin:…` or the path), one entry per rule.
+    pub origins: Vec<String>,
 }
 
 /// One rule file's declared rules, by byte offset, to name the rule an error points into.
@@ -158,14 +160,22 @@ impl YaraSet {
 
         let rules = compiler.build();
         let mut meta = HashMap::new();
+        let mut file_of_rule: HashMap<(String, String), &str> = HashMap::new();
+        for (shown, ns, text) in &sources {
+            for (_, name) in Declared::of(text).names {
+                file_of_rule.entry((ns.clone(), name)).or_insert(shown.as_str());
+            }
+        }
+        let mut origins = Vec::new();
         for rule in rules.iter() {
             let ns = rule.namespace().to_string();
             let id = rule.identifier().to_string();
+            origins.push(file_of_rule.get(&(ns.clone(), id.clone())).copied().unwrap_or_default().to_string());
             let m = if ns == BUILTIN_NAMESPACE { builtin_meta(&rule, problems) } else { user_meta(&rule, &ns) };
             meta.insert((ns, id), m);
             stats.compiled += 1;
         }
-        (Some(YaraSet { rules, meta }), stats)
+        (Some(YaraSet { rules, meta, origins }), stats)
     }
 
     /// The scanner of one thread: timeout set, fast scan (first match per pattern is enough).

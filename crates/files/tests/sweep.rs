@@ -270,7 +270,10 @@ fn name_and_path_rules() {
             "C/Users/All Users/ZING/b.aspx".into(),
             Some(("TF-FS-01-PROGRAMDATA-DEVICE-FOLDER", Severity::Critical, Effect::Compromised)),
         ),
-        ("C/ProgramData/Vendor/help.aspx".into(), Some(("TF-FS-01-PROGRAMDATA-PAGE", Severity::Medium, Effect::None))),
+        (
+            "C/ProgramData/Vendor/help.aspx".into(),
+            Some(("TF-FS-01-PROGRAMDATA-PAGE", Severity::Medium, Effect::Review)),
+        ),
         (
             "C/Users/Public/opera/Opera_browser.exe".into(),
             Some(("TF-FS-02-OPERA-BROWSER", Severity::Critical, Effect::Compromised)),
@@ -397,7 +400,7 @@ fn user_ioc_formats() {
     assert_eq!(tool.title, "File name or path on an IOC list: Test tool dropped in ProgramData");
     assert_eq!(tool.excerpt, "C:\\ProgramData\\tf-test\\abcd.exe");
     let stage = hit_of("C/Windows/Temp/tf_stage.bat", b"x", "USER-FILENAME-IOC").unwrap();
-    assert_eq!((stage.severity, stage.effect), (Severity::Medium, Effect::None));
+    assert_eq!((stage.severity, stage.effect), (Severity::Medium, Effect::Review));
     assert!(hit_of("C/Windows/Temp/tf_stage.cmd", b"x", "USER-FILENAME-IOC").is_none(), "false-positive regex");
     assert!(hit_of("C/ProgramData/tf-test/abcde.exe", b"x", "USER-FILENAME-IOC").is_none());
     assert_eq!(sweep.in_scope("C/Tools/tf_outside.exe"), Some(Area::Other));

@@ -19,15 +19,31 @@ pub struct WrittenPath {
     pub path: String,
     /// The end of the URL that serves it, lower case (`/aspnet_client/x.aspx`).
     pub url_suffix: String,
+    /// True when the path is under a folder IIS serves (`inetpub\wwwroot`, the front end's
+    /// virtual directories). Otherwise only the file name can be compared, and a request with
+    /// that name is context, never proof of use.
+    pub in_web_folder: bool,
+}
+
+const WEB_ANCHORS: [&str; 2] = ["/inetpub/wwwroot/", "/frontend/httpproxy/"];
+
+fn lower_path(path: &str) -> String {
+    path.trim().trim_matches(['\'', '"']).replace('\\', "/").to_ascii_lowercase()
+}
+
+/// True when `path` is under a folder IIS serves, so a request's URL can name that very file.
+pub fn in_web_folder(path: &str) -> bool {
+    let p = lower_path(path);
+    WEB_ANCHORS.iter().any(|a| p.contains(a))
 }
 
 /// The URL under which IIS would serve `path`, as far as it can be told: the part after
 /// `inetpub\wwwroot` or `FrontEnd\HttpProxy` (the Exchange front-end virtual directories), else
 /// the file name alone.
 pub fn web_suffix(path: &str) -> Option<String> {
-    let p = path.trim().trim_matches(['\'', '"']).replace('\\', "/").to_ascii_lowercase();
+    let p = lower_path(path);
     let name = p.rsplit('/').next().filter(|n| n.contains('.'))?;
-    for anchor in ["/inetpub/wwwroot/", "/frontend/httpproxy/"] {
+    for anchor in WEB_ANCHORS {
         if let Some(at) = p.find(anchor) {
             return Some(format!("/{}", &p[at + anchor.len()..]));
         }
@@ -60,25 +76,41 @@ pub fn rules_for(paths: &[WrittenPath]) -> RuleSet {
             detection.insert("condition".into(), "request".into());
             let mut rule = Mapping::new();
             rule.insert("id".into(), format!("{RULE_ID}#{i}-{source}").into());
-            rule.insert("title".into(), "Request to a file the attacker wrote".into());
-            rule.insert(
-                "description".into(),
-                "A request for a path that an earlier finding shows the attacker writing: web shell use when it was served."
-                    .into(),
-            );
-            rule.insert("severity".into(), "high".into());
-            rule.insert("stage".into(), "webshell".into());
-            rule.insert("verdict".into(), "attempted".into());
             rule.insert("source".into(), source.into());
             rule.insert("detection".into(), Value::Mapping(detection));
-            rule.insert(
-                "escalate".into(),
-                map(&[
-                    ("condition", "request and served".into()),
-                    ("severity", "critical".into()),
-                    ("verdict", "compromised".into()),
-                ]),
-            );
+            if wp.in_web_folder {
+                rule.insert("title".into(), "Request to a file the attacker wrote".into());
+                rule.insert(
+                    "description".into(),
+                    "A request, after the write, for a path that an earlier finding shows the attacker writing: web shell use when it was served."
+                        .into(),
+                );
+                rule.insert("severity".into(), "high".into());
+                rule.insert("stage".into(), "webshell".into());
+                rule.insert("verdict".into(), "attempted".into());
+                rule.insert(
+                    "escalate".into(),
+                    map(&[
+                        ("condition", "request and served".into()),
+                        ("severity", "critical".into()),
+                        ("verdict", "compromised".into()),
+                    ]),
+                );
+            } else {
+                // Only the file name matches: another page of that name may be what was served.
+                rule.insert(
+                    "title".into(),
+                    "Request for the name of a file the attacker wrote outside the web folders".into(),
+                );
+                rule.insert(
+                    "description".into(),
+                    "A request whose URL ends with the name of a file an earlier finding shows the attacker writing outside any folder IIS serves: context for the analyst, not proof of use."
+                        .into(),
+                );
+                rule.insert("severity".into(), "low".into());
+                rule.insert("stage".into(), "webshell".into());
+                rule.insert("verdict".into(), "none".into());
+            }
             rule.insert("keep".into(), Value::Sequence(keep.iter().map(|k| Value::from(*k)).collect()));
             let text = serde_norway::to_string(&Value::Mapping(rule)).expect("a mapping always serialises");
             texts.push((format!("correlation:{}", wp.path), text));
@@ -116,11 +148,26 @@ mod tests {
         );
         assert_eq!(web_suffix(r"D:\odd\place\shell.aspx").unwrap(), "/shell.aspx");
         assert_eq!(web_suffix(r"C:\no-extension"), None);
+        assert!(in_web_folder(r"\\127.0.0.1\c$\inetpub\wwwroot\aspnet_client\supp0rt.aspx"));
+        assert!(!in_web_folder(r"D:\odd\place\shell.aspx"));
+    }
+
+    #[test]
+    fn a_bare_name_match_is_context_only() {
+        let paths =
+            vec![WrittenPath { path: "D:/x/s.aspx".into(), url_suffix: "/s.aspx".into(), in_web_folder: false }];
+        let set = rules_for(&paths);
+        assert!(set.problems.is_empty(), "{:?}", set.problems);
+        for rule in set.rules() {
+            assert_eq!(rule.meta.effect, taskforce_report::Effect::None);
+            assert!(rule.meta.severity <= taskforce_report::Severity::Low);
+        }
     }
 
     #[test]
     fn generated_rules_load_and_hostile_paths_stay_data() {
-        let paths = vec![WrittenPath { path: "x".into(), url_suffix: "/a'b\"c: d\n- e.aspx".into() }];
+        let paths =
+            vec![WrittenPath { path: "x".into(), url_suffix: "/a'b\"c: d\n- e.aspx".into(), in_web_folder: true }];
         let set = rules_for(&paths);
         assert!(set.problems.is_empty(), "{:?}", set.problems);
         assert_eq!(set.len(), 2);

@@ -5,12 +5,14 @@ use std::io::{Cursor, Read};
 
 use jiff::Timestamp;
 use regex::Regex;
-use taskforce_events::{EVTX_MAGIC, EventFile, WinEvent, looks_like_event_jsonl, read_evtx, read_jsonl};
+use taskforce_events::{EVTX_MAGIC, EventFile, WinEvent, read_evtx};
 use taskforce_evidence::{Evidence, Item, PathHint};
 use taskforce_report::Effect;
 use taskforce_sigma::{SigmaHit, SigmaSet};
 
-use crate::scan::excerpt;
+use std::collections::HashMap;
+
+use crate::scan::{Overflow, RuleRef, excerpt};
 
 /// Largest event log read from inside a zip (it has to be buffered: EVTX needs seeking).
 const MAX_BUFFERED_EVTX: u64 = 2 << 30;
@@ -36,21 +38,31 @@ pub struct EventScan {
     pub computer: Option<String>,
     /// Damaged chunks or records that were skipped (the rest of the file was read).
     pub damage: Vec<String>,
+    /// Hits over the per-rule cap: counted, not kept.
+    pub overflow: Vec<Overflow>,
 }
 
-/// True when the item should be read as an event log: an `.evtx` path, or a JSON export.
+/// Extensions under which collectors and datasets write event exports; files with them are
+/// sniffed for one of the formats `taskforce_events::sniff` knows (never judged by name alone).
+const EXPORT_EXTENSIONS: [&str; 8] = [".json", ".jsonl", ".ndjson", ".csv", ".xml", ".txt", ".log", ".evtx"];
+
+/// True when the item should be read as an event log: an `.evtx` path, or a file whose content is
+/// an event export (evtx_dump/winlogbeat/NXLog/OTRF/Velociraptor JSON, EvtxECmd CSV, Windows XML).
 pub fn is_event_file(evidence: &Evidence, item: &Item) -> bool {
     if item.hint == PathHint::EventLog {
         return true;
     }
+    if item.hint != PathHint::Other {
+        return false;
+    }
     let lower = item.path.to_ascii_lowercase();
-    if !(lower.ends_with(".json") || lower.ends_with(".jsonl") || lower.ends_with(".ndjson")) {
+    if !EXPORT_EXTENSIONS.iter().any(|e| lower.ends_with(e)) {
         return false;
     }
     let mut head = vec![0u8; 4096];
     let Ok(mut reader) = evidence.open_item(item) else { return false };
     let n = read_up_to(&mut reader, &mut head);
-    looks_like_event_jsonl(&head[..n])
+    taskforce_events::sniff(&head[..n]).is_some()
 }
 
 fn read_up_to(reader: &mut dyn Read, buf: &mut [u8]) -> usize {
@@ -69,13 +81,15 @@ pub fn scan(
     evidence: &Evidence,
     item: &Item,
     sigma: &SigmaSet,
+    max_hits_per_rule: usize,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<EventScan, String> {
     let mut out = EventScan::default();
+    let mut kept: HashMap<usize, usize> = HashMap::new();
     let written = written_path_regex();
     let mut on_event = |event: WinEvent| {
         out.events += 1;
-        if let Some(t) = event.time {
+        if let Some(t) = event.time.filter(|t| crate::scan::plausible(*t)) {
             out.first = Some(out.first.map_or(t, |f| f.min(t)));
             out.last = Some(out.last.map_or(t, |l| l.max(t)));
         }
@@ -83,7 +97,21 @@ pub fn scan(
             out.computer = Some(event.computer.clone());
         }
         for hit in sigma.evaluate_event(&event) {
-            out.hits.push(to_hit(&hit, &event, &written));
+            let n = kept.entry(hit.index).or_default();
+            if *n < max_hits_per_rule {
+                *n += 1;
+                out.hits.push(to_hit(&hit, &event, &written));
+                continue;
+            }
+            let rule = RuleRef::Sigma(hit.index);
+            match out.overflow.iter_mut().find(|o| o.rule == rule) {
+                Some(o) => o.add(event.time),
+                None => {
+                    let mut o = Overflow::new(rule, hit.rule.effect, hit.rule.severity, hit.rule.stage);
+                    o.add(event.time);
+                    out.overflow.push(o);
+                }
+            }
         }
     };
     let mut head = [0u8; 8];
@@ -114,8 +142,15 @@ pub fn scan(
     } else if item.hint == PathHint::EventLog {
         return Err("named like an event log but not an EVTX file (no ElfFile signature)".into());
     } else {
+        let mut head = vec![0u8; 4096];
+        let mut probe = evidence.open_item(item).map_err(|e| format!("cannot open: {e}"))?;
+        let n = read_up_to(&mut probe, &mut head);
+        drop(probe);
+        let format = taskforce_events::sniff(&head[..n]).ok_or(
+            "not an event export taskforce reads (EVTX, evtx_dump/winlogbeat/NXLog/Velociraptor JSON lines, EvtxECmd CSV, Windows event XML)",
+        )?;
         let reader = evidence.open_item(item).map_err(|e| format!("cannot open: {e}"))?;
-        read_jsonl(reader, &mut on_event)
+        taskforce_events::read_export(reader, format, &mut on_event)
     };
     progress(item.size);
     out.damage = file.damage;
@@ -162,7 +197,9 @@ fn accounts_named(hit: &SigmaHit<'_>, event: &WinEvent) -> Vec<(String, String)>
         }
         let Some(field) = spec.field.as_deref() else { continue };
         let value = if field.eq_ignore_ascii_case("Data") {
-            (!event.unnamed.is_empty()).then(|| event.unnamed.join(" "))
+            // The unnamed values as the message reads them; exports that kept only the rendered
+            // message (OTRF, NXLog) have it as `Message`.
+            (!event.unnamed.is_empty()).then(|| event.unnamed.join(" ")).or_else(|| event.get("Message").map(str::to_string))
         } else {
             event.get(field).map(str::to_string)
         };

@@ -8,8 +8,9 @@ use taskforce_logs::{Format, Header, LogSource};
 pub enum Identity {
     /// A log the rules read, with the row layout to parse it with.
     Log(LogSource, Format),
-    /// Not a log the checks use (configuration, binaries, other logs): left alone.
-    NotALog,
+    /// Not a log the checks use (configuration, binaries, other logs): left alone. With the
+    /// program that wrote it when the header names one (another product's W3C log).
+    NotALog(Option<String>),
     /// Looks like one of our logs by its path but cannot be parsed: reported as skipped.
     Unreadable(String),
 }
@@ -54,13 +55,16 @@ pub fn identify(hint: PathHint, head: Result<&Header, String>) -> Identity {
         Err(reason) => {
             return match source_from_hint(hint) {
                 Some(src) => Identity::Unreadable(format!("{src} log expected from its path, but {reason}")),
-                None => Identity::NotALog,
+                None => Identity::NotALog(None),
             };
         }
     };
     let source = match (source_from_header(header), source_from_hint(hint)) {
         (Some(s), _) | (None, Some(s)) => s,
-        (None, None) => return Identity::NotALog,
+        (None, None) => {
+            let writer = header.software.as_deref().map(str::trim).filter(|s| !s.is_empty());
+            return Identity::NotALog(writer.map(|s| format!("a log written by {s:?}, which no check reads")));
+        }
     };
     let format = match source {
         LogSource::OabGenerator => Format::Lines,

@@ -10,23 +10,24 @@ pub mod correlate;
 pub mod events;
 pub mod identify;
 mod page_use;
+pub mod rule_sets;
 pub mod scan;
 pub mod sweep;
 pub mod verdict;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use jiff::Timestamp;
 use rayon::prelude::*;
 use taskforce_builds::{Build, BuildTable};
 use taskforce_evidence::{Evidence, Item, PathHint};
 use taskforce_logs::{Format, LogSource};
-use taskforce_report::{Coverage, Effect, Finding, Host, Patch, Skipped};
+use taskforce_report::{Coverage, Effect, EvidenceWindow, Finding, Host, Patch, Severity, Skipped, Stage};
 use taskforce_rules::RuleSet;
 
 use crate::correlate::WrittenPath;
 use crate::events::EventScan;
-use crate::scan::{FileScan, Identify, LineHit, Outcome, RuleRef};
+use crate::scan::{FileScan, Identify, LineHit, Outcome, Overflow, RuleRef, Tuning};
 use taskforce_sigma::SigmaSet;
 
 /// What reading one item gave.
@@ -48,7 +49,13 @@ pub struct Options<'a> {
     pub files: Option<&'a taskforce_files::Sweep>,
     /// Called with the number of bytes read, from several threads.
     pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
+    /// Findings kept per rule (and effect) and host; the rest are counted in one summary finding
+    /// per rule. `None`: [`DEFAULT_MAX_FINDINGS_PER_RULE`].
+    pub max_findings_per_rule: Option<usize>,
 }
+
+/// Findings kept per rule and host unless the user asks otherwise.
+pub const DEFAULT_MAX_FINDINGS_PER_RULE: usize = 1000;
 
 /// One host's part of the report, plus what could not be read.
 pub struct HostReport {
@@ -98,7 +105,50 @@ pub fn worth_reading(item: &Item) -> bool {
     let name = item.path.rsplit('/').next().unwrap_or("").to_ascii_lowercase();
     let name = name.strip_suffix(".gz").unwrap_or(&name);
     let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
-    matches!(ext, "log" | "txt" | "csv" | "" | "json" | "jsonl" | "ndjson")
+    matches!(ext, "log" | "txt" | "csv" | "" | "json" | "jsonl" | "ndjson" | "xml" | "evtx")
+}
+
+/// Files a collection tool or the person collecting adds about the collection itself (KAPE's
+/// console and copy logs, Velociraptor's metadata, a README at the evidence root): not the
+/// server's logs, so not listed as unread evidence.
+pub fn is_collector_metadata(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    let at_root = !lower.contains('/');
+    let name = lower.rsplit('/').next().unwrap_or("");
+    at_root
+        && (matches!(
+            name,
+            "readme.txt"
+                | "readme.md"
+                | "client_info.json"
+                | "uploads.json"
+                | "collection_context.json"
+                | "log.json"
+                | "requests.json"
+        ) || name.ends_with("_consolelog.txt")
+            || name.ends_with("_copylog.csv")
+            || name.ends_with("_skiplog.csv"))
+}
+
+/// Why a file that was not recognised still deserves a word: its extension says logs or events.
+/// `None` for files that do not look like logs (configuration, binaries, files without extension).
+pub fn unrecognised_reason(path: &str) -> Option<&'static str> {
+    let name = path.rsplit('/').next().unwrap_or("").to_ascii_lowercase();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+    Some(match ext {
+        "json" | "jsonl" | "ndjson" => {
+            "not a log format taskforce reads: neither Windows events as JSON lines (evtx_dump, winlogbeat) nor a log with a #Fields header"
+        }
+        "xml" => {
+            "not a log format taskforce reads: XML (e.g. an Event Viewer or wevtutil export) is not read; collect the .evtx file instead"
+        }
+        "evtx" => "not a log format taskforce reads: no EVTX signature",
+        "csv" | "txt" | "log" => {
+            "not a log format taskforce reads: no Exchange or IIS log header (#Software, #Log-type, #Fields) and no known layout"
+        }
+        _ => return None,
+    })
 }
 
 /// Hunts one host's evidence.
@@ -106,6 +156,8 @@ pub fn hunt_host(evidence: &Evidence, rules: &RuleSet, options: Options<'_>) -> 
     let no_progress = |_: u64| {};
     let progress: &(dyn Fn(u64) + Sync) = options.progress.unwrap_or(&no_progress);
     let items: Vec<&Item> = evidence.items.iter().filter(|i| worth_reading(i)).collect();
+    let cap = options.max_findings_per_rule.unwrap_or(DEFAULT_MAX_FINDINGS_PER_RULE).max(1);
+    let tuning = Tuning { thorough: options.thorough, max_hits_per_rule: cap };
 
     let empty_sigma;
     let sigma = match options.sigma {
@@ -119,20 +171,12 @@ pub fn hunt_host(evidence: &Evidence, rules: &RuleSet, options: Options<'_>) -> 
         .par_iter()
         .map(|item| {
             if events::is_event_file(evidence, item) {
-                return (*item, ItemResult::Events(events::scan(evidence, item, sigma, progress)));
+                return (*item, ItemResult::Events(events::scan(evidence, item, sigma, cap, progress)));
             }
             let outcome = match evidence.open_item(item) {
                 Ok(reader) => {
                     let size = (!item.is_gzip()).then_some(item.size);
-                    scan::scan(
-                        reader,
-                        size,
-                        Identify::Auto(item.hint),
-                        rules,
-                        options.thorough,
-                        options.sigma,
-                        progress,
-                    )
+                    scan::scan(reader, size, Identify::Auto(item.hint), rules, tuning, options.sigma, progress)
                 }
                 Err(e) => Outcome::Unreadable(format!("cannot open: {e}")),
             };
@@ -144,6 +188,16 @@ pub fn hunt_host(evidence: &Evidence, rules: &RuleSet, options: Options<'_>) -> 
         .problems
         .iter()
         .map(|p| Skipped { path: skipped_path(evidence, &p.path), reason: p.reason.clone() })
+        .collect();
+    // Log and event files that were not (fully) read: named in the verdict's reason.
+    let mut unreadable: Vec<String> = evidence
+        .problems
+        .iter()
+        .filter(|p| {
+            taskforce_evidence::classify(&taskforce_evidence::normalise(&p.path)) != PathHint::Other
+                || unrecognised_reason(&p.path).is_some()
+        })
+        .map(|p| skipped_path(evidence, &p.path))
         .collect();
     for item in evidence.items.iter().filter(|i| i.is_nested_archive()) {
         skipped.push(Skipped {
@@ -160,6 +214,7 @@ pub fn hunt_host(evidence: &Evidence, rules: &RuleSet, options: Options<'_>) -> 
             ItemResult::Log(o) => o,
             ItemResult::Events(Ok(scan)) => {
                 if !scan.damage.is_empty() {
+                    unreadable.push(skipped_path(evidence, &item.path));
                     let shown: Vec<&str> = scan.damage.iter().take(3).map(String::as_str).collect();
                     skipped.push(Skipped {
                         path: skipped_path(evidence, &item.path),
@@ -176,6 +231,7 @@ pub fn hunt_host(evidence: &Evidence, rules: &RuleSet, options: Options<'_>) -> 
                 continue;
             }
             ItemResult::Events(Err(reason)) => {
+                unreadable.push(skipped_path(evidence, &item.path));
                 skipped.push(Skipped { path: skipped_path(evidence, &item.path), reason });
                 continue;
             }
@@ -183,30 +239,49 @@ pub fn hunt_host(evidence: &Evidence, rules: &RuleSet, options: Options<'_>) -> 
         match outcome {
             Outcome::Scanned { source, scan } => {
                 if let Some(err) = &scan.error {
+                    unreadable.push(skipped_path(evidence, &item.path));
                     skipped.push(Skipped {
                         path: skipped_path(evidence, &item.path),
                         reason: format!("{err}; the lines before the damage were checked"),
                     });
                 }
-                files.push((item, source, scan));
+                files.push((item, source, *scan));
             }
-            Outcome::Unreadable(reason) => skipped.push(Skipped { path: skipped_path(evidence, &item.path), reason }),
-            Outcome::NotALog => {}
+            Outcome::Unreadable(reason) => {
+                unreadable.push(skipped_path(evidence, &item.path));
+                skipped.push(Skipped { path: skipped_path(evidence, &item.path), reason });
+            }
+            Outcome::NotALog(Some(what)) => {
+                // Recognised, deliberately not read: listed, but the host's logs are not short of it.
+                skipped.push(Skipped { path: skipped_path(evidence, &item.path), reason: format!("not read: {what}") });
+            }
+            Outcome::NotALog(None) => {
+                if is_collector_metadata(&item.path) {
+                    continue;
+                }
+                if let Some(reason) = unrecognised_reason(&item.path) {
+                    unreadable.push(skipped_path(evidence, &item.path));
+                    skipped.push(Skipped { path: skipped_path(evidence, &item.path), reason: reason.to_string() });
+                }
+            }
         }
     }
 
     let mut judged: Vec<Judged> = Vec::new();
+    let mut spills: Vec<Spill> = Vec::new();
     for (item, _, scan) in &files {
         for hit in &scan.hits {
             judged.push(to_finding(rules, sigma, hit, &item.path));
         }
+        spills.extend(scan.overflow.iter().map(|o| Spill::of(rules, sigma, o)));
     }
     for (item, scan) in &event_files {
         for hit in &scan.hits {
             judged.push(event_finding(sigma, hit, &item.path));
         }
+        spills.extend(scan.overflow.iter().map(|o| Spill::of(rules, sigma, o)));
     }
-    correlate_writes(evidence, &files, &mut judged, sigma, options, progress);
+    correlate_writes(evidence, &files, &mut judged, &mut spills, sigma, tuning, progress);
     let swept = options.files.map(|s| sweep::sweep(evidence, s, progress));
     if let Some(sw) = &swept {
         judged.extend(sw.judged.iter().cloned());
@@ -214,23 +289,14 @@ pub fn hunt_host(evidence: &Evidence, rules: &RuleSet, options: Options<'_>) -> 
         sweep::fold_into_writes(&mut judged);
     }
     page_use::fold(&mut judged);
-    judged.sort_by(|a, b| {
-        (a.timestamp.is_none(), a.timestamp, &a.finding.source, a.finding.line).cmp(&(
-            b.timestamp.is_none(),
-            b.timestamp,
-            &b.finding.source,
-            b.finding.line,
-        ))
-    });
+    sort_by_time(&mut judged);
+    cap_findings(&mut judged, spills, cap);
 
     let mut coverage = coverage(&files, &event_files);
+    let evidence_window = window(&files, &event_files);
     if let Some(sw) = swept.as_ref().filter(|s| s.files > 0) {
-        coverage.push(Coverage {
-            source: "Files".into(),
-            files: sw.files,
-            first: sw.first.map(|t| t.to_string()),
-            last: sw.last.map(|t| t.to_string()),
-        });
+        // File times are those of the collected copies, not of the evidence: no dates here.
+        coverage.push(Coverage { source: "Files".into(), files: sw.files, first: None, last: None });
     }
     // ExSetup.exe's version resource is authoritative; the logs' build is the fallback.
     let build = swept.as_ref().and_then(|s| s.exchange_build).or_else(|| current_build(&files));
@@ -243,7 +309,18 @@ pub fn hunt_host(evidence: &Evidence, rules: &RuleSet, options: Options<'_>) -> 
                 .map(|c| c.split('.').next().unwrap_or(c).to_string())
         })
         .unwrap_or_else(|| evidence.stem());
-    let (verdict, reason) = verdict::judge(&judged, &coverage, build.as_ref(), &patch);
+    unreadable.sort();
+    unreadable.dedup();
+    let (verdict, reason) = verdict::judge(
+        &judged,
+        &verdict::Context {
+            coverage: &coverage,
+            window: &evidence_window,
+            unreadable: &unreadable,
+            build: build.as_ref(),
+            patch: &patch,
+        },
+    );
     let bytes_scanned = files.iter().map(|(item, _, _)| item.size).sum::<u64>()
         + event_files.iter().map(|(item, _)| item.size).sum::<u64>();
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
@@ -257,6 +334,8 @@ pub fn hunt_host(evidence: &Evidence, rules: &RuleSet, options: Options<'_>) -> 
             patch,
             coverage,
             accounts: accounts::collect(&judged),
+            evidence_window,
+            unreadable_files: unreadable.len() as u64,
             findings: judged.into_iter().map(|j| j.finding).collect(),
         },
         skipped,
@@ -339,9 +418,10 @@ fn correlate_writes(
     evidence: &Evidence,
     files: &[(&Item, LogSource, FileScan)],
     judged: &mut Vec<Judged>,
+    spills: &mut Vec<Spill>,
     // Only read for Sigma hits, which the correlation pass does not produce.
     sigma: &SigmaSet,
-    options: Options<'_>,
+    tuning: Tuning,
     progress: &(dyn Fn(u64) + Sync),
 ) {
     let mut written: Vec<(WrittenPath, usize)> = Vec::new();
@@ -353,7 +433,8 @@ fn correlate_writes(
             continue;
         };
         if !written.iter().any(|(w, _)| w.url_suffix == url_suffix) {
-            written.push((WrittenPath { path: path.to_string(), url_suffix }, i));
+            let in_web_folder = correlate::in_web_folder(path);
+            written.push((WrittenPath { path: path.to_string(), url_suffix, in_web_folder }, i));
         }
     }
     if written.is_empty() {
@@ -369,13 +450,18 @@ fn correlate_writes(
             let format = if *source == LogSource::Iis { Format::W3c } else { Format::ExchangeCsv };
             let reader = evidence.open_item(item).ok()?;
             let size = (!item.is_gzip()).then_some(item.size);
-            match scan::scan(reader, size, Identify::Known(*source, format), &rules, options.thorough, None, progress) {
-                Outcome::Scanned { scan, .. } => Some((item.path.clone(), scan)),
+            match scan::scan(reader, size, Identify::Known(*source, format), &rules, tuning, None, progress) {
+                Outcome::Scanned { scan, .. } => Some((item.path.clone(), *scan)),
                 _ => None,
             }
         })
         .collect();
     for (path, scan) in second {
+        for o in &scan.overflow {
+            let mut spill = Spill::of(&rules, sigma, o);
+            spill.rule = correlate::RULE_ID.to_string();
+            spills.push(spill);
+        }
         for hit in &scan.hits {
             let RuleRef::Line(rule_index) = hit.rule else { continue };
             let rule = &rules.rules()[rule_index];
@@ -384,6 +470,13 @@ fn correlate_writes(
             };
             let (wp, writer) = &written[index];
             let write = &judged[*writer];
+            // "Written, then requested": a request counts only when it is known to come after
+            // the write. Earlier requests (the name was in use before) and undated ones are not
+            // linked.
+            match (hit.time, write.timestamp) {
+                (Some(requested), Some(written_at)) if requested > written_at => {}
+                _ => continue,
+            }
             let link = serde_json::json!({
                 "written_path": wp.path,
                 "write_rule": write.finding.rule,
@@ -400,7 +493,9 @@ fn correlate_writes(
                 existing.finding.detail.insert("written_by".into(), link);
                 existing.finding.severity = existing.finding.severity.max(fresh.finding.severity);
                 existing.effect = existing.effect.max(fresh.effect);
-                existing.finding.stage = taskforce_report::Stage::Webshell;
+                if wp.in_web_folder {
+                    existing.finding.stage = taskforce_report::Stage::Webshell;
+                }
                 existing.finding.detail.insert("effect".into(), existing.effect.to_string().into());
                 continue;
             }
@@ -408,6 +503,157 @@ fn correlate_writes(
             judged.push(fresh);
         }
     }
+}
+
+/// Hits of one rule beyond the cap, as a host-level count.
+#[derive(Debug, Clone)]
+struct Spill {
+    rule: String,
+    title: String,
+    severity: Severity,
+    stage: Stage,
+    effect: Effect,
+    count: u64,
+    first: Option<Timestamp>,
+    last: Option<Timestamp>,
+}
+
+impl Spill {
+    fn of(rules: &RuleSet, sigma: &SigmaSet, o: &Overflow) -> Spill {
+        let (rule, title) = match o.rule {
+            RuleRef::Line(i) => {
+                let m = &rules.rules()[i].meta;
+                (m.id.clone(), m.title.clone())
+            }
+            RuleRef::Sigma(i) => {
+                let r = &sigma.rules()[i];
+                (r.id.clone().unwrap_or_else(|| r.title.clone()), r.title.clone())
+            }
+        };
+        Spill {
+            rule,
+            title,
+            severity: o.severity,
+            stage: o.stage,
+            effect: o.effect,
+            count: o.count,
+            first: o.first,
+            last: o.last,
+        }
+    }
+
+    fn absorb(&mut self, count: u64, first: Option<Timestamp>, last: Option<Timestamp>) {
+        self.count += count;
+        self.first = min_opt(self.first, first);
+        self.last = max_opt(self.last, last);
+    }
+}
+
+fn sort_by_time(judged: &mut [Judged]) {
+    judged.sort_by(|a, b| {
+        (a.timestamp.is_none(), a.timestamp, &a.finding.source, a.finding.line).cmp(&(
+            b.timestamp.is_none(),
+            b.timestamp,
+            &b.finding.source,
+            b.finding.line,
+        ))
+    });
+}
+
+/// Keeps the first `cap` findings (by time) of each rule and effect; the rest, and the hits the
+/// scans already counted instead of keeping, become one summary finding per rule and effect with
+/// their number and first and last time. `judged` is sorted by time, and stays so.
+fn cap_findings(judged: &mut Vec<Judged>, spills: Vec<Spill>, cap: usize) {
+    let mut kept: HashMap<(String, Effect), usize> = HashMap::new();
+    let mut over: BTreeMap<(String, Effect), Spill> = BTreeMap::new();
+    for s in spills {
+        match over.get_mut(&(s.rule.clone(), s.effect)) {
+            Some(o) => o.absorb(s.count, s.first, s.last),
+            None => {
+                over.insert((s.rule.clone(), s.effect), s);
+            }
+        }
+    }
+    judged.retain(|j| {
+        let key = (j.finding.rule.clone(), j.effect);
+        let n = kept.entry(key.clone()).or_default();
+        if *n < cap {
+            *n += 1;
+            return true;
+        }
+        let spill = over.entry(key).or_insert_with(|| Spill {
+            rule: j.finding.rule.clone(),
+            title: j.finding.title.clone(),
+            severity: j.finding.severity,
+            stage: j.finding.stage,
+            effect: j.effect,
+            count: 0,
+            first: None,
+            last: None,
+        });
+        spill.severity = spill.severity.max(j.finding.severity);
+        spill.absorb(1, j.timestamp, j.timestamp);
+        false
+    });
+    if over.is_empty() {
+        return;
+    }
+    for ((rule, effect), s) in over {
+        let example = judged.iter().find(|j| j.finding.rule == rule && j.effect == effect);
+        let when = |t: Option<Timestamp>| t.map(|t| t.to_string());
+        let mut detail = serde_json::Map::new();
+        detail.insert("effect".into(), effect.to_string().into());
+        detail.insert(
+            "capped".into(),
+            serde_json::json!({
+                "omitted": s.count,
+                "first": when(s.first),
+                "last": when(s.last),
+                "kept": kept.get(&(rule.clone(), effect)).copied().unwrap_or(0),
+                "cap": cap,
+            }),
+        );
+        let span = match (s.first, s.last) {
+            (Some(f), Some(l)) => format!(" from {f} to {l}"),
+            _ => String::new(),
+        };
+        judged.push(Judged {
+            finding: Finding {
+                rule: rule.clone(),
+                title: format!("{} ({} more hits, counted but not listed)", s.title, s.count),
+                severity: s.severity,
+                stage: s.stage,
+                cves: example.map(|e| e.finding.cves.clone()).unwrap_or_default(),
+                time: when(s.first),
+                source: example.map(|e| e.finding.source.clone()).unwrap_or_default(),
+                line: None,
+                excerpt: format!(
+                    "{} more hits of {rule}{span}: at most {cap} findings are kept per rule and host (--max-findings-per-rule)",
+                    s.count
+                ),
+                detail,
+            },
+            effect,
+            timestamp: s.first,
+        });
+    }
+    sort_by_time(judged);
+}
+
+/// The oldest and newest time of the rows and events read: how far the evidence reaches. File
+/// times of the copies never count.
+fn window(files: &[(&Item, LogSource, FileScan)], event_files: &[(&Item, EventScan)]) -> EvidenceWindow {
+    let mut first = None;
+    let mut last = None;
+    for (_, _, scan) in files {
+        first = min_opt(first, scan.first);
+        last = max_opt(last, scan.last);
+    }
+    for (_, scan) in event_files {
+        first = min_opt(first, scan.first);
+        last = max_opt(last, scan.last);
+    }
+    EvidenceWindow { from: first.map(|t| t.to_string()), to: last.map(|t| t.to_string()) }
 }
 
 fn coverage(files: &[(&Item, LogSource, FileScan)], event_files: &[(&Item, EventScan)]) -> Vec<Coverage> {

@@ -6,6 +6,7 @@ use std::io::Read;
 use jiff::Timestamp;
 use taskforce_builds::Build;
 use taskforce_evidence::PathHint;
+use taskforce_report::{Effect, Severity, Stage};
 
 use crate::identify::{self as identity, Identity};
 use taskforce_logs::{ChunkReader, Format, Header, LogSource, Record, Span, time};
@@ -13,7 +14,7 @@ use taskforce_rules::{Binding, BoundRecord, Hit, Present, RuleSet};
 use taskforce_sigma::SigmaSet;
 
 /// Which rule set a hit came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RuleRef {
     /// Index into the hunt [`RuleSet`].
     Line(usize),
@@ -31,10 +32,50 @@ pub struct LineHit {
     pub excerpt: String,
 }
 
+/// Hits of one rule (with one effect) beyond the cap: counted, not kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Overflow {
+    pub rule: RuleRef,
+    pub effect: Effect,
+    pub severity: Severity,
+    pub stage: Stage,
+    pub count: u64,
+    pub first: Option<Timestamp>,
+    pub last: Option<Timestamp>,
+}
+
+impl Overflow {
+    pub fn new(rule: RuleRef, effect: Effect, severity: Severity, stage: Stage) -> Overflow {
+        Overflow { rule, effect, severity, stage, count: 0, first: None, last: None }
+    }
+
+    pub fn add(&mut self, time: Option<Timestamp>) {
+        self.count += 1;
+        if let Some(t) = time {
+            self.first = Some(self.first.map_or(t, |f| f.min(t)));
+            self.last = Some(self.last.map_or(t, |l| l.max(t)));
+        }
+    }
+}
+
+/// How a file is read, beyond the rules.
+#[derive(Debug, Clone, Copy)]
+pub struct Tuning {
+    /// Evaluate every line, ignoring the prefilter.
+    pub thorough: bool,
+    /// Hits kept per rule and effect in one file; the rest are counted in [`FileScan::overflow`],
+    /// so a log full of scanner lines cannot exhaust memory.
+    pub max_hits_per_rule: usize,
+}
+
 /// What one file contributed.
 #[derive(Debug, Default)]
 pub struct FileScan {
     pub hits: Vec<LineHit>,
+    /// Hits over the cap, per rule and effect.
+    pub overflow: Vec<Overflow>,
+    /// Hits kept so far per rule and effect (the cap's bookkeeping).
+    kept: std::collections::HashMap<(RuleRef, Effect), usize>,
     pub first: Option<Timestamp>,
     pub last: Option<Timestamp>,
     /// The server build this file shows, with the time it was seen.
@@ -43,6 +84,27 @@ pub struct FileScan {
     pub data_rows_seen: bool,
     /// A read error part-way through (damaged archive member, I/O error); hits before it are kept.
     pub error: Option<String>,
+}
+
+impl FileScan {
+    /// True when `rule` already has `cap` hits with this effect here: the hit is counted in
+    /// `overflow` instead of kept.
+    fn over_cap(&mut self, rule: RuleRef, hit: &Hit, time: Option<Timestamp>, cap: usize) -> bool {
+        let kept = self.kept.entry((rule, hit.effect)).or_default();
+        if *kept < cap {
+            *kept += 1;
+            return false;
+        }
+        match self.overflow.iter_mut().find(|o| o.rule == rule && o.effect == hit.effect) {
+            Some(o) => o.add(time),
+            None => {
+                let mut o = Overflow::new(rule, hit.effect, hit.severity, hit.stage);
+                o.add(time);
+                self.overflow.push(o);
+            }
+        }
+        true
+    }
 }
 
 /// How a file is read: which rules, and with which source and row layout.
@@ -54,6 +116,7 @@ pub struct ScanPlan<'a> {
     pub thorough: bool,
     /// Sigma `webserver` rules, run over every IIS line when loaded.
     pub sigma_web: Option<&'a SigmaSet>,
+    pub max_hits_per_rule: usize,
 }
 
 impl ScanPlan<'_> {
@@ -75,8 +138,12 @@ pub enum Identify {
 /// The result of reading one file.
 #[derive(Debug)]
 pub enum Outcome {
-    Scanned { source: LogSource, scan: FileScan },
-    NotALog,
+    Scanned {
+        source: LogSource,
+        scan: Box<FileScan>,
+    },
+    /// Not one of the logs the checks read; what it is when its header says so.
+    NotALog(Option<String>),
     Unreadable(String),
 }
 
@@ -131,7 +198,7 @@ pub fn scan(
     size: Option<u64>,
     identify: Identify,
     rules: &RuleSet,
-    thorough: bool,
+    tuning: Tuning,
     sigma: Option<&SigmaSet>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Outcome {
@@ -164,7 +231,7 @@ pub fn scan(
                     let head = sniffed.as_ref().map_err(|e| e.to_string());
                     match identity::identify(hint, head) {
                         Identity::Log(source, format) => (source, format),
-                        Identity::NotALog => return Outcome::NotALog,
+                        Identity::NotALog(what) => return Outcome::NotALog(what),
                         Identity::Unreadable(reason) => return Outcome::Unreadable(reason),
                     }
                 }
@@ -176,7 +243,14 @@ pub fn scan(
                 out.build = Some((build, None));
             }
             let sigma_web = sigma.filter(|s| source == LogSource::Iis && s.has_webserver_rules());
-            let plan = ScanPlan { rules, source, format, thorough, sigma_web };
+            let plan = ScanPlan {
+                rules,
+                source,
+                format,
+                thorough: tuning.thorough,
+                sigma_web,
+                max_hits_per_rule: tuning.max_hits_per_rule,
+            };
             let line_state = LineState::new(&plan, &header);
             state = Some((plan, line_state));
         }
@@ -186,14 +260,14 @@ pub fn scan(
         line_state.scan_chunk(chunk.data, chunk.first_line, plan, &mut header, &mut out);
     }
     match state {
-        Some((plan, _)) => Outcome::Scanned { source: plan.source, scan: out },
+        Some((plan, _)) => Outcome::Scanned { source: plan.source, scan: Box::new(out) },
         None => unreadable_or_not(identify, "empty file".to_string()),
     }
 }
 
 fn unreadable_or_not(identify: Identify, reason: String) -> Outcome {
     match identify {
-        Identify::Auto(PathHint::Other) => Outcome::NotALog,
+        Identify::Auto(PathHint::Other) => Outcome::NotALog(None),
         _ => Outcome::Unreadable(reason),
     }
 }
@@ -290,7 +364,7 @@ impl LineState {
     /// Reads time, host and build from a data row; false when the row has no readable time.
     fn observe(&mut self, line: &[u8], line_no: u64, plan: &ScanPlan<'_>, out: &mut FileScan, first: bool) -> bool {
         let record = Record::parse(line, line_no, plan.format, &mut self.spans);
-        let Some(t) = self.columns.time(&record) else {
+        let Some(t) = self.columns.time(&record).filter(|t| plausible(*t)) else {
             return false;
         };
         out.data_rows_seen = true;
@@ -345,6 +419,9 @@ impl LineState {
             let rule = &plan.rules.rules()[index];
             if let Some(hit) = rule.evaluate(&view) {
                 let t = *time.get_or_insert_with(|| self.columns.time(&record));
+                if out.over_cap(RuleRef::Line(index), &hit, t, plan.max_hits_per_rule) {
+                    continue;
+                }
                 out.hits.push(LineHit {
                     rule: RuleRef::Line(index),
                     hit,
@@ -364,6 +441,9 @@ impl LineState {
                     detail: sh.matched.iter().map(|(k, v)| (format!("matched.{k}"), v.clone())).collect(),
                 };
                 let t = *time.get_or_insert_with(|| self.columns.time(&record));
+                if out.over_cap(RuleRef::Sigma(sh.index), &hit, t, plan.max_hits_per_rule) {
+                    continue;
+                }
                 out.hits.push(LineHit {
                     rule: RuleRef::Sigma(sh.index),
                     hit,
@@ -374,6 +454,13 @@ impl LineState {
             }
         }
     }
+}
+
+/// Whether a row's time can be a time the evidence was written: not after tomorrow. A garbled
+/// or clock-skewed row dated in the future must not stretch the evidence window (a report whose
+/// window reached 2099 would look like evidence from after any fix).
+pub fn plausible(t: Timestamp) -> bool {
+    Timestamp::now().checked_add(jiff::SignedDuration::from_hours(24)).is_ok_and(|limit| t <= limit)
 }
 
 /// Counts lines forward through a chunk; positions must be asked for in increasing order.

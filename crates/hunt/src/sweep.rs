@@ -17,8 +17,6 @@ pub struct SweepResult {
     pub skipped: Vec<(String, String)>,
     /// Files in scope.
     pub files: u64,
-    pub first: Option<Timestamp>,
-    pub last: Option<Timestamp>,
     /// The build from `Bin\ExSetup.exe`, the authoritative source.
     pub exchange_build: Option<Build>,
 }
@@ -51,11 +49,9 @@ pub fn sweep(evidence: &Evidence, sweep: &Sweep, progress: &(dyn Fn(u64) + Sync)
         .collect();
     let mut out = SweepResult { files: results.len() as u64, ..SweepResult::default() };
     for (item, path, result) in results {
+        // The copy's modification time: shown on the finding's timeline, never part of the
+        // evidence window (a collection copied today would otherwise reach today).
         let modified = item.modified.and_then(|s| Timestamp::from_second(s).ok());
-        if let Some(t) = modified {
-            out.first = Some(out.first.map_or(t, |f| f.min(t)));
-            out.last = Some(out.last.map_or(t, |l| l.max(t)));
-        }
         if let Some(err) = &result.error {
             out.skipped.push((item.path.clone(), format!("{err}; name and hash checks that ran are kept")));
         }

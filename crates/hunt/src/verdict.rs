@@ -1,7 +1,7 @@
 //! The verdict for one host and the one sentence that explains it.
 
 use taskforce_builds::Build;
-use taskforce_report::{Coverage, Effect, Patch, Verdict};
+use taskforce_report::{Coverage, Effect, EvidenceWindow, Patch, Verdict};
 
 use crate::Judged;
 
@@ -44,18 +44,46 @@ fn covered(coverage: &[Coverage], source: &str) -> bool {
     coverage.iter().any(|c| c.source == source && c.first.is_some())
 }
 
-/// What a finding does to the verdict. `clean` means no finding above `low` (design.md), so a
-/// context-only finding of medium severity or more (a suspicious file, a user rule without a
-/// verdict) still keeps the host from `clean`: it counts as an attempt to review.
+/// What a finding does to the verdict: exactly its effect. A context finding (`none`) never
+/// decides anything, whatever its severity; a finding that needs a person says so with `review`.
 pub fn effective(j: &Judged) -> Effect {
-    match j.effect {
-        Effect::None if j.finding.severity > taskforce_report::Severity::Low => Effect::Attempted,
-        e => e,
-    }
+    j.effect
+}
+
+/// What the verdict is judged on besides the findings.
+pub struct Context<'a> {
+    pub coverage: &'a [Coverage],
+    /// From the rows and events read, never from file times.
+    pub window: &'a EvidenceWindow,
+    /// Evidence files that look like logs or events but could not be read.
+    pub unreadable: &'a [String],
+    pub build: Option<&'a Build>,
+    pub patch: &'a [Patch],
+}
+
+/// `TITLE (RULE) at TIME`: the finding that decided, named so a reader can find it.
+fn named(j: &Judged) -> String {
+    let at = j.finding.time.as_deref().map(|t| format!(" at {t}")).unwrap_or_default();
+    let place = if j.finding.time.is_none() { format!(" in {}", j.finding.source) } else { String::new() };
+    format!("{} ({}){at}{place}", j.finding.title, j.finding.rule)
 }
 
 /// Judges a host. `judged` is sorted by time.
-pub fn judge(judged: &[Judged], coverage: &[Coverage], build: Option<&Build>, patch: &[Patch]) -> (Verdict, String) {
+pub fn judge(judged: &[Judged], cx: &Context<'_>) -> (Verdict, String) {
+    let (verdict, mut reason) = decide(judged, cx);
+    if !cx.unreadable.is_empty() {
+        let first = cx.unreadable[0].as_str();
+        let more =
+            if cx.unreadable.len() > 1 { format!(" and {} more", cx.unreadable.len() - 1) } else { String::new() };
+        reason.push_str(&format!(
+            " {} file(s) that look like logs or event logs could not be read and were not judged ({first}{more}; see skipped).",
+            cx.unreadable.len()
+        ));
+    }
+    (verdict, reason)
+}
+
+fn decide(judged: &[Judged], cx: &Context<'_>) -> (Verdict, String) {
     let addresses = attacker_addresses(judged);
     let from = if addresses.is_empty() {
         String::new()
@@ -63,33 +91,45 @@ pub fn judge(judged: &[Judged], coverage: &[Coverage], build: Option<&Build>, pa
         let shown: Vec<&str> = addresses.iter().take(5).map(String::as_str).collect();
         format!(" from {}", shown.join(", "))
     };
-    let at = |t: &Option<String>| t.as_deref().map(|t| format!(" at {t}")).unwrap_or_default();
+    let with = |effect: Effect| judged.iter().filter(move |j| effective(j) == effect);
 
-    if let Some(first) = judged.iter().find(|j| effective(j) == Effect::Compromised) {
-        let n = judged.iter().filter(|j| effective(j) == Effect::Compromised).count();
+    if let Some(first) = with(Effect::Compromised).next() {
+        let n = with(Effect::Compromised).count();
         let more = if n > 1 { format!(" and {} more signs of success", n - 1) } else { String::new() };
         return (
             Verdict::Compromised,
             format!(
-                "The attack succeeded: {}{}{more}{from}. Isolate the server, keep the evidence, rebuild it and reset the credentials it held.",
-                first.finding.title,
-                at(&first.finding.time)
+                "The attack succeeded: {}{more}{from}. Isolate the server, keep the evidence, rebuild it and reset the credentials it held.",
+                named(first)
             ),
         );
     }
-    if let Some(first) = judged.iter().find(|j| effective(j) == Effect::Attempted) {
-        let n = judged.iter().filter(|j| effective(j) == Effect::Attempted).count();
+    if let Some(first) = with(Effect::Attempted).next() {
+        let n = with(Effect::Attempted).count();
+        let review = with(Effect::Review).count();
+        let also = if review > 0 { format!(" {review} more finding(s) need review.") } else { String::new() };
         return (
             Verdict::Attempted,
             format!(
-                "Exploitation was attempted ({n} finding{}, first: {}{}){from}, with no sign in these logs that it succeeded; make sure the server is patched and check the findings.",
+                "Exploitation was attempted ({n} finding{}, first: {}){from}, with no sign in these logs that it succeeded; make sure the server is patched and check the findings.{also}",
                 if n == 1 { "" } else { "s" },
-                first.finding.title,
-                at(&first.finding.time)
+                named(first)
             ),
         );
     }
-    let missing: Vec<&str> = REQUIRED.iter().copied().filter(|s| !covered(coverage, s)).collect();
+    if let Some(first) = with(Effect::Review).next() {
+        let n = with(Effect::Review).count();
+        return (
+            Verdict::Attempted,
+            format!(
+                "Needs review: {}{}; nothing shows an attack succeeded, but this cannot be called clean until a person has checked {}.",
+                named(first),
+                if n > 1 { format!(" and {} more finding(s) to review", n - 1) } else { String::new() },
+                if n > 1 { "them" } else { "it" }
+            ),
+        );
+    }
+    let missing: Vec<&str> = REQUIRED.iter().copied().filter(|s| !covered(cx.coverage, s)).collect();
     if !missing.is_empty() {
         return (
             Verdict::Inconclusive,
@@ -99,21 +139,22 @@ pub fn judge(judged: &[Judged], coverage: &[Coverage], build: Option<&Build>, pa
             ),
         );
     }
-    let first = coverage.iter().filter_map(|c| c.first.as_deref()).min().unwrap_or("?");
-    let last = coverage.iter().filter_map(|c| c.last.as_deref()).max().unwrap_or("?");
+    let first = cx.window.from.as_deref().unwrap_or("?");
+    let last = cx.window.to.as_deref().unwrap_or("?");
     let mut reason = format!("No signs of attack in the logs from {first} to {last}");
-    let gaps: Vec<&str> = OPTIONAL.iter().copied().filter(|s| !covered(coverage, s)).collect();
+    let gaps: Vec<&str> = OPTIONAL.iter().copied().filter(|s| !covered(cx.coverage, s)).collect();
     if !gaps.is_empty() {
         reason.push_str(&format!(" (no {} logs were in the evidence)", gaps.join(", ")));
     }
-    let vulnerable: Vec<&str> = patch.iter().filter(|p| p.status == "vulnerable").map(|p| p.family.as_str()).collect();
+    let vulnerable: Vec<&str> =
+        cx.patch.iter().filter(|p| p.status == "vulnerable").map(|p| p.family.as_str()).collect();
     if !vulnerable.is_empty() {
         reason.push_str(&format!(
             "; but build {} is vulnerable to {}: patch it now",
-            build.map(|b| b.to_string()).unwrap_or_default(),
+            cx.build.map(|b| b.to_string()).unwrap_or_default(),
             vulnerable.join(", ")
         ));
-    } else if build.is_none() {
+    } else if cx.build.is_none() {
         reason.push_str("; the Exchange build could not be read from these logs");
     }
     reason.push('.');
@@ -156,13 +197,59 @@ mod tests {
             .collect()
     }
 
+    fn judge_on(findings: &[Judged], coverage: &[Coverage]) -> (Verdict, String) {
+        let window =
+            EvidenceWindow { from: Some("2021-03-01T00:00:00Z".into()), to: Some("2021-03-02T00:00:00Z".into()) };
+        judge(findings, &Context { coverage, window: &window, unreadable: &[], build: None, patch: &[] })
+    }
+
     #[test]
     fn clean_means_nothing_above_low() {
         let cov = covered_all();
-        assert_eq!(judge(&[judged(Severity::Low, Effect::None)], &cov, None, &[]).0, Verdict::Clean);
-        assert_eq!(judge(&[judged(Severity::Info, Effect::None)], &cov, None, &[]).0, Verdict::Clean);
-        assert_eq!(judge(&[judged(Severity::Medium, Effect::None)], &cov, None, &[]).0, Verdict::Attempted);
-        assert_eq!(judge(&[judged(Severity::High, Effect::Compromised)], &cov, None, &[]).0, Verdict::Compromised);
-        assert_eq!(judge(&[], &cov[..1], None, &[]).0, Verdict::Inconclusive);
+        assert_eq!(judge_on(&[judged(Severity::Low, Effect::None)], &cov).0, Verdict::Clean);
+        assert_eq!(judge_on(&[judged(Severity::Info, Effect::None)], &cov).0, Verdict::Clean);
+        assert_eq!(judge_on(&[judged(Severity::High, Effect::Compromised)], &cov).0, Verdict::Compromised);
+        assert_eq!(judge_on(&[], &cov[..1]).0, Verdict::Inconclusive);
+    }
+
+    #[test]
+    fn effect_none_never_decides_whatever_its_severity() {
+        let cov = covered_all();
+        for severity in [Severity::Medium, Severity::High, Severity::Critical] {
+            let (verdict, reason) = judge_on(&[judged(severity, Effect::None)], &cov);
+            assert_eq!(verdict, Verdict::Clean, "{severity}: {reason}");
+        }
+        // Without the logs it stays inconclusive, never attempted.
+        assert_eq!(judge_on(&[judged(Severity::High, Effect::None)], &cov[..1]).0, Verdict::Inconclusive);
+    }
+
+    #[test]
+    fn review_keeps_a_host_from_clean_and_every_reason_names_the_deciding_rule() {
+        let cov = covered_all();
+        let mut review = judged(Severity::Medium, Effect::Review);
+        review.finding.rule = "TF-FS-01-PROGRAMDATA-PAGE".into();
+        let (verdict, reason) = judge_on(&[review], &cov);
+        assert_eq!(verdict, Verdict::Attempted);
+        assert!(reason.starts_with("Needs review"), "{reason}");
+        assert!(reason.contains("TF-FS-01-PROGRAMDATA-PAGE"), "{reason}");
+        for effect in [Effect::Attempted, Effect::Compromised] {
+            let mut j = judged(Severity::High, effect);
+            j.finding.rule = "TF-DECIDES".into();
+            let (_, reason) = judge_on(&[judged(Severity::Low, Effect::None), j], &cov);
+            assert!(reason.contains("TF-DECIDES"), "{effect}: {reason}");
+        }
+    }
+
+    #[test]
+    fn clean_reason_dates_come_from_the_window_and_unreadable_files_are_named() {
+        let cov = covered_all();
+        let window =
+            EvidenceWindow { from: Some("2021-02-27T10:00:00Z".into()), to: Some("2021-03-05T09:00:00Z".into()) };
+        let unreadable = vec!["ev/Security.evtx".to_string()];
+        let (verdict, reason) =
+            judge(&[], &Context { coverage: &cov, window: &window, unreadable: &unreadable, build: None, patch: &[] });
+        assert_eq!(verdict, Verdict::Clean);
+        assert!(reason.contains("from 2021-02-27T10:00:00Z to 2021-03-05T09:00:00Z"), "{reason}");
+        assert!(reason.contains("ev/Security.evtx"), "{reason}");
     }
 }

@@ -312,7 +312,7 @@ fn real_iis_log_from_the_corpus_parses() {
     let target = dir.path().join("inetpub/logs/LogFiles/W3SVC1");
     std::fs::create_dir_all(&target).unwrap();
     std::fs::copy(corpus.join("evtx-attack-samples/Tunna_rdp_tunnel_IIS.log"), target.join("u_ex190903.log")).unwrap();
-    // An Apache access log is not an IIS log: it must be left alone, not misread.
+    // An Apache access log is not an IIS log: it must not be misread, and not ignored silently.
     std::fs::copy(
         corpus.join("evtx-attack-samples/web_attack_and_isp_webshell_localhost_access_log.txt"),
         dir.path().join("access_log.txt"),
@@ -322,7 +322,11 @@ fn real_iis_log_from_the_corpus_parses() {
     let iis = r.host.coverage.iter().find(|c| c.source == "IIS").expect("IIS coverage");
     assert_eq!(iis.files, 1);
     assert!(iis.first.as_deref().unwrap().starts_with("2019-09-03"), "{:?}", iis.first);
-    assert!(r.skipped.is_empty(), "{:?}", r.skipped.iter().map(|s| &s.reason).collect::<Vec<_>>());
+    let listed: Vec<(&str, &str)> = r.skipped.iter().map(|s| (s.path.as_str(), s.reason.as_str())).collect();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(listed[0].0.ends_with("/access_log.txt") && listed[0].1.starts_with("not a log format taskforce reads"));
+    assert_eq!(r.host.unreadable_files, 1);
+    assert!(r.host.reason.contains("access_log.txt"), "{}", r.host.reason);
 }
 
 #[test]

