@@ -60,6 +60,18 @@ fn digest(token: &str) -> String {
 
 /// Creates a token; returns its id and the secret (shown once).
 pub async fn create(db: &Db, name: &str, role: Role, org_id: Option<i64>) -> Result<(i64, String)> {
+    create_expiring(db, name, role, org_id, None).await
+}
+
+/// Creates a token that stops working at `expires_at` (storage-form time; `None` = never), e.g.
+/// the reporter token a notification carries.
+pub async fn create_expiring(
+    db: &Db,
+    name: &str,
+    role: Role,
+    org_id: Option<i64>,
+    expires_at: Option<&str>,
+) -> Result<(i64, String)> {
     if name.trim().is_empty() {
         bail!("a token needs a name");
     }
@@ -77,13 +89,14 @@ pub async fn create(db: &Db, name: &str, role: Role, org_id: Option<i64>) -> Res
     ring::rand::SystemRandom::new().fill(&mut raw).map_err(|_| anyhow::anyhow!("no randomness"))?;
     let secret = format!("tf_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw));
     let row = sqlx::query(
-        "INSERT INTO api_token (name, token_sha256, role, org_id, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        "INSERT INTO api_token (name, token_sha256, role, org_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
     .bind(name.to_string())
     .bind(digest(&secret))
     .bind(role.as_str())
     .bind(org_id)
     .bind(crate::time::now())
+    .bind(expires_at.map(str::to_string))
     .fetch_one(&db.pool)
     .await
     .map_err(|e| match &e {
@@ -95,13 +108,16 @@ pub async fn create(db: &Db, name: &str, role: Role, org_id: Option<i64>) -> Res
     Ok((row.try_get(0)?, secret))
 }
 
-/// The principal of a presented token, unless unknown or revoked.
+/// The principal of a presented token, unless unknown, revoked or expired.
 pub async fn authenticate(db: &Db, secret: &str) -> Result<Option<Principal>> {
-    let row =
-        sqlx::query("SELECT id, name, role, org_id FROM api_token WHERE token_sha256 = $1 AND revoked_at IS NULL")
-            .bind(digest(secret))
-            .fetch_optional(&db.pool)
-            .await?;
+    let row = sqlx::query(
+        "SELECT id, name, role, org_id FROM api_token WHERE token_sha256 = $1 AND revoked_at IS NULL \
+         AND (expires_at IS NULL OR expires_at > $2)",
+    )
+    .bind(digest(secret))
+    .bind(crate::time::now())
+    .fetch_optional(&db.pool)
+    .await?;
     let Some(row) = row else { return Ok(None) };
     let role: String = row.try_get(2)?;
     Ok(Role::parse(&role).map(|role| Principal {
