@@ -165,3 +165,20 @@ pub async fn revoke(db: &Db, id: i64) -> Result<bool> {
         .await?;
     Ok(done.rows_affected() == 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn expired_tokens_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
+        let (_, live) = create_expiring(&db, "live", Role::Analyst, None, Some("2999-01-01T00:00:00Z")).await.unwrap();
+        let (_, old) = create_expiring(&db, "old", Role::Analyst, None, Some("2000-01-01T00:00:00Z")).await.unwrap();
+        let (_, never) = create(&db, "never", Role::Analyst, None).await.unwrap();
+        assert!(authenticate(&db, &live).await.unwrap().is_some());
+        assert!(authenticate(&db, &old).await.unwrap().is_none(), "an expired token is refused");
+        assert!(authenticate(&db, &never).await.unwrap().is_some());
+    }
+}
