@@ -405,6 +405,29 @@ async fn api_and_acknowledgement(kind: &str) {
 }
 on_both!(api_and_acknowledgement);
 
+/// The notification routes in the service's OpenAPI document are exactly `api::ENDPOINTS`.
+#[test]
+fn openapi_documents_the_notify_routes() {
+    let doc = taskforce_service::api::OPENAPI_YAML;
+    let mut documented = Vec::new();
+    let mut path = String::new();
+    for line in doc.lines() {
+        if let Some(p) = line.strip_prefix("  /") {
+            path = format!("/{}", p.trim_end_matches(':'));
+        } else if let Some(m) = line.strip_prefix("    ").and_then(|l| l.strip_suffix(':'))
+            && ["get", "post", "put", "delete", "patch"].contains(&m)
+            && path.starts_with("/api/v1/notify/")
+        {
+            documented.push(format!("{} {path}", m.to_uppercase()));
+        }
+    }
+    let mut routes: Vec<String> =
+        taskforce_notify::api::ENDPOINTS.iter().map(|e| format!("{} {}", e.method, e.path)).collect();
+    documented.sort();
+    routes.sort();
+    assert_eq!(documented, routes);
+}
+
 /// A broken template is refused at load with its file and line.
 #[test]
 fn broken_templates_are_refused_with_file_and_line() {
