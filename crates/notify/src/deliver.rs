@@ -40,6 +40,10 @@ pub struct SendReport {
     pub unreachable: usize,
     /// Organisations with hosts to report but no address at all.
     pub no_contact: usize,
+    /// Seconds spent planning and rendering into the outbox, and delivering.
+    pub plan_secs: f64,
+    pub enqueue_secs: f64,
+    pub deliver_secs: f64,
 }
 
 /// Waits so that neither the global nor the recipient domain's rate is exceeded.
@@ -98,7 +102,10 @@ pub async fn send(db: &Db, cfg: &NotifyConfig, templates: &Templates, limit: Opt
     let mut report = SendReport::default();
     let now = taskforce_service::time::now();
     let composer = Composer { db, cfg, templates };
+    let started = Instant::now();
     let plan = plan::plan(db, cfg, &now).await?;
+    report.plan_secs = started.elapsed().as_secs_f64();
+    let started = Instant::now();
     report.no_contact = plan.items.iter().filter(|i| i.decision == plan::Decision::NoContact).count();
     for item in plan.due() {
         if limit.is_some_and(|l| report.enqueued.len() >= l) {
@@ -108,7 +115,10 @@ pub async fn send(db: &Db, cfg: &NotifyConfig, templates: &Templates, limit: Opt
             report.enqueued.push(e);
         }
     }
+    report.enqueue_secs = started.elapsed().as_secs_f64();
+    let started = Instant::now();
     deliver(db, cfg, &composer, limit, &mut report).await?;
+    report.deliver_secs = started.elapsed().as_secs_f64();
     Ok(report)
 }
 

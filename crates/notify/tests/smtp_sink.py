@@ -48,8 +48,6 @@ class Sink:
         with open(tmp, "wb") as f:
             f.write(("X-Envelope-To: %s\r\n" % ",".join(envelope.rcpt_tos)).encode())
             f.write(content)
-            f.flush()
-            os.fsync(f.fileno())
         os.rename(tmp, os.path.join(self.dir, name + ".eml"))
         return "250 2.0.0 stored"
 
