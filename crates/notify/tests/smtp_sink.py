@@ -9,6 +9,7 @@ listens on 127.0.0.1.
 import argparse
 import asyncio
 import os
+import socket
 import time
 
 from aiosmtpd.smtp import SMTP
@@ -52,6 +53,21 @@ class Sink:
         return "250 2.0.0 stored"
 
 
+class QuickAckSMTP(SMTP):
+    """Acknowledges every segment at once. A client that writes the message and its final
+    "\r\n.\r\n" separately (lettre does) otherwise waits for Linux's 40 ms delayed ACK
+    (Nagle's algorithm) on every message, which would dominate the benchmark on loopback."""
+
+    def data_received(self, data):
+        sock = self.transport.get_extra_info("socket") if self.transport else None
+        if sock is not None and hasattr(socket, "TCP_QUICKACK"):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+            except OSError:
+                pass
+        super().data_received(data)
+
+
 async def main():
     p = argparse.ArgumentParser()
     p.add_argument("--dir", required=True)
@@ -65,7 +81,7 @@ async def main():
     handler = Sink(args)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: SMTP(handler, hostname="sink.localhost", data_size_limit=64 * 1024 * 1024),
+        lambda: QuickAckSMTP(handler, hostname="sink.localhost", data_size_limit=64 * 1024 * 1024),
         "127.0.0.1",
         args.port,
     )
