@@ -18,7 +18,7 @@ use taskforce_service::Db;
 use taskforce_service::state::CommState;
 
 use crate::config::NotifyConfig;
-use crate::outbox::{Composer, Enqueued, record_bounce, record_communication};
+use crate::outbox::{Composer, Enqueued, record_bounce, record_communication_in};
 use crate::plan;
 use crate::templates::Templates;
 
@@ -188,13 +188,16 @@ pub async fn deliver(
             let now = taskforce_service::time::now();
             match result {
                 Ok(()) => {
+                    // Sent and told, in one transaction.
+                    let mut tx = db.pool.begin().await?;
+                    db.lock_for_write(&mut tx).await?;
                     sqlx::query("UPDATE notify_outbox SET status = 'sent', sent_at = $1, updated_at = $1, last_error = NULL WHERE id = $2")
                         .bind(now.clone())
                         .bind(id)
-                        .execute(&db.pool)
+                        .execute(&mut *tx)
                         .await?;
-                    record_communication(
-                        db,
+                    record_communication_in(
+                        &mut tx,
                         org,
                         CommState::Notified,
                         &now,
@@ -202,6 +205,7 @@ pub async fn deliver(
                         &format!("notification sent to {recipient}"),
                     )
                     .await?;
+                    tx.commit().await?;
                     report.sent += 1;
                 }
                 Err((true, error)) => {

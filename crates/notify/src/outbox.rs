@@ -45,11 +45,50 @@ pub fn ticket_number(created_at: &str, id: i64) -> String {
     format!("TF-{day}-{id:06}")
 }
 
+/// What a message needs from outside its transaction: the reporter token and the attachments.
+struct Prepared {
+    token_id: i64,
+    secret: String,
+    expires: String,
+    parts: Vec<Part>,
+}
+
 impl Composer<'_> {
-    /// Creates the ticket and the first message of a due plan item.
+    /// A fresh reporter token for the organisation and its exports.
+    async fn prepare(&self, org: i64, now: &str) -> Result<Prepared> {
+        let expires = plus_days(now, self.cfg.token_days);
+        let mut raw = [0u8; 6];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut raw)
+            .map_err(|_| anyhow::anyhow!("no randomness"))?;
+        let token_name = format!("notify:org{org}:{}", raw.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let (token_id, secret) =
+            tokens::create_expiring(self.db, &token_name, Role::Reporter, Some(org), Some(&expires)).await?;
+        let export_err =
+            |e: taskforce_service::api::ApiError| anyhow::anyhow!("exporting organisation {org}: {}", e.message);
+        let mut parts = vec![Part {
+            file_name: "hosts.csv".into(),
+            content_type: "text/csv; charset=utf-8",
+            content: taskforce_service::api::export::csv_bytes(self.db, org).await.map_err(export_err)?,
+        }];
+        if self.cfg.attach_intelmq {
+            parts.push(Part {
+                file_name: "events.jsonl".into(),
+                content_type: "application/x-ndjson",
+                content: taskforce_service::api::export::intelmq_lines(self.db, org)
+                    .await
+                    .map_err(export_err)?
+                    .into_bytes(),
+            });
+        }
+        Ok(Prepared { token_id, secret, expires, parts })
+    }
+
+    /// Creates the ticket and its first message, in one transaction: a crash leaves either both
+    /// or neither.
     pub async fn enqueue(&self, item: &PlanItem, now: &str) -> Result<Option<Enqueued>> {
         let Some(recipient) = &item.recipient else { return Ok(None) };
         let told = serde_json::to_string(&plan::told(&item.hosts))?;
+        let prepared = self.prepare(item.org_id, now).await?;
         let mut tx = self.db.pool.begin().await?;
         self.db.lock_for_write(&mut tx).await?;
         let placeholder = format!("pending-{}", message::message_id("x", "x@x")?);
@@ -87,57 +126,53 @@ impl Composer<'_> {
             sender: self.cfg.from.clone(),
             generated_at: now.to_string(),
         };
+        // The stored summary keeps no token.
         sqlx::query("UPDATE notify_ticket SET ticket = $1, summary_json = $2 WHERE id = $3")
             .bind(ticket.clone())
             .bind(serde_json::to_string(&ctx)?)
             .bind(id)
             .execute(&mut *tx)
             .await?;
+        let e = self.add_message_in(&mut tx, id, ctx, recipient.clone(), prepared, now).await?;
         tx.commit().await?;
-        // The ticket exists before its message: a crash here leaves a ticket without a message,
-        // which `plan` does not count as told, so the organisation is planned again.
-        self.add_message(id, ctx, recipient.clone(), now).await.map(Some)
+        Ok(Some(e))
     }
 
-    /// Renders the ticket's message for `recipient` (with a fresh reporter token) and stores it
-    /// as `planned`.
+    /// The ticket's message for another recipient (after a refusal), with a fresh reporter token.
     pub async fn add_message(
         &self,
         ticket_id: i64,
-        mut ctx: MessageContext,
+        ctx: MessageContext,
         recipient: Recipient,
         now: &str,
     ) -> Result<Enqueued> {
-        let expires = plus_days(now, self.cfg.token_days);
-        let mut raw = [0u8; 6];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut raw)
-            .map_err(|_| anyhow::anyhow!("no randomness"))?;
-        let token_name =
-            format!("notify:{}:{}", ctx.ticket, raw.iter().map(|b| format!("{b:02x}")).collect::<String>());
-        let (token_id, secret) =
-            tokens::create_expiring(self.db, &token_name, Role::Reporter, Some(ctx.org_id), Some(&expires)).await?;
+        let prepared = self.prepare(ctx.org_id, now).await?;
+        let mut tx = self.db.pool.begin().await?;
+        let e = self.add_message_in(&mut tx, ticket_id, ctx, recipient, prepared, now).await?;
+        tx.commit().await?;
+        Ok(e)
+    }
+
+    /// Renders the message and stores it as `planned`, inside the caller's transaction.
+    async fn add_message_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        ticket_id: i64,
+        mut ctx: MessageContext,
+        recipient: Recipient,
+        prepared: Prepared,
+        now: &str,
+    ) -> Result<Enqueued> {
         ctx.intermediary = recipient.kind == RecipientKind::Intermediary;
         ctx.recipient = recipient.clone();
-        ctx.portal_url = format!("{}/portal?token={secret}", self.cfg.base_url.trim_end_matches('/'));
-        ctx.token_expires_at = expires.clone();
+        ctx.portal_url = format!("{}/portal?token={}", self.cfg.base_url.trim_end_matches('/'), prepared.secret);
+        ctx.token_expires_at = prepared.expires.clone();
         let (subject, text, html) = self.templates.render(&recipient.lang, &ctx)?;
-        let mut parts = vec![Part {
-            file_name: format!("{}-hosts.csv", ctx.ticket),
-            content_type: "text/csv; charset=utf-8",
-            content: taskforce_service::api::export::csv_bytes(self.db, ctx.org_id)
-                .await
-                .map_err(|e| anyhow::anyhow!("exporting organisation {}: {}", ctx.org_id, e.message))?,
-        }];
-        if self.cfg.attach_intelmq {
-            parts.push(Part {
-                file_name: format!("{}-events.jsonl", ctx.ticket),
-                content_type: "application/x-ndjson",
-                content: taskforce_service::api::export::intelmq_lines(self.db, ctx.org_id)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("exporting organisation {}: {}", ctx.org_id, e.message))?
-                    .into_bytes(),
-            });
-        }
+        let parts = prepared
+            .parts
+            .into_iter()
+            .map(|p| Part { file_name: format!("{}-{}", ctx.ticket, p.file_name), ..p })
+            .collect();
         let built = message::build(&self.cfg.from, &recipient.email, &ctx.ticket, &subject, text, html, parts)?;
         let id: i64 = sqlx::query(
             "INSERT INTO notify_outbox (ticket_id, org_id, recipient, recipient_kind, via, lang, status, message_id, subject, message, attempts, next_attempt_at, created_at, updated_at) \
@@ -153,14 +188,14 @@ impl Composer<'_> {
         .bind(subject)
         .bind(built.raw)
         .bind(now.to_string())
-        .fetch_one(&self.db.pool)
+        .fetch_one(&mut **tx)
         .await?
         .try_get(0)?;
         sqlx::query("UPDATE notify_ticket SET token_id = $1, token_expires_at = $2 WHERE id = $3")
-            .bind(token_id)
-            .bind(expires)
+            .bind(prepared.token_id)
+            .bind(prepared.expires)
             .bind(ticket_id)
-            .execute(&self.db.pool)
+            .execute(&mut **tx)
             .await?;
         Ok(Enqueued {
             outbox_id: id,
@@ -232,8 +267,22 @@ pub async fn record_communication(
 ) -> Result<bool> {
     let mut tx = db.pool.begin().await?;
     db.lock_for_write(&mut tx).await?;
+    let done = record_communication_in(&mut tx, org, to, at, source, reason).await?;
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// `record_communication` inside the caller's (write-locked) transaction.
+pub async fn record_communication_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    org: i64,
+    to: CommState,
+    at: &str,
+    source: &str,
+    reason: &str,
+) -> Result<bool> {
     let Some(row) =
-        sqlx::query("SELECT comm_state FROM organisation WHERE id = $1").bind(org).fetch_optional(&mut *tx).await?
+        sqlx::query("SELECT comm_state FROM organisation WHERE id = $1").bind(org).fetch_optional(&mut **tx).await?
     else {
         return Ok(false);
     };
@@ -245,7 +294,7 @@ pub async fn record_communication(
     let last: Option<String> =
         sqlx::query("SELECT MAX(at) FROM state_event WHERE org_id = $1 AND axis = 'communication'")
             .bind(org)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await?
             .try_get(0)?;
     let at = match last {
@@ -260,14 +309,13 @@ pub async fn record_communication(
         .bind(taskforce_service::time::now())
         .bind(source.to_string())
         .bind(reason.to_string())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     sqlx::query("UPDATE organisation SET comm_state = $1 WHERE id = $2")
         .bind(to.as_str())
         .bind(org)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-    tx.commit().await?;
     Ok(true)
 }
 
