@@ -55,7 +55,10 @@ pub struct Db {
 }
 
 /// The migration files, in order. Add a file here and in `migrations/`; never edit an applied one.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "tracking", include_str!("../migrations/0001_tracking.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "tracking", include_str!("../migrations/0001_tracking.sql")),
+    (3, "notify", include_str!("../migrations/0003_notify.sql")),
+];
 
 /// The schema version this build expects (the last migration).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

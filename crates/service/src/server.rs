@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use tokio::net::TcpListener;
 
-use crate::api::{AppState, router};
+use crate::api::{AppState, router_with};
 use crate::config::Config;
 use crate::db::{Db, redact};
 
@@ -18,7 +18,18 @@ pub async fn serve_on(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let app = router(AppState { db: db.clone(), config: Arc::new(config) });
+    serve_on_with(listener, db, config, axum::Router::new(), shutdown).await
+}
+
+/// `serve_on` with extra routes merged into the API (the binary adds the notification routes).
+pub async fn serve_on_with(
+    listener: TcpListener,
+    db: Db,
+    config: Config,
+    extra: axum::Router<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let app = router_with(AppState { db: db.clone(), config: Arc::new(config) }, extra);
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("serving")?;
     db.pool.close().await;
     Ok(())
@@ -26,6 +37,11 @@ pub async fn serve_on(
 
 /// The whole command: database, listener, signals.
 pub async fn run(config: Config) -> Result<()> {
+    run_with(config, axum::Router::new()).await
+}
+
+/// `run` with extra routes merged into the API.
+pub async fn run_with(config: Config, extra: axum::Router<AppState>) -> Result<()> {
     let db = Db::connect(&config.database).await?;
     let listener =
         TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -36,7 +52,7 @@ pub async fn run(config: Config) -> Result<()> {
     tracing::info!(%addr, database = %redact(&config.database), "taskforce serve listening");
     // A plain line too, for scripts and tests that wait for the port.
     eprintln!("listening on http://{addr}");
-    serve_on(listener, db, config, shutdown_signal()).await?;
+    serve_on_with(listener, db, config, extra, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

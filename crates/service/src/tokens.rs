@@ -60,8 +60,20 @@ fn digest(token: &str) -> String {
 
 /// Creates a token; returns its id and the secret (shown once).
 pub async fn create(db: &Db, name: &str, role: Role, org_id: Option<i64>) -> Result<(i64, String)> {
+    create_expiring(db, name, role, org_id, None).await
+}
+
+/// Creates a token that stops working at `expires_at` (storage-form time; `None` = never), e.g.
+/// the reporter token a notification carries.
+pub async fn create_expiring(
+    db: &Db,
+    name: &str,
+    role: Role,
+    org_id: Option<i64>,
+    expires_at: Option<&str>,
+) -> Result<(i64, String)> {
     let mut tx = db.pool.begin().await?;
-    let created = create_in(&mut tx, name, role, org_id).await?;
+    let created = create_in(&mut tx, name, role, org_id, expires_at).await?;
     tx.commit().await?;
     Ok(created)
 }
@@ -72,6 +84,7 @@ pub async fn create_in(
     name: &str,
     role: Role,
     org_id: Option<i64>,
+    expires_at: Option<&str>,
 ) -> Result<(i64, String)> {
     if name.trim().is_empty() {
         bail!("a token needs a name");
@@ -94,13 +107,14 @@ pub async fn create_in(
     ring::rand::SystemRandom::new().fill(&mut raw).map_err(|_| anyhow::anyhow!("no randomness"))?;
     let secret = format!("tf_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw));
     let row = sqlx::query(
-        "INSERT INTO api_token (name, token_sha256, role, org_id, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        "INSERT INTO api_token (name, token_sha256, role, org_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
     .bind(name.to_string())
     .bind(digest(&secret))
     .bind(role.as_str())
     .bind(org_id)
     .bind(crate::time::now())
+    .bind(expires_at.map(str::to_string))
     .fetch_one(&mut *conn)
     .await
     .map_err(|e| match &e {
@@ -112,13 +126,16 @@ pub async fn create_in(
     Ok((row.try_get(0)?, secret))
 }
 
-/// The principal of a presented token, unless unknown or revoked.
+/// The principal of a presented token, unless unknown, revoked or expired.
 pub async fn authenticate(db: &Db, secret: &str) -> Result<Option<Principal>> {
-    let row =
-        sqlx::query("SELECT id, name, role, org_id FROM api_token WHERE token_sha256 = $1 AND revoked_at IS NULL")
-            .bind(digest(secret))
-            .fetch_optional(&db.pool)
-            .await?;
+    let row = sqlx::query(
+        "SELECT id, name, role, org_id FROM api_token WHERE token_sha256 = $1 AND revoked_at IS NULL \
+         AND (expires_at IS NULL OR expires_at > $2)",
+    )
+    .bind(digest(secret))
+    .bind(crate::time::now())
+    .fetch_optional(&db.pool)
+    .await?;
     let Some(row) = row else { return Ok(None) };
     let role: String = row.try_get(2)?;
     Ok(Role::parse(&role).map(|role| Principal {
@@ -171,4 +188,21 @@ pub async fn revoke_in(conn: &mut sqlx::AnyConnection, id: i64) -> Result<bool> 
         .execute(&mut *conn)
         .await?;
     Ok(done.rows_affected() == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn expired_tokens_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
+        let (_, live) = create_expiring(&db, "live", Role::Analyst, None, Some("2999-01-01T00:00:00Z")).await.unwrap();
+        let (_, old) = create_expiring(&db, "old", Role::Analyst, None, Some("2000-01-01T00:00:00Z")).await.unwrap();
+        let (_, never) = create(&db, "never", Role::Analyst, None).await.unwrap();
+        assert!(authenticate(&db, &live).await.unwrap().is_some());
+        assert!(authenticate(&db, &old).await.unwrap().is_none(), "an expired token is refused");
+        assert!(authenticate(&db, &never).await.unwrap().is_some());
+    }
 }

@@ -650,6 +650,8 @@ async fn openapi_matches_the_routes() {
         }
     }
     let mut routes: Vec<String> = ENDPOINTS.iter().map(|e| format!("{} {}", e.method, e.path)).collect();
+    // The notification routes are documented here too; crates/notify's tests check them.
+    documented.retain(|d| !d.contains(" /api/v1/notify/"));
     documented.sort();
     routes.sort();
     assert_eq!(documented, routes);

@@ -30,6 +30,9 @@ pub enum Command {
     Ingest(crate::service_cmd::IngestArgs),
     /// Create, list or revoke the service's API tokens.
     Token(crate::service_cmd::TokenArgs),
+    /// Notify the owners: plan what is due (changes nothing), send it through the outbox over
+    /// SMTP, read bounces back.
+    Notify(crate::notify_cmd::NotifyArgs),
     /// List, test or inspect the hunt rules.
     Rules(RulesArgs),
     /// Print a shell completion script.

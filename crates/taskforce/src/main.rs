@@ -3,6 +3,7 @@
 
 mod cli;
 mod hunt_cmd;
+mod notify_cmd;
 mod probe_cmd;
 mod rules_cmd;
 mod sample_cmd;
@@ -22,6 +23,7 @@ fn main() -> ExitCode {
         cli::Command::Serve(args) => service_cmd::serve(args),
         cli::Command::Ingest(args) => service_cmd::ingest(args),
         cli::Command::Token(args) => service_cmd::token(args),
+        cli::Command::Notify(args) => notify_cmd::run(args),
         cli::Command::Completions { shell } => {
             let mut cmd = <cli::Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "taskforce", &mut std::io::stdout());

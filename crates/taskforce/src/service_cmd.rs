@@ -108,7 +108,7 @@ pub fn serve(args: ServeArgs) -> Result<u8> {
     }
     config.check()?;
     taskforce_service::config::init_logging(&config.log_format);
-    runtime()?.block_on(taskforce_service::server::run(config))?;
+    runtime()?.block_on(taskforce_service::server::run_with(config, crate::notify_cmd::routes()?))?;
     Ok(0)
 }
 

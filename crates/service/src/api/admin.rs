@@ -136,7 +136,7 @@ pub async fn create_token(
     let role = Role::parse(&body.role)
         .ok_or_else(|| ApiError::bad_request(format!("unknown role {:?}: admin, analyst or reporter", body.role)))?;
     let mut tx = s.db.pool.begin().await?;
-    let (id, secret) = tokens::create_in(&mut tx, &body.name, role, body.org_id)
+    let (id, secret) = tokens::create_in(&mut tx, &body.name, role, body.org_id, None)
         .await
         .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
     let after = json!({"id": id, "name": body.name, "role": role.as_str(), "org_id": body.org_id});

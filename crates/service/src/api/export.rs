@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 use sqlx::Row;
 
 use super::{ApiError, ApiResult, AppState, require_org_access};
+use crate::db::Db;
 use crate::query;
 use crate::tokens::Principal;
 
@@ -28,22 +29,22 @@ struct ExportRow {
     webshell_url: Option<String>,
 }
 
-async fn rows(s: &AppState, org: i64) -> ApiResult<(query::OrgDetail, Vec<ExportRow>)> {
-    let detail = query::org_detail(&s.db, org, None).await?.ok_or_else(|| ApiError::not_found("organisation"))?;
+async fn rows(db: &Db, org: i64) -> ApiResult<(query::OrgDetail, Vec<ExportRow>)> {
+    let detail = query::org_detail(db, org, None).await?.ok_or_else(|| ApiError::not_found("organisation"))?;
     let hosts = sqlx::query(
         "SELECT h.id, h.ip, h.hostname, h.asn, h.cc, h.version, h.servername, h.tech_state, h.regressed, h.first_seen, h.last_seen, \
          (SELECT o.port FROM observation o WHERE o.host_id = h.id AND o.port IS NOT NULL ORDER BY o.observed_at DESC LIMIT 1) \
          FROM host h WHERE h.org_id = $1 ORDER BY h.tech_rank DESC, h.ip",
     )
     .bind(org)
-    .fetch_all(&s.db.pool)
+    .fetch_all(&db.pool)
     .await?;
     let mut out = Vec::with_capacity(hosts.len());
     for h in hosts {
         let id: i64 = h.try_get(0)?;
         let kinds: Vec<String> = sqlx::query("SELECT kind FROM finding WHERE host_id = $1 ORDER BY kind")
             .bind(id)
-            .fetch_all(&s.db.pool)
+            .fetch_all(&db.pool)
             .await?
             .iter()
             .map(|r| r.try_get::<String, _>(0))
@@ -110,7 +111,14 @@ const CSV_HEADER: [&str; 21] = [
 
 pub async fn csv(State(s): State<AppState>, p: Principal, Path(id): Path<i64>) -> ApiResult<impl IntoResponse> {
     require_org_access(&p, id)?;
-    let (org, rows) = rows(&s, id).await?;
+    let body = csv_bytes(&s.db, id).await?;
+    let name = format!("attachment; filename=\"taskforce-org-{id}.csv\"");
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, name)], body))
+}
+
+/// The CSV export of one organisation's hosts (also attached to its notifications).
+pub async fn csv_bytes(db: &Db, id: i64) -> ApiResult<Vec<u8>> {
+    let (org, rows) = rows(db, id).await?;
     let mut w = csv::Writer::from_writer(Vec::new());
     let io = |e: csv::Error| ApiError::from(anyhow::Error::from(e));
     w.write_record(CSV_HEADER).map_err(io)?;
@@ -143,9 +151,7 @@ pub async fn csv(State(s): State<AppState>, p: Principal, Path(id): Path<i64>) -
         ];
         w.write_record(cells.iter().map(|c| spreadsheet_safe(c).into_owned())).map_err(io)?;
     }
-    let body = w.into_inner().map_err(|e| ApiError::from(anyhow::anyhow!("{e}")))?;
-    let name = format!("attachment; filename=\"taskforce-org-{id}.csv\"");
-    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, name)], body))
+    w.into_inner().map_err(|e| ApiError::from(anyhow::anyhow!("{e}")))
 }
 
 /// OWASP's rule against CSV (formula) injection: a cell starting with `=`, `+`, `-`, `@`, a tab
@@ -169,7 +175,13 @@ fn classification(state: &str) -> (&'static str, &'static str, &'static str) {
 
 pub async fn intelmq(State(s): State<AppState>, p: Principal, Path(id): Path<i64>) -> ApiResult<impl IntoResponse> {
     require_org_access(&p, id)?;
-    let (org, rows) = rows(&s, id).await?;
+    let out = intelmq_lines(&s.db, id).await?;
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], out))
+}
+
+/// The IntelMQ events (JSON lines) of one organisation's hosts.
+pub async fn intelmq_lines(db: &Db, id: i64) -> ApiResult<String> {
+    let (org, rows) = rows(db, id).await?;
     let now = crate::time::now();
     let mut out = String::new();
     for r in &rows {
@@ -207,7 +219,7 @@ pub async fn intelmq(State(s): State<AppState>, p: Principal, Path(id): Path<i64
         out.push_str(&Value::Object(e).to_string());
         out.push('\n');
     }
-    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], out))
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use crate::db::Db;
 use crate::tokens::{Principal, Role};
 
 mod admin;
-mod export;
+pub mod export;
 mod hosts;
 mod orgs;
 mod uploads;
@@ -179,6 +179,12 @@ pub const ENDPOINTS: &[Endpoint] = &[
 pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
 
 pub fn router(state: AppState) -> Router {
+    router_with(state, Router::new())
+}
+
+/// The API plus `extra` routes from other crates (e.g. `taskforce_notify::api::routes()`), which
+/// get the same state, body limit, timeout and tracing.
+pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
     let upload_routes = Router::new()
         .route("/api/v1/ingest/{kind}", post(uploads::ingest))
         .route("/api/v1/organisations/{id}/hunt-reports", post(uploads::hunt_report))
@@ -204,6 +210,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/audit", get(admin::audit_log))
         .route("/api/v1/tokens", get(admin::list_tokens).post(admin::create_token))
         .route("/api/v1/tokens/{id}", delete(admin::revoke_token))
+        .merge(extra)
         .layer(DefaultBodyLimit::max(state.config.max_json_bytes));
     let timeout = Duration::from_secs(state.config.request_timeout_secs);
     upload_routes

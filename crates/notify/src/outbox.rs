@@ -1,0 +1,366 @@
+//! Tickets and the outbox: a due notification becomes a ticket and a fully rendered message
+//! stored with its Message-ID (`planned`) before anything is sent; the delivery moves it through
+//! `sending` to `sent`, `deferred` or `failed`.
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use sqlx::Row;
+use taskforce_service::Db;
+use taskforce_service::state::CommState;
+use taskforce_service::tokens::{self, Role};
+
+use crate::config::NotifyConfig;
+use crate::message::{self, Part};
+use crate::plan::{self, PlanItem, Recipient, RecipientKind};
+use crate::templates::{MessageContext, Templates};
+
+/// Builds and stores messages.
+pub struct Composer<'a> {
+    pub db: &'a Db,
+    pub cfg: &'a NotifyConfig,
+    pub templates: &'a Templates,
+}
+
+/// A message put in the outbox.
+#[derive(Debug, Clone, Serialize)]
+pub struct Enqueued {
+    pub outbox_id: i64,
+    pub ticket: String,
+    pub org_id: i64,
+    pub recipient: String,
+    pub recipient_kind: RecipientKind,
+    pub message_id: String,
+}
+
+fn plus_days(now: &str, days: i64) -> String {
+    match now.parse::<jiff::Timestamp>() {
+        Ok(t) => taskforce_service::time::format(t + jiff::SignedDuration::from_hours(24 * days)),
+        Err(_) => now.to_string(),
+    }
+}
+
+/// `TF-20210312-000042`: the ticket's creation day and its row number (unique, never reused).
+pub fn ticket_number(created_at: &str, id: i64) -> String {
+    let day: String = created_at.chars().take(10).filter(char::is_ascii_digit).collect();
+    format!("TF-{day}-{id:06}")
+}
+
+/// What a message needs from outside its transaction: the reporter token and the attachments.
+struct Prepared {
+    token_id: i64,
+    secret: String,
+    expires: String,
+    parts: Vec<Part>,
+}
+
+impl Composer<'_> {
+    /// A fresh reporter token for the organisation and its exports.
+    async fn prepare(&self, org: i64, now: &str) -> Result<Prepared> {
+        let expires = plus_days(now, self.cfg.token_days);
+        let mut raw = [0u8; 6];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut raw)
+            .map_err(|_| anyhow::anyhow!("no randomness"))?;
+        let token_name = format!("notify:org{org}:{}", raw.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let (token_id, secret) =
+            tokens::create_expiring(self.db, &token_name, Role::Reporter, Some(org), Some(&expires)).await?;
+        let export_err =
+            |e: taskforce_service::api::ApiError| anyhow::anyhow!("exporting organisation {org}: {}", e.message);
+        let mut parts = vec![Part {
+            file_name: "hosts.csv".into(),
+            content_type: "text/csv; charset=utf-8",
+            content: taskforce_service::api::export::csv_bytes(self.db, org).await.map_err(export_err)?,
+        }];
+        if self.cfg.attach_intelmq {
+            parts.push(Part {
+                file_name: "events.jsonl".into(),
+                content_type: "application/x-ndjson",
+                content: taskforce_service::api::export::intelmq_lines(self.db, org)
+                    .await
+                    .map_err(export_err)?
+                    .into_bytes(),
+            });
+        }
+        Ok(Prepared { token_id, secret, expires, parts })
+    }
+
+    /// Creates the ticket and its first message, in one transaction: a crash leaves either both
+    /// or neither.
+    pub async fn enqueue(&self, item: &PlanItem, now: &str) -> Result<Option<Enqueued>> {
+        let Some(recipient) = &item.recipient else { return Ok(None) };
+        let told = serde_json::to_string(&plan::told(&item.hosts))?;
+        let prepared = self.prepare(item.org_id, now).await?;
+        let mut tx = self.db.pool.begin().await?;
+        self.db.lock_for_write(&mut tx).await?;
+        let placeholder = format!("pending-{}", message::message_id("x", "x@x")?);
+        let id: i64 = sqlx::query(
+            "INSERT INTO notify_ticket (ticket, org_id, campaign, created_at, reason, worst_state, hosts_json, summary_json) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, '{}') RETURNING id",
+        )
+        .bind(placeholder)
+        .bind(item.org_id)
+        .bind(self.cfg.campaign.clone())
+        .bind(now.to_string())
+        .bind(item.decision.as_str())
+        .bind(item.worst_state.clone())
+        .bind(told)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        let ticket = ticket_number(now, id);
+        let ctx = MessageContext {
+            ticket: ticket.clone(),
+            campaign: self.cfg.campaign.clone(),
+            org_id: item.org_id,
+            org_name: item.org_name.clone(),
+            org_cc: item.cc.clone(),
+            recipient: recipient.clone(),
+            intermediary: recipient.kind == RecipientKind::Intermediary,
+            compromised: item.hosts.iter().filter(|h| h.state == "compromised").count(),
+            vulnerable: item.hosts.iter().filter(|h| h.state == "vulnerable").count(),
+            regressed: item.hosts.iter().filter(|h| h.regressed).count(),
+            hosts: item.hosts.clone(),
+            reason: item.decision.as_str().to_string(),
+            why: item.why.clone(),
+            portal_url: String::new(),
+            token_expires_at: String::new(),
+            sender: self.cfg.from.clone(),
+            generated_at: now.to_string(),
+        };
+        // The stored summary keeps no token.
+        sqlx::query("UPDATE notify_ticket SET ticket = $1, summary_json = $2 WHERE id = $3")
+            .bind(ticket.clone())
+            .bind(serde_json::to_string(&ctx)?)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let e = self.add_message_in(&mut tx, id, ctx, recipient.clone(), prepared, now).await?;
+        tx.commit().await?;
+        Ok(Some(e))
+    }
+
+    /// The ticket's message for another recipient (after a refusal), with a fresh reporter token.
+    pub async fn add_message(
+        &self,
+        ticket_id: i64,
+        ctx: MessageContext,
+        recipient: Recipient,
+        now: &str,
+    ) -> Result<Enqueued> {
+        let prepared = self.prepare(ctx.org_id, now).await?;
+        let mut tx = self.db.pool.begin().await?;
+        let e = self.add_message_in(&mut tx, ticket_id, ctx, recipient, prepared, now).await?;
+        tx.commit().await?;
+        Ok(e)
+    }
+
+    /// Renders the message and stores it as `planned`, inside the caller's transaction.
+    async fn add_message_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        ticket_id: i64,
+        mut ctx: MessageContext,
+        recipient: Recipient,
+        prepared: Prepared,
+        now: &str,
+    ) -> Result<Enqueued> {
+        ctx.intermediary = recipient.kind == RecipientKind::Intermediary;
+        ctx.recipient = recipient.clone();
+        ctx.portal_url = format!("{}/portal?token={}", self.cfg.base_url.trim_end_matches('/'), prepared.secret);
+        ctx.token_expires_at = prepared.expires.clone();
+        let (subject, text, html) = self.templates.render(&recipient.lang, &ctx)?;
+        let parts = prepared
+            .parts
+            .into_iter()
+            .map(|p| Part { file_name: format!("{}-{}", ctx.ticket, p.file_name), ..p })
+            .collect();
+        let built = message::build(&self.cfg.from, &recipient.email, &ctx.ticket, &subject, text, html, parts)?;
+        let id: i64 = sqlx::query(
+            "INSERT INTO notify_outbox (ticket_id, org_id, recipient, recipient_kind, via, lang, status, message_id, subject, message, attempts, next_attempt_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'planned', $7, $8, $9, 0, $10, $10, $10) RETURNING id",
+        )
+        .bind(ticket_id)
+        .bind(ctx.org_id)
+        .bind(recipient.email.clone())
+        .bind(recipient.kind.as_str())
+        .bind(recipient.via.clone())
+        .bind(recipient.lang.clone())
+        .bind(built.message_id.clone())
+        .bind(subject)
+        .bind(built.raw)
+        .bind(now.to_string())
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get(0)?;
+        sqlx::query("UPDATE notify_ticket SET token_id = $1, token_expires_at = $2 WHERE id = $3")
+            .bind(prepared.token_id)
+            .bind(prepared.expires)
+            .bind(ticket_id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(Enqueued {
+            outbox_id: id,
+            ticket: ctx.ticket,
+            org_id: ctx.org_id,
+            recipient: recipient.email,
+            recipient_kind: recipient.kind,
+            message_id: built.message_id,
+        })
+    }
+
+    /// After a permanent refusal: the ticket's message to the next address, or, with none left,
+    /// the organisation becomes `unreachable`. Returns the new message, if any.
+    pub async fn next_contact(&self, ticket_id: i64, now: &str) -> Result<Option<Enqueued>> {
+        let row = sqlx::query("SELECT ticket, org_id, summary_json FROM notify_ticket WHERE id = $1")
+            .bind(ticket_id)
+            .fetch_one(&self.db.pool)
+            .await?;
+        let ticket: String = row.try_get(0)?;
+        let org: i64 = row.try_get(1)?;
+        let ctx: MessageContext =
+            serde_json::from_str(&row.try_get::<String, _>(2)?).context("reading the ticket's stored message")?;
+        let plan = plan::plan_for(self.db, self.cfg, now, Some(org)).await?;
+        let tried: Vec<String> = sqlx::query("SELECT recipient FROM notify_outbox WHERE ticket_id = $1")
+            .bind(ticket_id)
+            .fetch_all(&self.db.pool)
+            .await?
+            .iter()
+            .filter_map(|r| r.try_get(0).ok())
+            .collect();
+        let next = plan
+            .items
+            .first()
+            .into_iter()
+            .flat_map(|i| i.recipient.iter().chain(i.fallbacks.iter()))
+            .find(|r| !tried.contains(&r.email))
+            .cloned();
+        match next {
+            Some(r) => self.add_message(ticket_id, ctx, r, now).await.map(Some),
+            None => {
+                sqlx::query("UPDATE notify_ticket SET status = 'unreachable' WHERE id = $1")
+                    .bind(ticket_id)
+                    .execute(&self.db.pool)
+                    .await?;
+                record_communication(
+                    self.db,
+                    org,
+                    CommState::Unreachable,
+                    now,
+                    &format!("notify:{ticket}"),
+                    "every contact refused the notification permanently",
+                )
+                .await?;
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// A step on the organisation's communication axis, as an event with its source (the ticket),
+/// when the step is legal; returns whether it was recorded.
+pub async fn record_communication(
+    db: &Db,
+    org: i64,
+    to: CommState,
+    at: &str,
+    source: &str,
+    reason: &str,
+) -> Result<bool> {
+    let mut tx = db.pool.begin().await?;
+    db.lock_for_write(&mut tx).await?;
+    let done = record_communication_in(&mut tx, org, to, at, source, reason).await?;
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// `record_communication` inside the caller's (write-locked) transaction.
+pub async fn record_communication_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    org: i64,
+    to: CommState,
+    at: &str,
+    source: &str,
+    reason: &str,
+) -> Result<bool> {
+    let Some(row) =
+        sqlx::query("SELECT comm_state FROM organisation WHERE id = $1").bind(org).fetch_optional(&mut **tx).await?
+    else {
+        return Ok(false);
+    };
+    let from = CommState::parse(&row.try_get::<String, _>(0)?).unwrap_or(CommState::NotContacted);
+    if !from.can_go_to(to) {
+        return Ok(false);
+    }
+    // Events never go back in time.
+    let last: Option<String> =
+        sqlx::query("SELECT MAX(at) FROM state_event WHERE org_id = $1 AND axis = 'communication'")
+            .bind(org)
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get(0)?;
+    let at = match last {
+        Some(last) if last.as_str() > at => last,
+        _ => at.to_string(),
+    };
+    sqlx::query("INSERT INTO state_event (host_id, org_id, axis, from_state, to_state, at, recorded_at, observation_id, source, regressed, reason) VALUES (NULL, $1, 'communication', $2, $3, $4, $5, NULL, $6, 0, $7)")
+        .bind(org)
+        .bind(from.as_str())
+        .bind(to.as_str())
+        .bind(at)
+        .bind(taskforce_service::time::now())
+        .bind(source.to_string())
+        .bind(reason.to_string())
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("UPDATE organisation SET comm_state = $1 WHERE id = $2")
+        .bind(to.as_str())
+        .bind(org)
+        .execute(&mut **tx)
+        .await?;
+    Ok(true)
+}
+
+/// Marks an address as refusing mail permanently.
+pub async fn record_bounce(db: &Db, email: &str, source: &str, reason: &str, now: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO notify_bounce (email, first_at, last_at, count, source, reason) VALUES ($1, $2, $2, 1, $3, $4) \
+         ON CONFLICT (email) DO UPDATE SET last_at = excluded.last_at, count = notify_bounce.count + 1, source = excluded.source, reason = excluded.reason",
+    )
+    .bind(email.to_ascii_lowercase())
+    .bind(now.to_string())
+    .bind(source.to_string())
+    .bind(reason.to_string())
+    .execute(&db.pool)
+    .await?;
+    Ok(())
+}
+
+/// A ticket answered by its organisation: `acknowledged`.
+pub async fn acknowledge(db: &Db, ticket: &str, actor: &str, now: &str) -> Result<Option<bool>> {
+    let Some(row) = sqlx::query("SELECT id, org_id FROM notify_ticket WHERE ticket = $1")
+        .bind(ticket.to_string())
+        .fetch_optional(&db.pool)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let id: i64 = row.try_get(0)?;
+    let org: i64 = row.try_get(1)?;
+    let recorded = record_communication(
+        db,
+        org,
+        CommState::Acknowledged,
+        now,
+        &format!("notify:{ticket}"),
+        &format!("ticket answered, recorded by {actor}"),
+    )
+    .await?;
+    if recorded {
+        sqlx::query("UPDATE notify_ticket SET status = 'acknowledged', acknowledged_at = $1, acknowledged_by = $2 WHERE id = $3")
+            .bind(now.to_string())
+            .bind(actor.to_string())
+            .bind(id)
+            .execute(&db.pool)
+            .await?;
+    }
+    Ok(Some(recorded))
+}

@@ -1,0 +1,597 @@
+//! What is due, and to whom: every organisation with a host that needs action, its recipient
+//! (manual contact → the organisation's imported contacts → the network's → the ASN's, or a
+//! configured intermediary instead), and whether the interval or an escalation allows a message
+//! now. Reads only; `plan` changes nothing.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
+
+use anyhow::Result;
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use taskforce_service::Db;
+use taskforce_service::state::TechState;
+
+use crate::config::{Intermediary, NotifyConfig};
+
+/// How a recipient was chosen, in the order they are tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecipientKind {
+    /// Configured for the organisation's country or ASN (a national CERT, an upstream provider).
+    Intermediary,
+    /// Entered by an analyst for this organisation.
+    Manual,
+    /// Imported for this organisation.
+    Contact,
+    /// The contact of the organisation that holds a wider network around the host.
+    Network,
+    /// The contact of the organisation that holds the host's ASN.
+    Asn,
+}
+
+impl RecipientKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecipientKind::Intermediary => "intermediary",
+            RecipientKind::Manual => "manual",
+            RecipientKind::Contact => "contact",
+            RecipientKind::Network => "network",
+            RecipientKind::Asn => "asn",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RecipientKind> {
+        [Self::Intermediary, Self::Manual, Self::Contact, Self::Network, Self::Asn]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Recipient {
+    pub email: String,
+    pub name: Option<String>,
+    pub kind: RecipientKind,
+    /// Whose address it is when it is not the organisation's own (`AS64496 (Example ISP)`, a CERT).
+    pub via: Option<String>,
+    pub lang: String,
+}
+
+/// A finding on a host, as the message shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FindingLine {
+    pub kind: String,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub count: i64,
+}
+
+/// Which update fixes a family on this host's build.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FixLine {
+    pub family: String,
+    pub status: String,
+    pub fixed_in: Option<String>,
+}
+
+/// One host that needs action.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HostLine {
+    pub host_id: i64,
+    pub ip: String,
+    pub asn: Option<i64>,
+    pub hostname: Option<String>,
+    pub servername: Option<String>,
+    pub version: Option<String>,
+    pub state: String,
+    pub regressed: bool,
+    /// When the host entered its current state.
+    pub since: String,
+    pub first_seen: String,
+    pub last_seen: String,
+    pub findings: Vec<FindingLine>,
+    pub fixes: Vec<FixLine>,
+}
+
+/// Why an organisation is (or is not) due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Never told this recipient.
+    First,
+    /// Told before, and the interval has passed.
+    Reminder,
+    /// The situation got worse since the last message: sent at once.
+    Escalation,
+    /// Told inside the interval and nothing got worse.
+    WithinInterval,
+    /// A message for it is already in the outbox.
+    Queued,
+    /// No address to write to: listed, never dropped.
+    NoContact,
+}
+
+impl Decision {
+    pub fn is_due(self) -> bool {
+        matches!(self, Decision::First | Decision::Reminder | Decision::Escalation)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::First => "first",
+            Decision::Reminder => "reminder",
+            Decision::Escalation => "escalation",
+            Decision::WithinInterval => "within_interval",
+            Decision::Queued => "queued",
+            Decision::NoContact => "no_contact",
+        }
+    }
+}
+
+/// One organisation in the plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanItem {
+    pub org_id: i64,
+    pub org_name: String,
+    pub cc: Option<String>,
+    pub comm_state: String,
+    pub worst_state: String,
+    pub decision: Decision,
+    /// Human-readable reason (what got worse, when the interval ends).
+    pub why: String,
+    pub recipient: Option<Recipient>,
+    /// The next addresses to try after a permanent refusal.
+    pub fallbacks: Vec<Recipient>,
+    pub last_notified_at: Option<String>,
+    pub hosts: Vec<HostLine>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub generated_at: String,
+    pub campaign: String,
+    pub items: Vec<PlanItem>,
+}
+
+impl Plan {
+    pub fn due(&self) -> impl Iterator<Item = &PlanItem> {
+        self.items.iter().filter(|i| i.decision.is_due())
+    }
+}
+
+/// The situation told in a message: compared with the present to detect an escalation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ToldHost {
+    pub host_id: i64,
+    pub ip: String,
+    pub state: String,
+    pub regressed: bool,
+}
+
+#[derive(Debug, Clone)]
+struct ContactRow {
+    email: String,
+    name: Option<String>,
+    manual: bool,
+    lang: Option<String>,
+}
+
+struct OrgRow {
+    name: String,
+    cc: Option<String>,
+    comm_state: String,
+}
+
+/// Everything the resolution needs, loaded once per plan.
+struct Context {
+    orgs: HashMap<i64, OrgRow>,
+    contacts: HashMap<i64, Vec<ContactRow>>,
+    /// (prefix length, network) → organisations holding it (only those with contacts).
+    networks: HashMap<(u8, IpNet), Vec<i64>>,
+    prefix_lengths: Vec<u8>,
+    asns: HashMap<i64, Vec<i64>>,
+}
+
+/// States that need a message; `patched` only as a reminder when asked.
+fn needs_action_sql(remind_patched: bool) -> &'static str {
+    if remind_patched {
+        "(h.tech_state IN ('compromised', 'vulnerable', 'patched') OR h.regressed <> 0)"
+    } else {
+        "(h.tech_state IN ('compromised', 'vulnerable') OR h.regressed <> 0)"
+    }
+}
+
+/// The language of German-speaking countries, else English.
+pub fn lang_for_country(cc: Option<&str>) -> &'static str {
+    match cc.map(|c| c.to_ascii_uppercase()).as_deref() {
+        Some("DE" | "AT" | "CH" | "LI") => "de",
+        _ => "en",
+    }
+}
+
+fn fixes_for(version: Option<&str>) -> Vec<FixLine> {
+    let Some(build) = version.and_then(|v| v.trim().parse::<taskforce_builds::Build>().ok()) else {
+        return Vec::new();
+    };
+    taskforce_builds::BuildTable::builtin()
+        .patch_status(&build)
+        .into_iter()
+        .filter(|f| f.status != taskforce_builds::Status::Fixed)
+        .map(|f| FixLine {
+            family: f.family.to_string(),
+            status: f.status.to_string(),
+            fixed_in: f.fixed_in.map(|b| b.to_string()),
+        })
+        .collect()
+}
+
+/// Loads the hosts that need action, grouped by organisation (worst first inside each).
+async fn load_hosts(db: &Db, cfg: &NotifyConfig, only_org: Option<i64>) -> Result<BTreeMap<i64, Vec<HostLine>>> {
+    let cond = needs_action_sql(cfg.remind_patched);
+    let org_clause = if only_org.is_some() { " AND h.org_id = $1" } else { "" };
+    let sql = format!(
+        "SELECT h.id, h.org_id, h.ip, h.asn, h.hostname, h.servername, h.version, h.tech_state, h.regressed, h.state_at, h.first_seen, h.last_seen \
+         FROM host h WHERE h.org_id IS NOT NULL AND {cond}{org_clause} ORDER BY h.org_id, h.tech_rank DESC, h.ip"
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    if let Some(o) = only_org {
+        q = q.bind(o);
+    }
+    let rows = q.fetch_all(&db.pool).await?;
+    let fsql = format!(
+        "SELECT f.host_id, f.kind, f.first_seen, f.last_seen, f.count FROM finding f JOIN host h ON h.id = f.host_id \
+         WHERE h.org_id IS NOT NULL AND {cond}{org_clause} ORDER BY f.host_id, f.kind"
+    );
+    let mut fq = sqlx::query(sqlx::AssertSqlSafe(fsql));
+    if let Some(o) = only_org {
+        fq = fq.bind(o);
+    }
+    let mut findings: HashMap<i64, Vec<FindingLine>> = HashMap::new();
+    for r in fq.fetch_all(&db.pool).await? {
+        findings.entry(r.try_get(0)?).or_default().push(FindingLine {
+            kind: r.try_get(1)?,
+            first_seen: r.try_get(2)?,
+            last_seen: r.try_get(3)?,
+            count: r.try_get(4)?,
+        });
+    }
+    let mut out: BTreeMap<i64, Vec<HostLine>> = BTreeMap::new();
+    let mut fix_cache: HashMap<String, Vec<FixLine>> = HashMap::new();
+    for r in rows {
+        let id: i64 = r.try_get(0)?;
+        let version: Option<String> = r.try_get(6)?;
+        let fixes = match &version {
+            Some(v) => fix_cache.entry(v.clone()).or_insert_with(|| fixes_for(Some(v))).clone(),
+            None => Vec::new(),
+        };
+        out.entry(r.try_get(1)?).or_default().push(HostLine {
+            host_id: id,
+            ip: r.try_get(2)?,
+            asn: r.try_get(3)?,
+            hostname: r.try_get(4)?,
+            servername: r.try_get(5)?,
+            version,
+            state: r.try_get(7)?,
+            regressed: r.try_get::<i64, _>(8)? != 0,
+            since: r.try_get(9)?,
+            first_seen: r.try_get(10)?,
+            last_seen: r.try_get(11)?,
+            findings: findings.remove(&id).unwrap_or_default(),
+            fixes,
+        });
+    }
+    Ok(out)
+}
+
+impl Context {
+    async fn load(db: &Db) -> Result<Context> {
+        let mut orgs = HashMap::new();
+        for r in sqlx::query("SELECT id, name, cc, comm_state FROM organisation").fetch_all(&db.pool).await? {
+            orgs.insert(r.try_get(0)?, OrgRow { name: r.try_get(1)?, cc: r.try_get(2)?, comm_state: r.try_get(3)? });
+        }
+        let mut contacts: HashMap<i64, Vec<ContactRow>> = HashMap::new();
+        // Manual first, then the abuse role, then the order they came in.
+        for r in sqlx::query(
+            "SELECT c.org_id, c.email, c.name, c.managed, c.lang FROM contact c \
+             WHERE LOWER(c.email) NOT IN (SELECT email FROM notify_bounce) \
+             ORDER BY c.org_id, CASE c.managed WHEN 'manual' THEN 0 ELSE 1 END, CASE c.role WHEN 'abuse' THEN 0 ELSE 1 END, c.id",
+        )
+        .fetch_all(&db.pool)
+        .await?
+        {
+            contacts.entry(r.try_get(0)?).or_default().push(ContactRow {
+                email: r.try_get(1)?,
+                name: r.try_get(2)?,
+                manual: r.try_get::<String, _>(3)? == "manual",
+                lang: r.try_get(4)?,
+            });
+        }
+        let mut networks: HashMap<(u8, IpNet), Vec<i64>> = HashMap::new();
+        for r in sqlx::query("SELECT org_id, cidr FROM org_network ORDER BY id").fetch_all(&db.pool).await? {
+            let org: i64 = r.try_get(0)?;
+            if !contacts.contains_key(&org) {
+                continue;
+            }
+            if let Ok(net) = r.try_get::<String, _>(1)?.parse::<IpNet>() {
+                networks.entry((net.prefix_len(), net.trunc())).or_default().push(org);
+            }
+        }
+        let mut prefix_lengths: Vec<u8> = networks.keys().map(|k| k.0).collect::<HashSet<_>>().into_iter().collect();
+        prefix_lengths.sort_unstable_by(|a, b| b.cmp(a)); // most specific first
+        let mut asns: HashMap<i64, Vec<i64>> = HashMap::new();
+        for r in sqlx::query("SELECT org_id, asn FROM org_asn ORDER BY id").fetch_all(&db.pool).await? {
+            let org: i64 = r.try_get(0)?;
+            if contacts.contains_key(&org) {
+                asns.entry(r.try_get(1)?).or_default().push(org);
+            }
+        }
+        Ok(Context { orgs, contacts, networks, prefix_lengths, asns })
+    }
+
+    fn org_lang(&self, org: i64) -> &'static str {
+        lang_for_country(self.orgs.get(&org).and_then(|o| o.cc.as_deref()))
+    }
+
+    fn recipient_of(&self, holder: i64, c: &ContactRow, kind: RecipientKind, via: Option<String>) -> Recipient {
+        Recipient {
+            email: c.email.to_ascii_lowercase(),
+            name: c.name.clone(),
+            kind,
+            via,
+            lang: c.lang.clone().unwrap_or_else(|| self.org_lang(holder).to_string()),
+        }
+    }
+
+    /// Every address to try for an organisation, in order, without duplicates or bouncing ones.
+    fn resolve(
+        &self,
+        org: i64,
+        hosts: &[HostLine],
+        intermediaries: &[Intermediary],
+        bounced: &HashSet<String>,
+    ) -> Vec<Recipient> {
+        let mut out: Vec<Recipient> = Vec::new();
+        let push = |r: Recipient, out: &mut Vec<Recipient>| {
+            if !bounced.contains(&r.email) && !out.iter().any(|o| o.email == r.email) {
+                out.push(r);
+            }
+        };
+        let cc = self.orgs.get(&org).and_then(|o| o.cc.clone());
+        for i in intermediaries {
+            let by_cc = i.country.as_deref().is_some_and(|c| cc.as_deref().is_some_and(|o| o.eq_ignore_ascii_case(c)));
+            let by_asn = i.asn.is_some_and(|a| hosts.iter().any(|h| h.asn == Some(a)));
+            if by_cc || by_asn {
+                push(
+                    Recipient {
+                        email: i.email.to_ascii_lowercase(),
+                        name: Some(i.name.clone()),
+                        kind: RecipientKind::Intermediary,
+                        via: Some(i.name.clone()),
+                        lang: i.lang.clone().unwrap_or_else(|| self.org_lang(org).to_string()),
+                    },
+                    &mut out,
+                );
+            }
+        }
+        let own = self.contacts.get(&org).map(Vec::as_slice).unwrap_or(&[]);
+        for c in own.iter().filter(|c| c.manual) {
+            push(self.recipient_of(org, c, RecipientKind::Manual, None), &mut out);
+        }
+        for c in own.iter().filter(|c| !c.manual) {
+            push(self.recipient_of(org, c, RecipientKind::Contact, None), &mut out);
+        }
+        // The network's: a wider network around one of the hosts, held by another organisation.
+        for h in hosts {
+            let Ok(ip) = h.ip.parse::<IpAddr>() else { continue };
+            for &len in &self.prefix_lengths {
+                let Ok(net) = IpNet::new(ip, len) else { continue };
+                for &holder in self.networks.get(&(len, net.trunc())).map(Vec::as_slice).unwrap_or(&[]) {
+                    if holder == org {
+                        continue;
+                    }
+                    let via =
+                        format!("{} ({})", net.trunc(), self.orgs.get(&holder).map(|o| o.name.as_str()).unwrap_or("?"));
+                    for c in self.contacts.get(&holder).map(Vec::as_slice).unwrap_or(&[]) {
+                        push(self.recipient_of(holder, c, RecipientKind::Network, Some(via.clone())), &mut out);
+                    }
+                }
+            }
+        }
+        // The ASN's.
+        for h in hosts {
+            let Some(asn) = h.asn else { continue };
+            for &holder in self.asns.get(&asn).map(Vec::as_slice).unwrap_or(&[]) {
+                if holder == org {
+                    continue;
+                }
+                let via = format!("AS{asn} ({})", self.orgs.get(&holder).map(|o| o.name.as_str()).unwrap_or("?"));
+                for c in self.contacts.get(&holder).map(Vec::as_slice).unwrap_or(&[]) {
+                    push(self.recipient_of(holder, c, RecipientKind::Asn, Some(via.clone())), &mut out);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The last message sent about an organisation.
+struct LastSent {
+    /// recipient → when.
+    by_recipient: HashMap<String, String>,
+    latest_at: String,
+    told: Vec<ToldHost>,
+}
+
+async fn load_history(db: &Db, campaign: &str) -> Result<(HashMap<i64, LastSent>, HashSet<i64>)> {
+    let mut last: HashMap<i64, LastSent> = HashMap::new();
+    for r in sqlx::query(
+        "SELECT o.org_id, o.recipient, o.sent_at, t.hosts_json FROM notify_outbox o JOIN notify_ticket t ON t.id = o.ticket_id \
+         WHERE o.status = 'sent' AND t.campaign = $1 ORDER BY o.sent_at, o.id",
+    )
+    .bind(campaign.to_string())
+    .fetch_all(&db.pool)
+    .await?
+    {
+        let org: i64 = r.try_get(0)?;
+        let at: String = r.try_get(2)?;
+        let told: Vec<ToldHost> = serde_json::from_str(&r.try_get::<String, _>(3)?).unwrap_or_default();
+        let e = last.entry(org).or_insert_with(|| LastSent { by_recipient: HashMap::new(), latest_at: String::new(), told: Vec::new() });
+        e.by_recipient.insert(r.try_get(1)?, at.clone());
+        e.latest_at = at;
+        e.told = told;
+    }
+    let mut queued = HashSet::new();
+    for r in sqlx::query(
+        "SELECT DISTINCT o.org_id FROM notify_outbox o JOIN notify_ticket t ON t.id = o.ticket_id \
+         WHERE o.status IN ('planned', 'sending', 'deferred') AND t.campaign = $1",
+    )
+    .bind(campaign.to_string())
+    .fetch_all(&db.pool)
+    .await?
+    {
+        queued.insert(r.try_get(0)?);
+    }
+    Ok((last, queued))
+}
+
+/// What got worse since `told`: a host now compromised that was not, or a regression not told.
+pub fn escalation(told: &[ToldHost], now: &[HostLine]) -> Option<String> {
+    let rank = |s: &str| TechState::parse(s).map(TechState::rank).unwrap_or(-1);
+    for h in now {
+        let before = told.iter().find(|t| t.host_id == h.host_id);
+        if h.state == "compromised" && before.is_none_or(|b| b.state != "compromised") {
+            return Some(format!("{} is now compromised", h.ip));
+        }
+        if h.regressed && before.is_none_or(|b| !b.regressed || rank(&b.state) < rank(&h.state)) {
+            return Some(format!("{} regressed to {}", h.ip, h.state));
+        }
+    }
+    None
+}
+
+fn plus_seconds(t: &str, secs: i64) -> String {
+    match t.parse::<jiff::Timestamp>() {
+        Ok(ts) => taskforce_service::time::format(ts + jiff::SignedDuration::from_secs(secs)),
+        Err(_) => t.to_string(),
+    }
+}
+
+/// Bounced addresses (lower-case).
+pub async fn bounced(db: &Db) -> Result<HashSet<String>> {
+    Ok(sqlx::query("SELECT email FROM notify_bounce")
+        .fetch_all(&db.pool)
+        .await?
+        .iter()
+        .filter_map(|r| r.try_get::<String, _>(0).ok())
+        .collect())
+}
+
+/// The plan: every organisation that needs action, with its recipient and decision.
+pub async fn plan(db: &Db, cfg: &NotifyConfig, now: &str) -> Result<Plan> {
+    plan_for(db, cfg, now, None).await
+}
+
+/// The plan for every organisation, or one.
+pub async fn plan_for(db: &Db, cfg: &NotifyConfig, now: &str, only_org: Option<i64>) -> Result<Plan> {
+    let ctx = Context::load(db).await?;
+    let hosts = load_hosts(db, cfg, only_org).await?;
+    let (history, queued) = load_history(db, &cfg.campaign).await?;
+    let bounced = bounced(db).await?;
+    let mut items = Vec::with_capacity(hosts.len());
+    for (org, hosts) in hosts {
+        let Some(o) = ctx.orgs.get(&org) else { continue };
+        let mut recipients = ctx.resolve(org, &hosts, &cfg.intermediaries, &bounced);
+        let recipient = if recipients.is_empty() { None } else { Some(recipients.remove(0)) };
+        let last = history.get(&org);
+        let worst = hosts
+            .iter()
+            .map(|h| h.state.as_str())
+            .max_by_key(|s| TechState::parse(s).map(TechState::rank).unwrap_or(-1));
+        let (decision, why) = if queued.contains(&org) {
+            (Decision::Queued, "a message is already in the outbox".to_string())
+        } else if let Some(r) = &recipient {
+            match last {
+                None => (Decision::First, "not told yet".to_string()),
+                Some(l) => {
+                    if let Some(worse) = escalation(&l.told, &hosts) {
+                        (Decision::Escalation, worse)
+                    } else {
+                        let since = l.by_recipient.get(&r.email).unwrap_or(&l.latest_at);
+                        let next = plus_seconds(since, cfg.interval_secs);
+                        if next.as_str() <= now {
+                            (Decision::Reminder, format!("last told {since}"))
+                        } else {
+                            (Decision::WithinInterval, format!("last told {since}; next reminder after {next}"))
+                        }
+                    }
+                }
+            }
+        } else {
+            (Decision::NoContact, "no contact: no address on file (or every address bounced)".to_string())
+        };
+        items.push(PlanItem {
+            org_id: org,
+            org_name: o.name.clone(),
+            cc: o.cc.clone(),
+            comm_state: o.comm_state.clone(),
+            worst_state: worst.unwrap_or("unknown").to_string(),
+            decision,
+            why,
+            recipient,
+            fallbacks: recipients,
+            last_notified_at: last.map(|l| l.latest_at.clone()),
+            hosts,
+        });
+    }
+    Ok(Plan { generated_at: now.to_string(), campaign: cfg.campaign.clone(), items })
+}
+
+/// The situation a message tells.
+pub fn told(hosts: &[HostLine]) -> Vec<ToldHost> {
+    hosts
+        .iter()
+        .map(|h| ToldHost { host_id: h.host_id, ip: h.ip.clone(), state: h.state.clone(), regressed: h.regressed })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(id: i64, state: &str, regressed: bool) -> HostLine {
+        HostLine {
+            host_id: id,
+            ip: format!("192.0.2.{id}"),
+            asn: None,
+            hostname: None,
+            servername: None,
+            version: None,
+            state: state.into(),
+            regressed,
+            since: String::new(),
+            first_seen: String::new(),
+            last_seen: String::new(),
+            findings: vec![],
+            fixes: vec![],
+        }
+    }
+
+    #[test]
+    fn escalation_is_a_new_compromise_or_a_new_regression() {
+        let told = told(&[host(1, "vulnerable", false)]);
+        assert_eq!(escalation(&told, &[host(1, "vulnerable", false)]), None);
+        assert!(escalation(&told, &[host(1, "compromised", false)]).unwrap().contains("compromised"));
+        assert!(escalation(&told, &[host(1, "vulnerable", true)]).unwrap().contains("regressed"));
+        assert!(escalation(&told, &[host(1, "vulnerable", false), host(2, "compromised", false)]).is_some());
+        // A new vulnerable host is news for the next reminder, not an escalation.
+        assert_eq!(escalation(&told, &[host(1, "vulnerable", false), host(2, "vulnerable", false)]), None);
+    }
+
+    #[test]
+    fn language_by_country() {
+        assert_eq!(lang_for_country(Some("de")), "de");
+        assert_eq!(lang_for_country(Some("US")), "en");
+        assert_eq!(lang_for_country(None), "en");
+    }
+}

@@ -1,0 +1,228 @@
+//! `taskforce notify plan | send | bounces | templates`: wiring to `taskforce-notify`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand, ValueEnum};
+use taskforce_notify::NotifyConfig;
+use taskforce_notify::outbox::Composer;
+use taskforce_notify::templates::Templates;
+use taskforce_service::{Config, Db};
+
+#[derive(Debug, Args)]
+pub struct NotifyArgs {
+    /// sqlite://PATH or postgres://USER:PASS@HOST/DB [default: sqlite://taskforce.db]
+    #[arg(long, value_name = "URL", global = true)]
+    pub database: Option<String>,
+    /// The service's configuration file (for its database).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Notification settings (TOML: campaign, interval_secs, intermediaries, rates, …); also
+    /// TASKFORCE_NOTIFY_CONFIG. Flags override it.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub notify_config: Option<PathBuf>,
+    /// Templates overriding the shipped ones (`en/subject.txt`, `en/body.txt`, `en/body.html`, `de/…`).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub templates: Option<PathBuf>,
+    /// Also remind organisations whose hosts are patched but not yet verified clean.
+    #[arg(long, global = true)]
+    pub remind_patched: bool,
+    /// Hours before a recipient is reminded again (an escalation is sent at once) [default: 24]
+    #[arg(long, value_name = "HOURS", global = true)]
+    pub interval: Option<f64>,
+    #[command(subcommand)]
+    pub action: NotifyAction,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PlanFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyAction {
+    /// What would be sent, to whom and why; organisations without a contact are listed. Changes nothing.
+    Plan {
+        #[arg(long, value_enum, default_value = "table")]
+        format: PlanFormat,
+    },
+    /// Send what is due and exit (for cron): tickets, outbox, SMTP with retries and bounces.
+    Send {
+        /// smtp://HOST:PORT (plain), smtp://HOST:PORT?tls=required (STARTTLS), smtps://HOST:PORT
+        /// (TLS); USER:PASS@ before the host for AUTH.
+        #[arg(long, value_name = "URL")]
+        smtp: Option<String>,
+        /// Sender address.
+        #[arg(long, value_name = "ADDR")]
+        from: Option<String>,
+        /// Base of the self-service link (`{base_url}/portal?token=…`).
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+        /// At most N messages in this run.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        /// Messages per second overall.
+        #[arg(long, value_name = "N")]
+        rate: Option<f64>,
+        /// Messages per second to one recipient domain.
+        #[arg(long, value_name = "N")]
+        domain_rate: Option<f64>,
+        /// Attach the IntelMQ events (JSON lines) besides the CSV.
+        #[arg(long)]
+        intelmq: bool,
+    },
+    /// Read delivery status notifications (RFC 3464) from a Maildir or mbox and count them as bounces.
+    Bounces {
+        #[arg(value_name = "PATH")]
+        path: PathBuf,
+    },
+    /// Write the shipped templates into DIR, to start a customisation (`--templates DIR`).
+    Templates {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
+}
+
+/// Settings: file (flag or TASKFORCE_NOTIFY_CONFIG), then flags.
+pub fn notify_config(file: Option<PathBuf>) -> Result<NotifyConfig> {
+    let file = file.or_else(|| std::env::var_os("TASKFORCE_NOTIFY_CONFIG").map(PathBuf::from));
+    NotifyConfig::load(file.as_deref())
+}
+
+/// The notification routes `serve` adds to the API.
+pub fn routes() -> Result<axum::Router<taskforce_service::api::AppState>> {
+    let cfg = notify_config(None)?;
+    let templates = Templates::load(cfg.templates.as_deref())?;
+    Ok(taskforce_notify::api::routes(taskforce_notify::api::NotifyState {
+        config: std::sync::Arc::new(cfg),
+        templates: std::sync::Arc::new(templates),
+        sending: Default::default(),
+    }))
+}
+
+pub fn run(args: NotifyArgs) -> Result<u8> {
+    let mut cfg = notify_config(args.notify_config.clone())?;
+    if args.templates.is_some() {
+        cfg.templates = args.templates.clone();
+    }
+    if args.remind_patched {
+        cfg.remind_patched = true;
+    }
+    if let Some(h) = args.interval {
+        cfg.interval_secs = (h * 3600.0) as i64;
+    }
+    if let NotifyAction::Templates { dir } = &args.action {
+        for p in taskforce_notify::templates::export(dir)? {
+            eprintln!("wrote {}", p.display());
+        }
+        return Ok(0);
+    }
+    let templates = Templates::load(cfg.templates.as_deref())?;
+    let mut service = Config::load(args.config.as_deref())?;
+    if let Some(db) = &args.database {
+        service.database = db.clone();
+    }
+    service.check()?;
+    runtime()?.block_on(async move {
+        let db = Db::connect(&service.database).await?;
+        let code = match args.action {
+            NotifyAction::Plan { format } => {
+                let plan = taskforce_notify::plan::plan(&db, &cfg, &taskforce_service::time::now()).await?;
+                match format {
+                    PlanFormat::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
+                    PlanFormat::Table => print_plan(&plan),
+                }
+                0
+            }
+            NotifyAction::Send { smtp, from, base_url, limit, rate, domain_rate, intelmq } => {
+                if let Some(s) = smtp {
+                    cfg.smtp = s;
+                }
+                if let Some(f) = from {
+                    cfg.from = f;
+                }
+                if let Some(b) = base_url {
+                    cfg.base_url = b;
+                }
+                if let Some(r) = rate {
+                    cfg.rate_per_sec = r;
+                }
+                if let Some(r) = domain_rate {
+                    cfg.domain_rate_per_sec = r;
+                }
+                cfg.attach_intelmq |= intelmq;
+                cfg.check()?;
+                let report = taskforce_notify::deliver::send(&db, &cfg, &templates, limit).await?;
+                println!("{}", serde_json::to_string(&report)?);
+                eprintln!(
+                    "{} ticket(s) opened; {} sent, {} deferred, {} failed ({} bounced, {} moved to the next contact, {} organisation(s) unreachable); {} resumed after an interruption; {} organisation(s) without a contact",
+                    report.enqueued.len(),
+                    report.sent,
+                    report.deferred,
+                    report.failed,
+                    report.bounced,
+                    report.next_contact,
+                    report.unreachable,
+                    report.resumed,
+                    report.no_contact
+                );
+                0
+            }
+            NotifyAction::Bounces { path } => {
+                let composer = Composer { db: &db, cfg: &cfg, templates: &templates };
+                let report = taskforce_notify::bounces::apply(&composer, &path).await?;
+                for s in &report.skipped {
+                    eprintln!("taskforce: skipped {}: {}", s.source, s.reason);
+                }
+                for u in &report.unmatched {
+                    eprintln!("taskforce: {}: no message of ours matches this notification ({:?})", u.source, u.original_message_id);
+                }
+                println!("{}", serde_json::to_string(&report)?);
+                eprintln!(
+                    "{} notification(s) read: {} bounce(s), {} moved to the next contact, {} organisation(s) unreachable, {} delayed, {} already counted, {} skipped",
+                    report.read,
+                    report.bounced,
+                    report.next_contact,
+                    report.unreachable,
+                    report.delayed,
+                    report.already_counted,
+                    report.skipped.len()
+                );
+                0
+            }
+            NotifyAction::Templates { .. } => 0,
+        };
+        db.pool.close().await;
+        Ok(code)
+    })
+}
+
+fn print_plan(plan: &taskforce_notify::plan::Plan) {
+    println!("{:<8} {:<30} {:<12} {:<16} {:<34} {:<13} WHY", "ORG", "NAME", "STATE", "DECISION", "RECIPIENT", "VIA");
+    for i in &plan.items {
+        let (to, via) = match &i.recipient {
+            Some(r) => (r.email.clone(), r.kind.as_str().to_string()),
+            None => ("-".into(), "-".into()),
+        };
+        let name: String = i.org_name.chars().take(30).collect();
+        println!(
+            "{:<8} {:<30} {:<12} {:<16} {:<34} {:<13} {} ({} host(s))",
+            i.org_id,
+            name,
+            i.worst_state,
+            i.decision.as_str(),
+            to,
+            via,
+            i.why,
+            i.hosts.len()
+        );
+    }
+    let due = plan.due().count();
+    let none = plan.items.iter().filter(|i| i.decision == taskforce_notify::plan::Decision::NoContact).count();
+    eprintln!("{} organisation(s) need action: {due} due now, {none} without a contact", plan.items.len());
+}

@@ -1,0 +1,173 @@
+//! `taskforce notify send` killed with SIGKILL in the middle of a batch, then run again: the SMTP
+//! sink holds every message exactly once, or the one whose answer was in flight twice with the
+//! same Message-ID and ticket. On SQLite and PostgreSQL.
+
+#[path = "../../service/tests/common.rs"]
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ORGS: usize = 40;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_taskforce")
+}
+
+struct Sink {
+    child: Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Sink {
+    fn start(delay: &str) -> Sink {
+        let dir = tempfile::tempdir().unwrap();
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../notify/tests/smtp_sink.py");
+        let python = if Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
+        let mut child = Command::new(python)
+            .arg(script)
+            .arg("--dir")
+            .arg(dir.path())
+            .args(["--delay", delay])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 with aiosmtpd");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let port = line.trim().strip_prefix("PORT ").expect("the sink's port").parse().unwrap();
+        Sink { child, dir, port }
+    }
+
+    fn count(&self) -> usize {
+        std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "eml"))
+            .count()
+    }
+
+    /// Message-ID → tickets of every stored message.
+    fn ids(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(self.dir.path()).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_none_or(|x| x != "eml") {
+                continue;
+            }
+            let bytes = std::fs::read(&p).unwrap();
+            let (headers, _) = mailparse::parse_headers(&bytes).unwrap();
+            use mailparse::MailHeaderMap;
+            out.push((
+                headers.get_first_value("Message-ID").unwrap(),
+                headers.get_first_value("X-Taskforce-Ticket").unwrap(),
+            ));
+        }
+        out
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run(args: &[&str], db: &str) {
+    let out = Command::new(bin()).args(args).args(["--database", db]).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn write_world(dir: &Path) -> (PathBuf, PathBuf) {
+    let mut orgs = String::from("org,network,asn,sector,cc,abuse_email\n");
+    let mut feed = common::SS_HEADER.to_string();
+    for i in 0..ORGS {
+        orgs += &format!("Org {i},10.{}.{}.0/28,,Retail,US,abuse@org{i}.example\n", i / 200, i % 200);
+        feed += &common::ss_row(
+            "2021-03-10 01:00:00",
+            &format!("10.{}.{}.1", i / 200, i % 200),
+            "exchange;cve-2021-26855",
+            &format!("S{i}"),
+            "",
+        );
+    }
+    let (o, f) = (dir.join("orgs.csv"), dir.join("2021-03-10-scan_exchange.csv"));
+    std::fs::write(&o, orgs).unwrap();
+    std::fs::write(&f, feed).unwrap();
+    (o, f)
+}
+
+async fn kill_mid_batch(kind: &str) {
+    let Some((db, _keep)) = common::fresh_database(kind).await else { return };
+    let work = tempfile::tempdir().unwrap();
+    let (orgs, feed) = write_world(work.path());
+    run(&["ingest", "-q", "orgs", orgs.to_str().unwrap()], &db);
+    run(&["ingest", "-q", "shadowserver", feed.to_str().unwrap()], &db);
+    // Each message takes the sink 40 ms: the batch takes long enough to be killed in the middle.
+    let sink = Sink::start("0.04");
+    let smtp = format!("smtp://127.0.0.1:{}", sink.port);
+    let send = [
+        "notify",
+        "send",
+        "--smtp",
+        &smtp,
+        "--from",
+        "cert@taskforce.example",
+        "--rate",
+        "1000",
+        "--domain-rate",
+        "1000",
+    ];
+    let mut child = Command::new(bin())
+        .args(send)
+        .args(["--database", &db])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while sink.count() < ORGS / 4 {
+        assert!(started.elapsed() < Duration::from_secs(60), "the first run sent nothing");
+        assert!(child.try_wait().unwrap().is_none(), "the first run ended before it could be killed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let after_kill = sink.count();
+    assert!(after_kill < ORGS, "killed mid-batch ({after_kill} of {ORGS})");
+    run(&send, &db);
+    let ids = sink.ids();
+    let mut per_id: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut ticket_of: BTreeMap<&str, &str> = BTreeMap::new();
+    for (id, ticket) in &ids {
+        *per_id.entry(id).or_default() += 1;
+        if let Some(t) = ticket_of.insert(id, ticket) {
+            assert_eq!(t, ticket, "one Message-ID, one ticket");
+        }
+    }
+    let tickets: BTreeSet<&str> = ids.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(tickets.len(), ORGS, "every organisation's message arrived");
+    assert_eq!(per_id.len(), ORGS, "one Message-ID per organisation");
+    let twice: Vec<_> = per_id.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        twice.len() <= 1 && twice.iter().all(|(_, n)| **n == 2),
+        "only the in-flight message may arrive twice: {twice:?}"
+    );
+    assert_eq!(ids.len(), ORGS + twice.len());
+    // A third run has nothing to do.
+    run(&send, &db);
+    assert_eq!(sink.ids().len(), ids.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_mid_batch_sqlite() {
+    kill_mid_batch("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_mid_batch_postgres() {
+    kill_mid_batch("postgres").await;
+}

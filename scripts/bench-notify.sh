@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Notification throughput and memory (`taskforce notify plan` and `taskforce notify send`) on
+# synthetic organisations, delivering to the loopback SMTP sink (crates/notify/tests/smtp_sink.py,
+# Debian's python3-aiosmtpd). Not a test: it prints figures. All traffic stays on 127.0.0.1.
+#
+#   ORGS=5000 BIN=target/debug/taskforce SKIP_BUILD=1 scripts/bench-notify.sh
+#
+# Data: ORGS organisations, each with a /28 network, an abuse contact and one Exchange server
+# (every 10th compromised, the others vulnerable), ingested into a fresh SQLite database (or, with
+# TASKFORCE_BENCH_PG=postgres://…, that database: its `public` schema is DROPPED and recreated).
+# Then, under GNU time: `notify plan --format json` (plan time, peak RSS) and `notify send` with
+# the rate limits lifted (messages/s, peak RSS), and the number of messages the sink stored.
+#
+# Environment (defaults in brackets):
+#   ORGS [100000]  BIN [target/release/taskforce]  SKIP_BUILD=1 (use BIN as it is)
+#   TASKFORCE_BENCH_PG  postgres://USER:PASS@HOST/DB (optional; needs psql)
+#
+# Needs GNU time (/usr/bin/time) and /usr/bin/python3 with aiosmtpd.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+orgs=${ORGS:-100000}
+bin=${BIN:-${CARGO_TARGET_DIR:-target}/release/taskforce}
+[ -x /usr/bin/time ] || { echo "bench-notify: GNU time (/usr/bin/time) is missing" >&2; exit 1; }
+/usr/bin/python3 -c 'import aiosmtpd' 2> /dev/null || { echo "bench-notify: python3-aiosmtpd is missing (.ci/smtp-sink.sh)" >&2; exit 1; }
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+  echo "== building (release)"
+  cargo build --release -q -p taskforce
+fi
+[ -x "$bin" ] || { echo "bench-notify: $bin missing" >&2; exit 1; }
+
+work=$(mktemp -d)
+sink_pid=""
+cleanup() {
+  if [ -n "$sink_pid" ]; then kill "$sink_pid" 2> /dev/null || true; wait "$sink_pid" 2> /dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+/usr/bin/python3 - "$orgs" "$work" << 'PY'
+import sys
+n, out = int(sys.argv[1]), sys.argv[2]
+with open(f"{out}/orgs.csv", "w") as o, open(f"{out}/2021-03-10-scan_exchange.csv", "w") as f:
+    o.write("org,network,asn,sector,cc,abuse_email\n")
+    f.write('"timestamp","ip","port","hostname","tag","asn","geo","region","city","naics","sic","sector","version","servername","url"\n')
+    for i in range(n):
+        base = i * 16
+        net = f"10.{(base >> 16) & 255}.{(base >> 8) & 255}.{base & 255}"
+        ip = f"10.{(base >> 16) & 255}.{(base >> 8) & 255}.{(base & 255) + 1}"
+        cc = "DE" if i % 3 == 0 else "US"
+        o.write(f"Org {i},{net}/28,,Retail,{cc},abuse@org{i}.example\n")
+        tag = "exchange;webshell" if i % 10 == 0 else "exchange;cve-2021-26855"
+        url = "/owa/auth/x.aspx" if i % 10 == 0 else ""
+        f.write(f'"2021-03-10 01:00:00","{ip}",443,"mail.org{i}.example","{tag}",64496,"{cc}","","",,,"","15.1.2176.2","S{i}","{url}"\n')
+PY
+
+if [ -n "${TASKFORCE_BENCH_PG:-}" ]; then
+  psql -q "$TASKFORCE_BENCH_PG" -c 'DROP SCHEMA public CASCADE; CREATE SCHEMA public;'
+  db=$TASKFORCE_BENCH_PG
+else
+  db="sqlite://$work/bench.db"
+fi
+echo "== $orgs organisations into ${db%%://*}"
+"$bin" ingest -q --database "$db" orgs "$work/orgs.csv" > /dev/null
+"$bin" ingest -q --database "$db" shadowserver "$work/2021-03-10-scan_exchange.csv" > /dev/null
+
+echo "== notify plan"
+/usr/bin/time -f "plan: %e s wall, %M KB peak RSS" "$bin" notify --database "$db" plan --format json > "$work/plan.json"
+echo "due: $(grep -c '"decision": "first"' "$work/plan.json") organisation(s)"
+
+mkdir -p "$work/sink"
+/usr/bin/python3 crates/notify/tests/smtp_sink.py --dir "$work/sink" > "$work/sink.port" &
+sink_pid=$!
+for _ in $(seq 50); do grep -q PORT "$work/sink.port" 2> /dev/null && break; sleep 0.1; done
+port=$(awk '/PORT/ {print $2}' "$work/sink.port")
+
+echo "== notify send (rate limits lifted)"
+start=$(date +%s.%N)
+/usr/bin/time -f "send: %e s wall, %M KB peak RSS" "$bin" notify --database "$db" send --smtp "smtp://127.0.0.1:$port" \
+  --from cert@taskforce.example --rate 1000000 --domain-rate 1000000 > "$work/send.json"
+end=$(date +%s.%N)
+python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(\"phases: plan %.2f s, render into the outbox %.2f s, deliver %.2f s\" % (r[\"plan_secs\"], r[\"enqueue_secs\"], r[\"deliver_secs\"]))" "$work/send.json"
+stored=$(find "$work/sink" -name '*.eml' | wc -l)
+echo "sink stored $stored message(s); $(awk -v n="$stored" -v s="$start" -v e="$end" 'BEGIN {printf "%.0f", n / (e - s)}') messages/s (render, store, send)"
