@@ -51,7 +51,10 @@ pub struct Db {
 }
 
 /// The migration files, in order. Add a file here and in `migrations/`; never edit an applied one.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "tracking", include_str!("../migrations/0001_tracking.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "tracking", include_str!("../migrations/0001_tracking.sql")),
+    (4, "web", include_str!("../migrations/0004_web.sql")),
+];
 
 /// The schema version this build expects (the last migration).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -11,6 +11,10 @@ use crate::api::{AppState, router};
 use crate::config::Config;
 use crate::db::{Db, redact};
 
+/// Builds the whole application from the service's state: the API alone ([`router`]), or the
+/// API with the web pages (`taskforce_web::app`, wired in by the binary).
+pub type AppBuilder = fn(AppState) -> axum::Router;
+
 /// Serves on an already bound listener until `shutdown` completes.
 pub async fn serve_on(
     listener: TcpListener,
@@ -18,7 +22,18 @@ pub async fn serve_on(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let app = router(AppState { db: db.clone(), config: Arc::new(config) });
+    serve_app_on(listener, db, config, router, shutdown).await
+}
+
+/// [`serve_on`] with the application built by `build`.
+pub async fn serve_app_on(
+    listener: TcpListener,
+    db: Db,
+    config: Config,
+    build: AppBuilder,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let app = build(AppState { db: db.clone(), config: Arc::new(config) });
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("serving")?;
     db.pool.close().await;
     Ok(())
@@ -26,6 +41,11 @@ pub async fn serve_on(
 
 /// The whole command: database, listener, signals.
 pub async fn run(config: Config) -> Result<()> {
+    run_app(config, router).await
+}
+
+/// [`run`] with the application built by `build` (the binary passes the API plus the pages).
+pub async fn run_app(config: Config, build: AppBuilder) -> Result<()> {
     let db = Db::connect(&config.database).await?;
     let listener =
         TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -36,7 +56,7 @@ pub async fn run(config: Config) -> Result<()> {
     tracing::info!(%addr, database = %redact(&config.database), "taskforce serve listening");
     // A plain line too, for scripts and tests that wait for the port.
     eprintln!("listening on http://{addr}");
-    serve_on(listener, db, config, shutdown_signal()).await?;
+    serve_app_on(listener, db, config, build, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

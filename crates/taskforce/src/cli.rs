@@ -30,6 +30,8 @@ pub enum Command {
     Ingest(crate::service_cmd::IngestArgs),
     /// Create, list or revoke the service's API tokens.
     Token(crate::service_cmd::TokenArgs),
+    /// Create, list or disable the web dashboard's users (the password is read from stdin).
+    User(crate::service_cmd::UserArgs),
     /// List, test or inspect the hunt rules.
     Rules(RulesArgs),
     /// Print a shell completion script.

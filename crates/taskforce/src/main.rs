@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         cli::Command::Serve(args) => service_cmd::serve(args),
         cli::Command::Ingest(args) => service_cmd::ingest(args),
         cli::Command::Token(args) => service_cmd::token(args),
+        cli::Command::User(args) => service_cmd::user(args),
         cli::Command::Completions { shell } => {
             let mut cmd = <cli::Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "taskforce", &mut std::io::stdout());

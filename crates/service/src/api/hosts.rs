@@ -4,15 +4,11 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::orgs::host_filter;
-use super::{ApiError, ApiResult, AppState, AtParam, Staff, at_param, audit, require_staff};
-use crate::enrich::Enricher;
-use crate::feeds::{Observed, Target};
+use super::{ApiError, ApiResult, AppState, AtParam, Staff, at_param, require_staff};
 use crate::query;
-use crate::state::Signal;
-use crate::store::{self, Uploader};
 use crate::tokens::Principal;
 
 pub async fn list(
@@ -56,62 +52,5 @@ pub async fn remediation(
     Path(id): Path<i64>,
     Json(body): Json<Remediation>,
 ) -> ApiResult<Json<Value>> {
-    if body.note.trim().is_empty() {
-        return Err(ApiError::bad_request("a remediation record needs a note (what was done, by whom)"));
-    }
-    let at = match &body.at {
-        Some(t) => crate::time::parse(t).ok_or_else(|| ApiError::bad_request(format!("unreadable time {t:?}")))?,
-        None => crate::time::now(),
-    };
-    let host = query::host_summary(&s.db, id).await?.ok_or_else(|| ApiError::not_found("host"))?;
-    let before = json!({"tech_state": host.tech_state});
-    let ip: std::net::IpAddr = host.ip.parse().map_err(anyhow::Error::from)?;
-    let recorded = crate::time::now();
-    let observed = Observed {
-        line: 0,
-        target: Target::Ip(ip),
-        observed_at: at.clone(),
-        signals: vec![Signal::Remediation],
-        port: None,
-        tags: Some("analyst;remediation".into()),
-        version: None,
-        url: None,
-        hostname: None,
-        servername: None,
-        asn_reported: None,
-        cc_reported: None,
-        findings: Vec::new(),
-        natural_key: format!(
-            "analyst|remediation|{}|{recorded}|{}|{}",
-            host.ip,
-            p.name,
-            crate::ingest::hex(&rand_suffix())
-        ),
-        detail: json!({"note": body.note, "analyst": p.name}).to_string(),
-    };
-    let enricher = Enricher::load(&s.db).await?;
-    let uploader = Uploader { name: format!("analyst:{}", p.name), reporter_org: None };
-    let (stats, mut tx, orgs) = store::write_batch(
-        &s.db,
-        &enricher,
-        None,
-        &format!("analyst:{}", p.name),
-        &uploader,
-        vec![observed],
-        Vec::new(),
-    )
-    .await?;
-    store::roll_up(&mut tx, s.db.dialect, &orgs).await?;
-    tx.commit().await?;
-    let after =
-        query::host_summary(&s.db, id).await?.map(|h| json!({"tech_state": h.tech_state, "note": body.note, "at": at}));
-    audit(&s.db, &p, "remediation", "host", id, Some(before), after.clone()).await?;
-    Ok(Json(json!({"host_id": id, "state_changes": stats.state_changes, "host": after})))
-}
-
-fn rand_suffix() -> [u8; 8] {
-    use ring::rand::SecureRandom;
-    let mut b = [0u8; 8];
-    let _ = ring::rand::SystemRandom::new().fill(&mut b);
-    b
+    Ok(Json(crate::records::remediation(&s.db, &p, id, &body.note, body.at.as_deref()).await?))
 }

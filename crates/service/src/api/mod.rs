@@ -18,10 +18,10 @@ use crate::db::Db;
 use crate::tokens::{Principal, Role};
 
 mod admin;
-mod export;
+pub mod export;
 mod hosts;
 mod orgs;
-mod uploads;
+pub mod uploads;
 
 /// What every handler gets.
 #[derive(Clone)]
@@ -64,6 +64,18 @@ impl IntoResponse for ApiError {
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))
+    }
+}
+
+impl From<crate::records::RecordError> for ApiError {
+    fn from(e: crate::records::RecordError) -> Self {
+        use crate::records::RecordError as R;
+        match e {
+            R::BadRequest(m) => ApiError::bad_request(m),
+            R::NotFound(what) => ApiError::not_found(what),
+            R::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
+            R::Other(e) => ApiError::from(e),
+        }
     }
 }
 
