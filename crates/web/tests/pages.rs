@@ -410,6 +410,16 @@ async fn overview_lists_and_pagination(kind: &str) {
     assert!(a.body.contains("/organisations?state=compromised&amp;comm_state=not_contacted\">1</a>"), "{}", a.body);
     assert!(a.body.contains("<svg") && a.body.contains("<polyline class=\"line s-compromised\""));
     assert!(a.body.contains("2021-03-04-scan_exchange.csv"), "latest ingests");
+    assert!(a.body.contains("<td>2021-03-04</td>") && !a.body.contains("<td>2021-03-06</td>"), "the trend's figures");
+    // A new day of history shows at once (the trend's cache follows the event log).
+    w.api_upload(
+        "shadowserver",
+        "d6.csv",
+        format!("{}{}", common::SS_HEADER, common::ss_row("2021-03-06 00:00:00", "192.0.2.12", "exchange", "NEW", "")),
+    )
+    .await;
+    let a = w.get(&mut jar, "/").await;
+    assert!(a.body.contains("<td>2021-03-06</td>"), "the trend follows new events");
     // More organisations than a page: the pager keeps the filters.
     for i in 0..5 {
         sqlx::query("INSERT INTO organisation (name, managed, source, imported_at) VALUES ($1, 'manual', 'test', '2021-03-01T00:00:00Z')")

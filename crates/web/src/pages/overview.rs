@@ -51,9 +51,8 @@ pub async fn page(State(s): State<AppState>, viewer: Viewer) -> PageResult {
         PageParams { page: 1, per_page: 10 },
     )
     .await??;
-    let trend = dashboard::trend(db, 90).await?;
+    let trend = cached_trend(&s).await?;
     let ingests = dashboard::ingests(db, PageParams { page: 1, per_page: 8 }).await?;
-    let stats = query::stats(db, None).await?;
     Ok(render_page(
         "overview.html",
         json!({
@@ -61,7 +60,6 @@ pub async fn page(State(s): State<AppState>, viewer: Viewer) -> PageResult {
             "viewer": viewer.context(),
             "comms": comms,
             "matrix": matrix,
-            "stats": stats,
             "urgent": urgent,
             "regressed": regressed,
             "chart": chart(&trend),
@@ -69,6 +67,33 @@ pub async fn page(State(s): State<AppState>, viewer: Viewer) -> PageResult {
         }),
     )?
     .into_response())
+}
+
+/// The trend, recomputed only when the state history grew: events are append-only, so the
+/// largest event id identifies the history (one index lookup instead of an aggregate over every
+/// event on each overview).
+async fn cached_trend(s: &AppState) -> anyhow::Result<std::sync::Arc<Vec<dashboard::TrendPoint>>> {
+    use std::sync::{Arc, Mutex};
+    type Cached = (String, Option<i64>, Arc<Vec<dashboard::TrendPoint>>);
+    static CACHE: Mutex<Vec<Cached>> = Mutex::new(Vec::new());
+    let last: Option<i64> = {
+        use sqlx::Row;
+        sqlx::query("SELECT MAX(id) FROM state_event").fetch_one(&s.db.pool).await?.try_get(0)?
+    };
+    let key = &s.config.database;
+    if let Some((_, _, points)) = CACHE
+        .lock()
+        .map_err(|_| anyhow::anyhow!("trend cache poisoned"))?
+        .iter()
+        .find(|(k, v, _)| k == key && *v == last)
+    {
+        return Ok(points.clone());
+    }
+    let points = Arc::new(dashboard::trend(&s.db, 90).await?);
+    let mut cache = CACHE.lock().map_err(|_| anyhow::anyhow!("trend cache poisoned"))?;
+    cache.retain(|(k, _, _)| k != key);
+    cache.push((key.clone(), last, points.clone()));
+    Ok(points)
 }
 
 /// The trend as SVG geometry: one polyline per state, axes and labels. Computed here so the
