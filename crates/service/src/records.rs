@@ -219,22 +219,20 @@ fn rand_suffix() -> [u8; 8] {
     b
 }
 
-/// Ingests an uploaded (already spooled) file on someone's behalf (`uploader_name`: `token:<name>`
-/// or `user:<name>`, kept as the ingest's provenance) and audits it. `org` binds a
-/// reporter's upload to its organisation: a row about another organisation's host refuses the
-/// whole file.
+/// Ingests an uploaded (already spooled) file on someone's behalf and audits it. The uploader's
+/// name (`token:<name>` or `user:<name>`) is kept as the ingest's provenance; its
+/// `reporter_org` binds a reporter's upload to its organisation: a row about another
+/// organisation's host refuses the whole file.
 pub async fn upload(
     db: &Db,
     actor: &Principal,
-    uploader_name: &str,
+    uploader: &Uploader,
     kind: IngestKind,
     path: &Path,
     file_name: &str,
     ip: Option<std::net::IpAddr>,
-    org: Option<i64>,
 ) -> Result<IngestSummary, IngestError> {
-    let uploader = Uploader { name: uploader_name.to_string(), reporter_org: org };
-    let summary = ingest_file(db, kind, path, file_name, &uploader, ip).await?;
+    let summary = ingest_file(db, kind, path, file_name, uploader, ip).await?;
     let after = serde_json::to_value(&summary).map_err(anyhow::Error::from)?;
     audit(db, actor, "ingest", "ingest", summary.ingest_id, None, Some(after)).await?;
     Ok(summary)

@@ -241,6 +241,23 @@ async fn every_form_checks_csrf(kind: &str) {
         )
         .await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    // The ingests page takes a file through the same path as the API, rows rejected by line.
+    let feed = format!(
+        "{}{}broken,row\n",
+        common::SS_HEADER,
+        common::ss_row("2021-03-07 00:00:00", "192.0.2.30", "exchange", "UP", "")
+    );
+    let a =
+        w.post_multipart(&mut jar, "/ingests", &[("csrf", &csrf), ("kind", "shadowserver")], ("up.csv", &feed)).await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let page = w.get(&mut jar, a.location()).await;
+    assert!(page.body.contains("up.csv") && page.body.contains("from user:admin1"), "{}", page.body);
+    assert!(page.body.contains("<td>3</td>"), "the rejected row's line number: {}", page.body);
+    let a = w
+        .post_multipart(&mut jar, "/ingests", &[("csrf", &csrf), ("kind", "shadowserver")], ("junk.csv", "a,b\n1,2\n"))
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(a.body.contains("junk.csv") && a.body.contains("nothing was ingested"), "{}", a.body);
     // Tokens page: the secret is shown once.
     let a = w.post_form(&mut jar, "/admin/tokens", &[("csrf", &csrf), ("name", "script"), ("role", "analyst")]).await;
     assert_eq!(a.status, StatusCode::OK);

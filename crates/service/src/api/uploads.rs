@@ -88,8 +88,8 @@ async fn run(
     org: Option<i64>,
 ) -> ApiResult<IngestSummary> {
     let file_name = params.file_name.clone().unwrap_or_else(|| "upload".into());
-    let uploader = format!("token:{}", p.name);
-    let summary = crate::records::upload(&s.db, p, &uploader, kind, tmp.path(), &file_name, parse_ip(&params.ip)?, org)
+    let uploader = crate::store::Uploader { name: format!("token:{}", p.name), reporter_org: org };
+    let summary = crate::records::upload(&s.db, p, &uploader, kind, tmp.path(), &file_name, parse_ip(&params.ip)?)
         .await
         .map_err(ingest_error)?;
     Ok(summary)

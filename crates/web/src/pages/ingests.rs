@@ -7,6 +7,7 @@ use serde_json::json;
 use taskforce_service::api::AppState;
 use taskforce_service::dashboard;
 use taskforce_service::ingest::IngestKind;
+use taskforce_service::store::Uploader;
 
 use super::upload::{ingest_refused, spool};
 use super::{QueryPairs, page_params, pager};
@@ -44,9 +45,9 @@ pub async fn upload(State(s): State<AppState>, viewer: Viewer, form: Multipart) 
         v => Some(v.parse().map_err(|_| PageError::BadRequest(format!("not an IP address: {v:?}")))?),
     };
     let (tmp, file_name) = form.file.as_ref().ok_or_else(|| PageError::BadRequest("choose a file to upload".into()))?;
-    let uploader = uploader_name(&viewer);
+    let uploader = Uploader { name: uploader_name(&viewer), reporter_org: None };
     let summary =
-        taskforce_service::records::upload(&s.db, &viewer.principal, &uploader, kind, tmp.path(), file_name, ip, None)
+        taskforce_service::records::upload(&s.db, &viewer.principal, &uploader, kind, tmp.path(), file_name, ip)
             .await
             .map_err(ingest_refused)?;
     Ok(Redirect::to(&format!("/ingests/{}", summary.ingest_id)).into_response())

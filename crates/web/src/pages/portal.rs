@@ -12,6 +12,7 @@ use taskforce_service::api::AppState;
 use taskforce_service::feeds::FeedKind;
 use taskforce_service::ingest::IngestKind;
 use taskforce_service::query::{self, HostFilter};
+use taskforce_service::store::Uploader;
 use taskforce_service::tokens::Role;
 use taskforce_service::{dashboard, records};
 
@@ -109,12 +110,11 @@ pub async fn upload(State(s): State<AppState>, viewer: Viewer, form: Multipart) 
     let summary = records::upload(
         &s.db,
         &viewer.principal,
-        &uploader_name(&viewer),
+        &Uploader { name: uploader_name(&viewer), reporter_org: Some(org_id) },
         IngestKind::Feed(FeedKind::Hunt),
         tmp.path(),
         file_name,
         ip,
-        Some(org_id),
     )
     .await
     .map_err(ingest_refused)?;
