@@ -199,7 +199,9 @@ fn accounts_named(hit: &SigmaHit<'_>, event: &WinEvent) -> Vec<(String, String)>
         let value = if field.eq_ignore_ascii_case("Data") {
             // The unnamed values as the message reads them; exports that kept only the rendered
             // message (OTRF, NXLog) have it as `Message`.
-            (!event.unnamed.is_empty()).then(|| event.unnamed.join(" ")).or_else(|| event.get("Message").map(str::to_string))
+            (!event.unnamed.is_empty())
+                .then(|| event.unnamed.join(" "))
+                .or_else(|| event.get("Message").map(str::to_string))
         } else {
             event.get(field).map(str::to_string)
         };

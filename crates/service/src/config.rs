@@ -25,6 +25,11 @@ pub struct Config {
     pub upload_dir: Option<PathBuf>,
     /// Seconds a request may take before the server answers 408.
     pub request_timeout_secs: u64,
+    /// Web dashboard: mark session cookies `Secure` (set it when TLS is terminated in front;
+    /// a request with `X-Forwarded-Proto: https` gets them too).
+    pub secure_cookies: bool,
+    /// Web dashboard: hours a login session lasts.
+    pub session_hours: u64,
 }
 
 impl Default for Config {
@@ -37,6 +42,8 @@ impl Default for Config {
             log_format: "text".into(),
             upload_dir: None,
             request_timeout_secs: 600,
+            secure_cookies: false,
+            session_hours: 12,
         }
     }
 }

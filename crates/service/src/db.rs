@@ -58,6 +58,7 @@ pub struct Db {
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "tracking", include_str!("../migrations/0001_tracking.sql")),
     (3, "notify", include_str!("../migrations/0003_notify.sql")),
+    (4, "web", include_str!("../migrations/0004_web.sql")),
 ];
 
 /// The schema version this build expects (the last migration).

@@ -8,12 +8,14 @@
 pub mod api;
 pub mod audit;
 pub mod config;
+pub mod dashboard;
 pub mod db;
 pub mod enrich;
 pub mod feeds;
 pub mod ingest;
 pub mod orgs_import;
 pub mod query;
+pub mod records;
 pub mod server;
 pub mod state;
 pub mod store;

@@ -7,9 +7,13 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use tokio::net::TcpListener;
 
-use crate::api::{AppState, router_with};
+use crate::api::AppState;
 use crate::config::Config;
 use crate::db::{Db, redact};
+
+/// Builds the whole application from the service's state: the API alone ([`router`]), or the
+/// API with the web pages (`taskforce_web::app`, wired in by the binary).
+pub type AppBuilder = Box<dyn FnOnce(AppState) -> axum::Router + Send>;
 
 /// Serves on an already bound listener until `shutdown` completes.
 pub async fn serve_on(
@@ -18,18 +22,18 @@ pub async fn serve_on(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    serve_on_with(listener, db, config, axum::Router::new(), shutdown).await
+    serve_app_on(listener, db, config, Box::new(crate::api::router), shutdown).await
 }
 
-/// `serve_on` with extra routes merged into the API (the binary adds the notification routes).
-pub async fn serve_on_with(
+/// [`serve_on`] with the application built by `build`.
+pub async fn serve_app_on(
     listener: TcpListener,
     db: Db,
     config: Config,
-    extra: axum::Router<AppState>,
+    build: AppBuilder,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let app = router_with(AppState { db: db.clone(), config: Arc::new(config) }, extra);
+    let app = build(AppState { db: db.clone(), config: Arc::new(config) });
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("serving")?;
     db.pool.close().await;
     Ok(())
@@ -37,11 +41,11 @@ pub async fn serve_on_with(
 
 /// The whole command: database, listener, signals.
 pub async fn run(config: Config) -> Result<()> {
-    run_with(config, axum::Router::new()).await
+    run_app(config, Box::new(crate::api::router)).await
 }
 
-/// `run` with extra routes merged into the API.
-pub async fn run_with(config: Config, extra: axum::Router<AppState>) -> Result<()> {
+/// [`run`] with the application built by `build` (the binary passes the API plus the pages).
+pub async fn run_app(config: Config, build: AppBuilder) -> Result<()> {
     let db = Db::connect(&config.database).await?;
     let listener =
         TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -52,7 +56,7 @@ pub async fn run_with(config: Config, extra: axum::Router<AppState>) -> Result<(
     tracing::info!(%addr, database = %redact(&config.database), "taskforce serve listening");
     // A plain line too, for scripts and tests that wait for the port.
     eprintln!("listening on http://{addr}");
-    serve_on_with(listener, db, config, extra, shutdown_signal()).await?;
+    serve_app_on(listener, db, config, build, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

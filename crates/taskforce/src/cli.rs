@@ -33,6 +33,8 @@ pub enum Command {
     /// Notify the owners: plan what is due (changes nothing), send it through the outbox over
     /// SMTP, read bounces back.
     Notify(crate::notify_cmd::NotifyArgs),
+    /// Create, list or disable the web dashboard's users (the password is read from stdin).
+    User(crate::service_cmd::UserArgs),
     /// List, test or inspect the hunt rules.
     Rules(RulesArgs),
     /// Print a shell completion script.

@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         cli::Command::Ingest(args) => service_cmd::ingest(args),
         cli::Command::Token(args) => service_cmd::token(args),
         cli::Command::Notify(args) => notify_cmd::run(args),
+        cli::Command::User(args) => service_cmd::user(args),
         cli::Command::Completions { shell } => {
             let mut cmd = <cli::Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "taskforce", &mut std::io::stdout());

@@ -1,4 +1,5 @@
-//! `taskforce serve`, `taskforce ingest` and `taskforce token`: wiring to `taskforce-service`.
+//! `taskforce serve`, `taskforce ingest`, `taskforce token` and `taskforce user`: wiring to
+//! `taskforce-service` (and `taskforce-web`, whose pages `serve` adds to the API).
 
 use std::path::PathBuf;
 
@@ -108,7 +109,9 @@ pub fn serve(args: ServeArgs) -> Result<u8> {
     }
     config.check()?;
     taskforce_service::config::init_logging(&config.log_format);
-    runtime()?.block_on(taskforce_service::server::run_with(config, crate::notify_cmd::routes()?))?;
+    let notify = crate::notify_cmd::routes()?;
+    let build: taskforce_service::server::AppBuilder = Box::new(move |state| taskforce_web::app_with(state, notify));
+    runtime()?.block_on(taskforce_service::server::run_app(config, build))?;
     Ok(0)
 }
 
@@ -187,6 +190,78 @@ pub fn token(args: TokenArgs) -> Result<u8> {
                     anyhow::bail!("no active token {id}");
                 }
                 eprintln!("token {id} revoked");
+            }
+        }
+        db.pool.close().await;
+        Ok(0)
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct UserArgs {
+    #[command(flatten)]
+    pub options: ServiceOptions,
+    #[command(subcommand)]
+    pub action: UserAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Create a user; the password is read from stdin (first line), never from the command line.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// admin, analyst or reporter.
+        #[arg(long)]
+        role: String,
+        /// The organisation a reporter is bound to.
+        #[arg(long, value_name = "ID")]
+        org: Option<i64>,
+    },
+    /// List users (never their password hashes).
+    List,
+    /// Disable a user by id (its sessions end).
+    Disable { id: i64 },
+}
+
+/// The first line of stdin (a prompt first when it is a terminal; the password is echoed there,
+/// so prefer a pipe: `printf '%s\n' "$PW" | taskforce user create …`).
+fn read_password() -> Result<String> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if std::io::stdin().is_terminal() {
+        eprint!("password (echoed; prefer a pipe): ");
+        std::io::stderr().flush().ok();
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).context("reading the password from stdin")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+pub fn user(args: UserArgs) -> Result<u8> {
+    let config = args.options.config()?;
+    let password = match &args.action {
+        UserAction::Create { .. } => Some(read_password()?),
+        _ => None,
+    };
+    runtime()?.block_on(async move {
+        let db = Db::connect(&config.database).await?;
+        match args.action {
+            UserAction::Create { name, role, org } => {
+                let role =
+                    Role::parse(&role).with_context(|| format!("unknown role {role:?}: admin, analyst or reporter"))?;
+                let id = taskforce_web::users::create(&db, &name, role, org, &password.unwrap_or_default()).await?;
+                eprintln!("user {id} ({name}, {}) created", role.as_str());
+            }
+            UserAction::List => {
+                for u in taskforce_web::users::list(&db).await? {
+                    println!("{}", serde_json::to_string(&u)?);
+                }
+            }
+            UserAction::Disable { id } => {
+                if !taskforce_web::users::disable(&db, id).await? {
+                    anyhow::bail!("no enabled user {id}");
+                }
+                eprintln!("user {id} disabled");
             }
         }
         db.pool.close().await;

@@ -165,3 +165,57 @@ fn ingest_refuses_one_address_for_several_hosts() {
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((summary["rows_ok"].as_i64(), summary["state_changes"].as_i64()), (Some(1), Some(1)), "{summary}");
 }
+
+/// `taskforce user create` reads the password from stdin; `serve` serves the pages too.
+#[cfg(unix)]
+#[test]
+fn user_create_and_the_pages_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("web.db").display());
+    let create = |name: &str, password: &str| {
+        let mut child = bin()
+            .args(["user", "create", "--database", &db, "--name", name, "--role", "analyst"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = create("ana", "short");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 12 characters"));
+    let out = create("ana", "a long enough passphrase");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bin().args(["user", "list", "--database", &db]).output().unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(listed.contains("\"name\":\"ana\"") && !listed.contains("argon2"), "{listed}");
+
+    let mut child = bin()
+        .args(["serve", "--database", &db, "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("serve exited early").unwrap();
+        if let Some(a) = line.strip_prefix("listening on http://") {
+            break a.to_string();
+        }
+    };
+    let drain = std::thread::spawn(move || lines.map_while(Result::ok).count());
+    let (status, resp) = http_get(&addr, "/", None);
+    assert_eq!(status, 303, "{resp}");
+    assert!(resp.contains("location: /login?next=%2F"), "{resp}");
+    let (status, resp) = http_get(&addr, "/login", None);
+    assert_eq!(status, 200);
+    assert!(
+        resp.contains("content-security-policy: default-src 'self'")
+            && resp.contains("<form method=\"post\" action=\"/login\"")
+    );
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    assert!(child.wait().unwrap().success());
+    drain.join().unwrap();
+}

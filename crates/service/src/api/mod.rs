@@ -21,7 +21,7 @@ mod admin;
 pub mod export;
 mod hosts;
 mod orgs;
-mod uploads;
+pub mod uploads;
 
 /// What every handler gets.
 #[derive(Clone)]
@@ -78,6 +78,18 @@ pub fn error_reference() -> String {
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))
+    }
+}
+
+impl From<crate::records::RecordError> for ApiError {
+    fn from(e: crate::records::RecordError) -> Self {
+        use crate::records::RecordError as R;
+        match e {
+            R::BadRequest(m) => ApiError::bad_request(m),
+            R::NotFound(what) => ApiError::not_found(what),
+            R::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
+            R::Other(e) => ApiError::from(e),
+        }
     }
 }
 

@@ -1,8 +1,6 @@
 //! Organisations: list, detail (with the state on a past date), their hosts, and the manual
 //! entries analysts make (organisations, contacts, networks/ASNs, communication state).
 
-use std::collections::BTreeSet;
-
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -11,9 +9,9 @@ use serde_json::{Value, json};
 use sqlx::Row;
 
 use super::{ApiError, ApiResult, AppState, AtParam, Staff, at_param, audit_in, require_org_access, require_staff};
-use crate::orgs_import::{canonical_cidr, plausible_email};
+use crate::orgs_import::canonical_cidr;
 use crate::query::{self, HostFilter, OrgFilter, PageParams};
-use crate::state::CommState;
+use crate::records;
 use crate::tokens::Principal;
 
 /// Page numbers as given, parsed with a clear error.
@@ -195,32 +193,8 @@ pub async fn add_contact(
     Path(id): Path<i64>,
     Json(body): Json<NewContact>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    org_exists(&s, id).await?;
-    let email = body.email.trim().to_ascii_lowercase();
-    if !plausible_email(&email) {
-        return Err(ApiError::bad_request(format!("not an e-mail address: {:?}", body.email)));
-    }
-    if !matches!(body.role.as_str(), "abuse" | "security" | "tech" | "executive") {
-        return Err(ApiError::bad_request("role must be abuse, security, tech or executive"));
-    }
-    let mut tx = s.db.pool.begin().await?;
-    let row = sqlx::query(
-        "INSERT INTO contact (org_id, email, role, name, phone, managed, source, imported_at) VALUES ($1, $2, $3, $4, $5, 'manual', $6, $7) \
-         ON CONFLICT (org_id, email, managed) DO UPDATE SET role = excluded.role, name = excluded.name, phone = excluded.phone, source = excluded.source, imported_at = excluded.imported_at RETURNING id",
-    )
-    .bind(id)
-    .bind(email.clone())
-    .bind(body.role.clone())
-    .bind(body.name.clone())
-    .bind(body.phone.clone())
-    .bind(format!("analyst:{}", p.name))
-    .bind(crate::time::now())
-    .fetch_one(&mut *tx)
-    .await?;
-    let cid: i64 = row.try_get(0)?;
-    let after = json!({"id": cid, "org_id": id, "email": email, "role": body.role, "name": body.name, "phone": body.phone, "managed": "manual"});
-    audit_in(&mut tx, &p, "create", "contact", cid, None, Some(after.clone())).await?;
-    tx.commit().await?;
+    let after =
+        records::contact(&s.db, &p, id, &body.email, &body.role, body.name.as_deref(), body.phone.as_deref()).await?;
     Ok((StatusCode::CREATED, Json(after)))
 }
 
@@ -297,64 +271,5 @@ pub async fn communication(
     Path(id): Path<i64>,
     Json(body): Json<CommChange>,
 ) -> ApiResult<Json<Value>> {
-    let to = CommState::parse(&body.state)
-        .ok_or_else(|| ApiError::bad_request(format!("unknown communication state {:?}", body.state)))?;
-    let at = match &body.at {
-        Some(t) => crate::time::parse(t).ok_or_else(|| ApiError::bad_request(format!("unreadable time {t:?}")))?,
-        None => crate::time::now(),
-    };
-    let mut tx = s.db.pool.begin().await?;
-    s.db.lock_for_write(&mut tx).await?;
-    let row = sqlx::query("SELECT comm_state FROM organisation WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| ApiError::not_found("organisation"))?;
-    let from = CommState::parse(&row.try_get::<String, _>(0)?).unwrap_or(CommState::NotContacted);
-    if !from.can_go_to(to) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!("cannot go from {} to {}", from.as_str(), to.as_str()),
-        ));
-    }
-    // Events never go back in time: a back-dated step is placed after the last one.
-    let last: Option<String> =
-        sqlx::query("SELECT MAX(at) FROM state_event WHERE org_id = $1 AND axis = 'communication'")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
-    let at = match last {
-        Some(last) if last > at => last,
-        _ => at,
-    };
-    sqlx::query("INSERT INTO state_event (host_id, org_id, axis, from_state, to_state, at, recorded_at, observation_id, source, regressed, reason) VALUES (NULL, $1, 'communication', $2, $3, $4, $5, NULL, $6, 0, $7)")
-        .bind(id)
-        .bind(from.as_str())
-        .bind(to.as_str())
-        .bind(at.clone())
-        .bind(crate::time::now())
-        .bind(format!("analyst:{}", p.name))
-        .bind(if body.note.is_empty() { format!("set by {}", p.name) } else { body.note.clone() })
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("UPDATE organisation SET comm_state = $1 WHERE id = $2")
-        .bind(to.as_str())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    let after = json!({"org_id": id, "comm_state": to.as_str(), "at": at, "note": body.note});
-    audit_in(
-        &mut tx,
-        &p,
-        "communication",
-        "organisation",
-        id,
-        Some(json!({"comm_state": from.as_str()})),
-        Some(after.clone()),
-    )
-    .await?;
-    tx.commit().await?;
-    crate::ingest::refresh_orgs(&s.db, BTreeSet::from([id])).await?;
-    Ok(Json(after))
+    Ok(Json(records::communication(&s.db, &p, id, &body.state, &body.note, body.at.as_deref()).await?))
 }

@@ -12,10 +12,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 
-use super::{ApiError, ApiResult, AppState, Staff, actor_label, require_org_access};
+use super::{ApiError, ApiResult, AppState, Staff, require_org_access};
 use crate::feeds::{FeedKind, FileError};
-use crate::ingest::{IngestError, IngestKind, IngestSummary, ingest_file_audited};
-use crate::store::Uploader;
+use crate::ingest::{IngestError, IngestKind, IngestSummary};
 use crate::tokens::Principal;
 
 #[derive(Deserialize)]
@@ -66,7 +65,7 @@ fn parse_ip(ip: &Option<String>) -> ApiResult<Option<IpAddr>> {
         .transpose()
 }
 
-fn ingest_error(e: IngestError) -> ApiError {
+pub fn ingest_error(e: IngestError) -> ApiError {
     match e {
         IngestError::File { file, error } => {
             let status = match error {
@@ -89,12 +88,11 @@ async fn run(
     org: Option<i64>,
 ) -> ApiResult<IngestSummary> {
     let file_name = params.file_name.clone().unwrap_or_else(|| "upload".into());
-    let uploader = Uploader { name: format!("token:{}", p.name), reporter_org: org };
-    // The audit row is written in the upload's own transaction.
-    let actor = actor_label(p);
-    ingest_file_audited(&s.db, kind, tmp.path(), &file_name, &uploader, parse_ip(&params.ip)?, Some(&actor))
+    let uploader = crate::store::Uploader { name: format!("token:{}", p.name), reporter_org: org };
+    let summary = crate::records::upload(&s.db, p, &uploader, kind, tmp.path(), &file_name, parse_ip(&params.ip)?)
         .await
-        .map_err(ingest_error)
+        .map_err(ingest_error)?;
+    Ok(summary)
 }
 
 /// `POST /api/v1/ingest/{kind}`: any feed, ASN or organisation file (analysts).

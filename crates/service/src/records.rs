@@ -1,0 +1,250 @@
+//! What people record by hand — a communication step, a contact, a remediation — and the upload
+//! of a file on someone's behalf. The JSON API and the web pages both call these functions, so
+//! there is one set of rules and one audit log whichever door a change comes through.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde_json::{Value, json};
+use sqlx::Row;
+
+use crate::api::{actor_label, audit_in};
+use crate::db::Db;
+use crate::enrich::Enricher;
+use crate::feeds::{Observed, Target};
+use crate::ingest::{IngestError, IngestKind, IngestSummary, ingest_file_audited};
+use crate::orgs_import::plausible_email;
+use crate::query;
+use crate::state::{CommState, Signal};
+use crate::store::{self, Uploader};
+use crate::tokens::Principal;
+
+/// Why a record was refused; each maps to one HTTP status in the API and the pages.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    /// An illegal step (e.g. back to `not_contacted`).
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for RecordError {
+    fn from(e: sqlx::Error) -> Self {
+        RecordError::Other(e.into())
+    }
+}
+
+pub type RecordResult<T> = Result<T, RecordError>;
+
+/// A step on the communication axis (`notified`, `acknowledged`, `unreachable`), dated `at`
+/// (RFC 3339 or a date; default now). Events never go back in time: a back-dated step is placed
+/// after the organisation's last one.
+pub async fn communication(
+    db: &Db,
+    actor: &Principal,
+    org_id: i64,
+    state: &str,
+    note: &str,
+    at: Option<&str>,
+) -> RecordResult<Value> {
+    let to = CommState::parse(state)
+        .ok_or_else(|| RecordError::BadRequest(format!("unknown communication state {state:?}")))?;
+    let at = match at.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) => crate::time::parse(t).ok_or_else(|| RecordError::BadRequest(format!("unreadable time {t:?}")))?,
+        None => crate::time::now(),
+    };
+    let mut tx = db.pool.begin().await?;
+    db.lock_for_write(&mut tx).await?;
+    let row = sqlx::query("SELECT comm_state FROM organisation WHERE id = $1")
+        .bind(org_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(RecordError::NotFound("organisation"))?;
+    let from = CommState::parse(&row.try_get::<String, _>(0)?).unwrap_or(CommState::NotContacted);
+    if !from.can_go_to(to) {
+        return Err(RecordError::Conflict(format!("cannot go from {} to {}", from.as_str(), to.as_str())));
+    }
+    let last: Option<String> =
+        sqlx::query("SELECT MAX(at) FROM state_event WHERE org_id = $1 AND axis = 'communication'")
+            .bind(org_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+    let at = match last {
+        Some(last) if last > at => last,
+        _ => at,
+    };
+    sqlx::query("INSERT INTO state_event (host_id, org_id, axis, from_state, to_state, at, recorded_at, observation_id, source, regressed, reason) VALUES (NULL, $1, 'communication', $2, $3, $4, $5, NULL, $6, 0, $7)")
+        .bind(org_id)
+        .bind(from.as_str())
+        .bind(to.as_str())
+        .bind(at.clone())
+        .bind(crate::time::now())
+        .bind(format!("analyst:{}", actor.name))
+        .bind(if note.is_empty() { format!("set by {}", actor.name) } else { note.to_string() })
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE organisation SET comm_state = $1 WHERE id = $2")
+        .bind(to.as_str())
+        .bind(org_id)
+        .execute(&mut *tx)
+        .await?;
+    let after = json!({"org_id": org_id, "comm_state": to.as_str(), "at": at, "note": note});
+    // The audit row commits with the change it records.
+    audit_in(
+        &mut tx,
+        actor,
+        "communication",
+        "organisation",
+        org_id,
+        Some(json!({"comm_state": from.as_str()})),
+        Some(after.clone()),
+    )
+    .await?;
+    tx.commit().await?;
+    crate::ingest::refresh_orgs(db, BTreeSet::from([org_id])).await?;
+    Ok(after)
+}
+
+/// A contact entered by hand (manual: wins over imported ones). The same address again updates it.
+pub async fn contact(
+    db: &Db,
+    actor: &Principal,
+    org_id: i64,
+    email: &str,
+    role: &str,
+    name: Option<&str>,
+    phone: Option<&str>,
+) -> RecordResult<Value> {
+    if query::org_summary(db, org_id).await?.is_none() {
+        return Err(RecordError::NotFound("organisation"));
+    }
+    let email_norm = email.trim().to_ascii_lowercase();
+    if !plausible_email(&email_norm) {
+        return Err(RecordError::BadRequest(format!("not an e-mail address: {email:?}")));
+    }
+    if !matches!(role, "abuse" | "security" | "tech" | "executive") {
+        return Err(RecordError::BadRequest("role must be abuse, security, tech or executive".into()));
+    }
+    let name = name.map(str::trim).filter(|s| !s.is_empty());
+    let phone = phone.map(str::trim).filter(|s| !s.is_empty());
+    let mut tx = db.pool.begin().await?;
+    let row = sqlx::query(
+        "INSERT INTO contact (org_id, email, role, name, phone, managed, source, imported_at) VALUES ($1, $2, $3, $4, $5, 'manual', $6, $7) \
+         ON CONFLICT (org_id, email, managed) DO UPDATE SET role = excluded.role, name = excluded.name, phone = excluded.phone, source = excluded.source, imported_at = excluded.imported_at RETURNING id",
+    )
+    .bind(org_id)
+    .bind(email_norm.clone())
+    .bind(role.to_string())
+    .bind(name.map(str::to_string))
+    .bind(phone.map(str::to_string))
+    .bind(format!("analyst:{}", actor.name))
+    .bind(crate::time::now())
+    .fetch_one(&mut *tx)
+    .await?;
+    let cid: i64 = row.try_get(0)?;
+    let after = json!({"id": cid, "org_id": org_id, "email": email_norm, "role": role, "name": name, "phone": phone, "managed": "manual"});
+    audit_in(&mut tx, actor, "create", "contact", cid, None, Some(after.clone())).await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// Records that a host was cleaned up: the only way out of `compromised`.
+pub async fn remediation(
+    db: &Db,
+    actor: &Principal,
+    host_id: i64,
+    note: &str,
+    at: Option<&str>,
+) -> RecordResult<Value> {
+    if note.trim().is_empty() {
+        return Err(RecordError::BadRequest("a remediation record needs a note (what was done, by whom)".into()));
+    }
+    let at = match at.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) => crate::time::parse(t).ok_or_else(|| RecordError::BadRequest(format!("unreadable time {t:?}")))?,
+        None => crate::time::now(),
+    };
+    let host = query::host_summary(db, host_id).await?.ok_or(RecordError::NotFound("host"))?;
+    let before = json!({"tech_state": host.tech_state});
+    let ip: std::net::IpAddr = host.ip.parse().map_err(anyhow::Error::from)?;
+    let recorded = crate::time::now();
+    let observed = Observed {
+        line: 0,
+        target: Target::Ip(ip),
+        observed_at: at.clone(),
+        signals: vec![Signal::Remediation],
+        port: None,
+        tags: Some("analyst;remediation".into()),
+        version: None,
+        url: None,
+        hostname: None,
+        servername: None,
+        asn_reported: None,
+        cc_reported: None,
+        findings: Vec::new(),
+        natural_key: format!(
+            "analyst|remediation|{}|{recorded}|{}|{}",
+            host.ip,
+            actor.name,
+            crate::ingest::hex(&rand_suffix())
+        ),
+        detail: json!({"note": note, "analyst": actor.name}).to_string(),
+    };
+    let enricher = Enricher::load(db).await?;
+    let uploader = Uploader { name: format!("analyst:{}", actor.name), reporter_org: None };
+    let (stats, mut tx, orgs) = store::write_batch(
+        db,
+        &enricher,
+        None,
+        &format!("analyst:{}", actor.name),
+        &uploader,
+        vec![observed],
+        Vec::new(),
+    )
+    .await?;
+    store::roll_up(&mut tx, db.dialect, &orgs).await?;
+    // The audit row commits with the change it records.
+    let state: String =
+        sqlx::query("SELECT tech_state FROM host WHERE id = $1").bind(host_id).fetch_one(&mut *tx).await?.try_get(0)?;
+    let after = Some(json!({"tech_state": state, "note": note, "at": at}));
+    audit_in(&mut tx, actor, "remediation", "host", host_id, Some(before), after.clone()).await?;
+    tx.commit().await?;
+    let mut answer = json!({"host_id": host_id, "state_changes": stats.state_changes, "host": after});
+    if stats.state_changes == 0 && host.tech_state != "remediated" && host.tech_state != "verified_clean" {
+        answer["note"] = json!(format!(
+            "recorded in the host's history only: the host's current state ({}) rests on evidence newer than {at}",
+            host.tech_state
+        ));
+    }
+    Ok(answer)
+}
+
+fn rand_suffix() -> [u8; 8] {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 8];
+    let _ = ring::rand::SystemRandom::new().fill(&mut b);
+    b
+}
+
+/// Ingests an uploaded (already spooled) file on someone's behalf and audits it. The uploader's
+/// name (`token:<name>` or `user:<name>`) is kept as the ingest's provenance; its
+/// `reporter_org` binds a reporter's upload to its organisation: a row about another
+/// organisation's host refuses the whole file.
+pub async fn upload(
+    db: &Db,
+    actor: &Principal,
+    uploader: &Uploader,
+    kind: IngestKind,
+    path: &Path,
+    file_name: &str,
+    ip: Option<std::net::IpAddr>,
+) -> Result<IngestSummary, IngestError> {
+    // The audit row is written in the upload's own transaction.
+    let label = actor_label(actor);
+    ingest_file_audited(db, kind, path, file_name, uploader, ip, Some(&label)).await
+}
