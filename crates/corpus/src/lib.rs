@@ -41,15 +41,41 @@ pub fn dir(test: &str) -> Option<PathBuf> {
 ///
 /// When it is absent and `TASKFORCE_REQUIRE_CORPUS=1`.
 pub fn path(test: &str, relative: &str) -> Option<PathBuf> {
-    let root = location();
-    let path = if relative.is_empty() { root } else { root.join(relative) };
+    match lookup(&location(), test, relative, required()) {
+        Ok(found) => found,
+        Err(message) => panic!("{message}"),
+    }
+}
+
+/// `Ok(Some(path))` when present; `Ok(None)` after printing the skip; `Err` when it is absent
+/// but required.
+fn lookup(root: &Path, test: &str, relative: &str, required: bool) -> Result<Option<PathBuf>, String> {
+    let path = if relative.is_empty() { root.to_path_buf() } else { root.join(relative) };
     if path.exists() {
-        return Some(path);
+        return Ok(Some(path));
     }
     let message = format!("{test}: {} not present", path.display());
-    if required() {
-        panic!("TASKFORCE_REQUIRE_CORPUS=1 but {message}");
+    if required {
+        return Err(format!("TASKFORCE_REQUIRE_CORPUS=1 but {message}"));
     }
     eprintln!("skipped: {message} (TASKFORCE_REQUIRE_CORPUS=1 makes this a failure)");
-    None
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absent_corpus_skips_or_fails_when_required() {
+        let dir = std::env::temp_dir();
+        let missing = dir.join("taskforce-corpus-that-does-not-exist");
+        assert_eq!(lookup(&missing, "t", "x.evtx", false), Ok(None));
+        let err = lookup(&missing, "some_test", "x.evtx", true).unwrap_err();
+        assert!(
+            err.contains("some_test") && err.contains("x.evtx") && err.contains("TASKFORCE_REQUIRE_CORPUS"),
+            "{err}"
+        );
+        assert_eq!(lookup(&dir, "t", "", true), Ok(Some(dir.clone())));
+    }
 }

@@ -10,10 +10,11 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if matches!(name.as_str(), "target" | ".git" | "node_modules") {
+            continue; // build output; git's own data (a worktree's `.git` is a file naming its path)
+        }
         if path.is_dir() {
-            if !matches!(name.as_str(), "target" | ".git" | "node_modules") {
-                files(&path, out);
-            }
+            files(&path, out);
         } else if !path.ends_with("crates/corpus/tests/no_machine_paths.rs") {
             out.push(path);
         }

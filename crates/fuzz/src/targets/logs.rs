@@ -2,12 +2,17 @@
 //! from the header, chunking, the prefilter bypassed so every line is split and every rule
 //! evaluated, Sigma `webserver` rules over IIS lines), and the `logs` primitives underneath.
 
+#[cfg(feature = "hunt")]
 use std::sync::OnceLock;
 
+#[cfg(feature = "hunt")]
 use taskforce_evidence::PathHint;
+#[cfg(feature = "hunt")]
 use taskforce_hunt::scan::{self, Identify, Outcome};
 use taskforce_logs::{ChunkReader, Format, Header, Record, Span, split, time};
+#[cfg(feature = "hunt")]
 use taskforce_rules::RuleSet;
+#[cfg(feature = "hunt")]
 use taskforce_sigma::SigmaSet;
 
 use super::{MIB, ODD_CELLS};
@@ -63,11 +68,13 @@ const DICT: &[&[u8]] = &[
     b"15.1.2176.2",
 ];
 
+#[cfg(feature = "hunt")]
 fn rules() -> &'static RuleSet {
     static RULES: OnceLock<RuleSet> = OnceLock::new();
     RULES.get_or_init(RuleSet::builtin)
 }
 
+#[cfg(feature = "hunt")]
 fn sigma() -> &'static SigmaSet {
     static SIGMA: OnceLock<SigmaSet> = OnceLock::new();
     SIGMA.get_or_init(SigmaSet::builtin)
@@ -75,6 +82,7 @@ fn sigma() -> &'static SigmaSet {
 
 fn w3c(data: &[u8]) {
     primitives(data, Format::W3c);
+    #[cfg(feature = "hunt")]
     let outcome = scan::scan(
         Box::new(data),
         Some(data.len() as u64),
@@ -84,11 +92,13 @@ fn w3c(data: &[u8]) {
         Some(sigma()),
         &|_| {},
     );
+    #[cfg(feature = "hunt")]
     check(data, outcome);
 }
 
 fn exchange_csv(data: &[u8]) {
     primitives(data, Format::ExchangeCsv);
+    #[cfg(feature = "hunt")]
     let outcome = scan::scan(
         Box::new(data),
         Some(data.len() as u64),
@@ -98,9 +108,11 @@ fn exchange_csv(data: &[u8]) {
         None,
         &|_| {},
     );
+    #[cfg(feature = "hunt")]
     check(data, outcome);
 }
 
+#[cfg(feature = "hunt")]
 /// What the scan said must hold together: hits on lines that exist, a reason when unreadable.
 fn check(data: &[u8], outcome: Outcome) {
     match outcome {

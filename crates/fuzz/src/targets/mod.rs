@@ -2,9 +2,11 @@
 //! the way the product does and checks what can be checked of the answer (errors carry a reason,
 //! skipped rows a line and a message).
 
+#[cfg(feature = "service")]
 mod enrich;
 mod events;
 mod evidence;
+#[cfg(feature = "service")]
 mod feeds;
 mod logs;
 
@@ -23,12 +25,19 @@ pub static TARGETS: &[Target] = &[
     events::EVTX,
     evidence::ZIP,
     evidence::GZ,
+    #[cfg(feature = "service")]
     feeds::SHADOWSERVER,
+    #[cfg(feature = "service")]
     feeds::INTELMQ,
+    #[cfg(feature = "service")]
     feeds::PROBE,
+    #[cfg(feature = "service")]
     feeds::HUNT_REPORT,
+    #[cfg(feature = "service")]
     enrich::ORGS_CSV,
+    #[cfg(feature = "service")]
     enrich::ASN_TEXT,
+    #[cfg(feature = "service")]
     enrich::MMDB,
 ];
 
