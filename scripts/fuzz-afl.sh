@@ -4,6 +4,11 @@
 #
 #   scripts/fuzz-afl.sh [TARGET|all] [SECONDS per target, default 60]
 #
+# By default the binary is built without the `hunt` and `service` features (a few minutes): the
+# log targets then fuzz the `logs` readers, the evidence targets listing and reading, and the
+# service targets are absent. AFL_FULL=1 builds every target (a full instrumented build of the
+# workspace's dependencies: long).
+#
 # Needs cargo-afl (cargo install cargo-afl --locked; it builds AFL++ on first use) on PATH.
 # Findings land in target/afl/<target>/default/crashes and .../hangs; a fixed crash is committed
 # as crates/fuzz/seeds/<target>/crash-<what>.<ext>.
@@ -17,11 +22,17 @@ command -v cargo-afl >/dev/null || { echo "cargo-afl is missing: cargo install c
 # Instrumented build of the one binary that holds every target (a separate target directory, so
 # the instrumented dependencies do not replace the normal debug build).
 export CARGO_TARGET_DIR=target/afl-build
-cargo afl build -p taskforce-fuzz --features afl --bin taskforce-fuzz-afl
+if [ "${AFL_FULL:-0}" = 1 ]; then
+  cargo afl build -p taskforce-fuzz --features afl --bin taskforce-fuzz-afl
+  all_targets=$(ls crates/fuzz/seeds)
+else
+  cargo afl build -p taskforce-fuzz --no-default-features --features afl --bin taskforce-fuzz-afl
+  all_targets="w3c exchange-csv event-jsonl evtx zip gz"
+fi
 bin=$CARGO_TARGET_DIR/debug/taskforce-fuzz-afl
 
 if [ "$which" = all ]; then
-  targets=$(ls crates/fuzz/seeds)
+  targets=$all_targets
 else
   targets=$which
 fi
