@@ -22,7 +22,8 @@ command -v rg >/dev/null || { echo "ripgrep is missing: apt-get install -y ripgr
 bytes=$(find "$dir" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
 files=$(find "$dir" -type f | wc -l)
 lits=$(mktemp)
-trap 'rm -f "$lits" /tmp/bench-hunt.json' EXIT
+report=$(mktemp)
+trap 'rm -f "$lits" "$report"' EXIT
 "$bin" rules literals > "$lits"
 find "$dir" -type f -exec cat {} + > /dev/null   # page cache
 
@@ -39,10 +40,10 @@ best() {
   echo "$best_s $best_kb"
 }
 
-read -r hunt_s hunt_kb < <(best "$bin" hunt -q -f json -o /tmp/bench-hunt.json "$dir")
+read -r hunt_s hunt_kb < <(best "$bin" hunt -q -f json -o "$report" "$dir")
 read -r rg_s rg_kb < <(best rg -c -F -i -f "$lits" "$dir")
 read -r rgcs_s rgcs_kb < <(best rg -c -F -f "$lits" "$dir")
-findings=$(grep -c '"rule":' /tmp/bench-hunt.json || true)
+findings=$(grep -c '"rule":' "$report" || true)
 
 mbps() { awk "BEGIN {printf \"%.0f\", $bytes / 1e6 / $1}"; }
 echo

@@ -176,6 +176,28 @@ pub fn corrupt_chunk_checksum(bytes: &mut [u8], chunk_index: usize) {
     put(chunk, 124, &checksum.to_le_bytes());
 }
 
+/// Recomputes every CRC32 of an EVTX file (the file header's, and each whole chunk's header and
+/// records CRC32s, over the records up to the chunk's stated free-space offset, clamped to the
+/// chunk). For fuzzing: after random edits, readers that check CRC32s would reject every chunk
+/// before reaching the records; with the sums refreshed, the edits reach the record parser.
+pub fn refresh_checksums(bytes: &mut [u8]) {
+    if bytes.len() >= 128 {
+        let checksum = crc32(&bytes[..120]);
+        put(bytes, 124, &checksum.to_le_bytes());
+    }
+    let mut start = FILE_HEADER_SIZE;
+    while start + CHUNK_SIZE <= bytes.len() {
+        let chunk = &mut bytes[start..start + CHUNK_SIZE];
+        let free = u32::from_le_bytes(chunk[48..52].try_into().expect("4 bytes")) as usize;
+        let free = free.clamp(CHUNK_HEADER_SIZE, CHUNK_SIZE);
+        let records = crc32(&chunk[CHUNK_HEADER_SIZE..free]);
+        put(chunk, 52, &records.to_le_bytes());
+        let header = chunk_header_crc(chunk);
+        put(chunk, 124, &header.to_le_bytes());
+        start += CHUNK_SIZE;
+    }
+}
+
 fn chunk_mut(bytes: &mut [u8], chunk_index: usize) -> &mut [u8] {
     let start = FILE_HEADER_SIZE + chunk_index * CHUNK_SIZE;
     let len = bytes.len();

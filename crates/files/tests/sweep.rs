@@ -21,16 +21,6 @@ fn rules_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/files")
 }
 
-/// `../shared/corpus` from the workspace root, when present (never copied into the project).
-/// `TASKFORCE_TEST_CORPUS=/elsewhere` points somewhere else (a missing folder: the skip path).
-fn corpus() -> Option<PathBuf> {
-    let p = match std::env::var_os("TASKFORCE_TEST_CORPUS") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
-    };
-    p.is_dir().then_some(p)
-}
-
 fn builtin() -> &'static Sweep {
     static SWEEP: OnceLock<Sweep> = OnceLock::new();
     SWEEP.get_or_init(|| {
@@ -416,10 +406,7 @@ fn user_ioc_formats() {
 /// of its web shell paths is flagged by the built-in name rules.
 #[test]
 fn mstic_feed_matches_the_builtin_lists() {
-    let Some(corpus) = corpus() else {
-        eprintln!("skipped: ../shared/corpus not present");
-        return;
-    };
+    let Some(corpus) = taskforce_corpus::dir("mstic_feed_matches_the_builtin_lists") else { return };
     let dir = corpus.join("iocs");
     let (sweep, problems) = Sweep::load(&SweepConfig { ioc_dirs: vec![dir.clone()], ..SweepConfig::default() });
     assert!(problems.is_empty(), "{problems:#?}");
@@ -443,10 +430,7 @@ fn mstic_feed_matches_the_builtin_lists() {
 #[test]
 #[cfg(feature = "yara")]
 fn signature_base_compiles_best_effort() {
-    let Some(corpus) = corpus() else {
-        eprintln!("skipped: ../shared/corpus not present");
-        return;
-    };
+    let Some(corpus) = taskforce_corpus::dir("signature_base_compiles_best_effort") else { return };
     let sb = corpus.join("signature-base");
     let start = Instant::now();
     let (sweep, problems) = Sweep::load(&SweepConfig {

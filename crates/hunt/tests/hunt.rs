@@ -304,10 +304,7 @@ fn iis_header_block_mid_file_remaps_columns() {
 
 #[test]
 fn real_iis_log_from_the_corpus_parses() {
-    let Some(corpus) = corpus_dir() else {
-        eprintln!("skipped: ../shared/corpus not present");
-        return;
-    };
+    let Some(corpus) = taskforce_corpus::dir("real_iis_log_from_the_corpus_parses") else { return };
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("inetpub/logs/LogFiles/W3SVC1");
     std::fs::create_dir_all(&target).unwrap();

@@ -179,8 +179,19 @@ pub fn read_asn_mmdb(path: &Path, mut each: impl FnMut(Result<AsnRange, BadLine>
     if !reader.metadata().database_type.to_ascii_lowercase().contains("asn") {
         bail!("{} is a MaxMind {:?} database, not an ASN database", path.display(), reader.metadata().database_type);
     }
+    // A well-formed search tree of N nodes has at most N + 1 networks. A damaged one can point
+    // nodes back at each other, and the iterator would then walk exponentially many paths (found
+    // by fuzzing: a 900-byte file that never finished); refuse it instead.
+    let most = u64::from(reader.metadata().node_count).saturating_add(1);
     for (index, item) in reader.networks(Default::default())?.enumerate() {
         let line = index as u64 + 1;
+        if line > most {
+            bail!(
+                "{} is not a well-formed MaxMind database: its search tree of {} nodes yields more than {most} networks (nodes shared or in a cycle)",
+                path.display(),
+                most - 1
+            );
+        }
         let result = item.map_err(|e| e.to_string()).and_then(|lookup| {
             let net = lookup.network().map_err(|e| e.to_string())?;
             let record: Option<maxminddb::geoip2::Asn> = lookup.decode().map_err(|e| e.to_string())?;
@@ -384,12 +395,10 @@ mod tests {
 
     #[test]
     fn reads_the_maxmind_test_database() {
-        let path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/enrichment/GeoLite2-ASN-Test.mmdb");
-        if !path.exists() {
-            eprintln!("skipped: {} not present", path.display());
+        let Some(path) = taskforce_corpus::path("reads_the_maxmind_test_database", "enrichment/GeoLite2-ASN-Test.mmdb")
+        else {
             return;
-        }
+        };
         let mut ranges = Vec::new();
         read_asn_mmdb(&path, |r| ranges.push(r.unwrap())).unwrap();
         assert!(ranges.len() > 100, "{}", ranges.len());

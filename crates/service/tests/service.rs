@@ -572,12 +572,9 @@ on_both!(enrichment_and_ownership);
 
 /// The real MaxMind test database, when the shared corpus is present.
 async fn maxmind_database(kind: &str) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/corpus/enrichment/GeoLite2-ASN-Test.mmdb");
-    if !path.exists() {
-        eprintln!("skipped: {} not present", path.display());
+    let Some(path) = taskforce_corpus::path("maxmind_database", "enrichment/GeoLite2-ASN-Test.mmdb") else {
         return;
-    }
+    };
     let Some(s) = svc(kind).await else { return };
     let r = s.upload("asn-mmdb", "GeoLite2-ASN-Test.mmdb", std::fs::read(&path).unwrap()).await;
     assert!(r["rows_ok"].as_i64().unwrap() > 100, "{r}");
@@ -667,12 +664,10 @@ async fn openapi_matches_the_routes() {
 
 /// The real Shadowserver sample (anonymised rows from 2021) ingests whole.
 async fn real_shadowserver_sample(kind: &str) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/corpus/feeds/shadowserver-scan_exchange-sample.csv");
-    if !path.exists() {
-        eprintln!("skipped: {} not present", path.display());
+    let Some(path) = taskforce_corpus::path("real_shadowserver_sample", "feeds/shadowserver-scan_exchange-sample.csv")
+    else {
         return;
-    }
+    };
     let Some(s) = svc(kind).await else { return };
     let r = s.upload("shadowserver", "2021-05-14-scan_exchange-sample.csv", std::fs::read(&path).unwrap()).await;
     assert_eq!((r["rows_ok"].as_i64(), r["rows_rejected"].as_i64()), (Some(7), Some(0)), "{r}");

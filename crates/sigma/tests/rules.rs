@@ -95,18 +95,10 @@ fn builtin_rules_fire_on_their_fixtures_in_json_and_in_evtx() {
     assert!(checked > 0);
 }
 
-fn corpus() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
-    dir.is_dir().then_some(dir)
-}
-
 /// SigmaHQ loads as is; the Windows and web rules at least 98 %.
 #[test]
 fn sigmahq_corpus_loads() {
-    let Some(corpus) = corpus() else {
-        eprintln!("skipped: ../shared/corpus not present");
-        return;
-    };
+    let Some(corpus) = taskforce_corpus::dir("sigmahq_corpus_loads") else { return };
     for (folder, min_share, min_rules) in [
         ("sigma/rules/windows", 0.98, 2000),
         ("sigma/rules/web", 0.98, 40),
@@ -129,10 +121,7 @@ fn sigmahq_corpus_loads() {
 /// EVTX file in the unnamed-data layout of the corpus sample.
 #[test]
 fn sigmahq_msexchange_rule_on_unnamed_data() {
-    let Some(corpus) = corpus() else {
-        eprintln!("skipped: ../shared/corpus not present");
-        return;
-    };
+    let Some(corpus) = taskforce_corpus::dir("sigmahq_msexchange_rule_on_unnamed_data") else { return };
     let set = SigmaSet::load(false, &[corpus.join("sigma/rules/windows/builtin/msexchange")]);
     assert!(set.len() >= 3, "{:?}", set.skipped);
     let event = WinEvent {
@@ -156,10 +145,7 @@ fn sigmahq_msexchange_rule_on_unnamed_data() {
 /// still give events.
 #[test]
 fn corpus_evtx_files_read_damage_reported() {
-    let Some(corpus) = corpus() else {
-        eprintln!("skipped: ../shared/corpus not present");
-        return;
-    };
+    let Some(corpus) = taskforce_corpus::dir("corpus_evtx_files_read_damage_reported") else { return };
     let mut total = 0;
     for dir in ["evtx", "evtx-attack-samples"] {
         for entry in std::fs::read_dir(corpus.join(dir)).unwrap() {

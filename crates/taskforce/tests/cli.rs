@@ -229,18 +229,10 @@ fn committed_samples_give_every_verdict() {
     assert_eq!(verdicts, ["attempted", "clean", "compromised", "inconclusive"]);
 }
 
-fn corpus() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
-    dir.is_dir().then_some(dir)
-}
-
 /// Event logs in the evidence and a user Sigma folder, through the binary.
 #[test]
 fn event_logs_and_sigma_folders() {
-    let Some(corpus) = corpus() else {
-        eprintln!("skipped: ../shared/corpus not present");
-        return;
-    };
+    let Some(corpus) = taskforce_corpus::dir("event_logs_and_sigma_folders") else { return };
     let msexchange = corpus.join("sigma/rules/windows/builtin/msexchange");
     let report = taskforce().args(["rules", "sigma", "--sigma"]).arg(&msexchange).output().unwrap();
     let text = String::from_utf8_lossy(&report.stdout);

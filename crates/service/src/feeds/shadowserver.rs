@@ -248,12 +248,11 @@ mod tests {
 
     #[test]
     fn the_real_sample_parses() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/corpus/feeds/shadowserver-scan_exchange-sample.csv");
-        if !path.exists() {
-            eprintln!("skipped: corpus not present");
+        let Some(path) =
+            taskforce_corpus::path("the_real_sample_parses", "feeds/shadowserver-scan_exchange-sample.csv")
+        else {
             return;
-        }
+        };
         let (mut ok, mut bad) = (0, 0);
         parse(&path, &mut |i| match i {
             Item::Row(_) => ok += 1,
