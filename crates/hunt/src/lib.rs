@@ -138,7 +138,7 @@ pub fn unrecognised_reason(path: &str) -> Option<&'static str> {
     let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
     Some(match ext {
         "json" | "jsonl" | "ndjson" => {
-            "not a log format taskforce reads: neither Windows events as JSON lines (evtx_dump, winlogbeat) nor a log with a #Fields header"
+            "not a log format taskforce reads: neither a Windows event export (EVTX, evtx_dump/winlogbeat/NXLog/Velociraptor JSON, EvtxECmd CSV, Windows XML) nor a log with a #Fields header"
         }
         "xml" => {
             "not a log format taskforce reads: XML (e.g. an Event Viewer or wevtutil export) is not read; collect the .evtx file instead"

@@ -33,7 +33,14 @@ pub fn fold(judged: &mut Vec<Judged>) {
     let mut drop = vec![false; judged.len()];
     for ((_, page), mut members) in groups {
         members.sort_by_key(|&i| (judged[i].timestamp.is_none(), judged[i].timestamp));
-        let first = members[0];
+        // The request the correlation linked to a write (written, then requested) tells the
+        // story best; else the earliest. The worst severity of the group is kept.
+        let first = members
+            .iter()
+            .copied()
+            .find(|&i| judged[i].finding.detail.contains_key("written_by"))
+            .unwrap_or(members[0]);
+        let worst = members.iter().map(|&i| judged[i].finding.severity).max().unwrap_or(Severity::High);
         let mut addresses: Vec<(String, usize, Option<String>, Option<String>)> = Vec::new();
         for &i in &members {
             let Some(a) = address(&judged[i]) else { continue };
@@ -50,6 +57,7 @@ pub fn fold(judged: &mut Vec<Judged>) {
         let last_time = members.iter().rev().find_map(|&i| judged[i].finding.time.clone());
         let lookalike = judged[first].finding.detail.get("lookalike_of").and_then(Value::as_str).map(str::to_string);
         let f = &mut judged[first].finding;
+        f.severity = f.severity.max(worst);
         f.detail.insert("requests".into(), members.len().into());
         f.detail.insert(
             "addresses".into(),
@@ -76,7 +84,7 @@ pub fn fold(judged: &mut Vec<Judged>) {
             title.push_str(&format!(", {} requests", members.len()));
         }
         f.title = title;
-        for &i in &members[1..] {
+        for &i in members.iter().filter(|&&i| i != first) {
             drop[i] = true;
         }
     }

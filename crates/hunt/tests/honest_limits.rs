@@ -112,7 +112,11 @@ fn files_that_look_like_logs_but_are_not_read_are_listed_and_named_in_the_reason
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     quiet_server(root);
-    write(root, "exports/Security.xml", "<Events><Event><System><EventID>4688</EventID></System></Event></Events>");
+    write(
+        root,
+        "exports/Security.xml",
+        "<configuration><appSettings><add key=\"a\" value=\"b\"/></appSettings></configuration>",
+    );
     write(root, "exports/application.json", "{\"not\": \"an event export\"}\n");
     write(root, "exports/processes.csv", "Name,Pid\r\nw3wp.exe,4242\r\n");
     write(root, "Windows/System32/winevt/Logs/System.evtx", "this is not an event log");

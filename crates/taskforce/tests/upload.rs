@@ -110,6 +110,8 @@ fn upload_accepted_refused_and_server_down() {
     let (code, stderr) = hunt_upload(work.path(), &url, &reporter, &[]);
     assert_eq!(code, 0, "a clean host and a successful upload: {stderr}");
     assert!(stderr.contains("the service took the report"), "{stderr}");
+    assert!(stderr.contains("192.0.2.10: now "), "the host's new state is shown: {stderr}");
+    assert!(stderr.contains("still missing for verified_clean"), "and what verification still needs: {stderr}");
     assert!(kept(work.path()).is_empty(), "nothing to keep after a successful upload");
     let hosts = get(&server.addr, &format!("/api/v1/organisations/{town}/hosts"), &admin);
     assert!(hosts.contains("192.0.2.10"), "the host is now tracked: {hosts}");

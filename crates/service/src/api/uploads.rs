@@ -134,5 +134,24 @@ pub async fn hunt_report(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(serde_json::to_value(summary).map_err(anyhow::Error::from)?)))
+    let mut answer = serde_json::to_value(&summary).map_err(anyhow::Error::from)?;
+    // Per host the report was about: its state now and what is still missing for
+    // `verified_clean`, so `taskforce hunt --upload` can tell the owner what comes next.
+    let mut hosts = Vec::new();
+    for host_id in crate::dashboard::ingest_hosts(&s.db, summary.ingest_id).await? {
+        let Some(h) = crate::query::host_summary(&s.db, host_id).await? else { continue };
+        if h.org_id != Some(id) {
+            continue;
+        }
+        let v = crate::dashboard::verification(&s.db, host_id).await?;
+        hosts.push(serde_json::json!({
+            "id": h.id,
+            "ip": h.ip,
+            "name": h.servername,
+            "tech_state": v.as_ref().map(|v| v.tech_state.clone()),
+            "missing_for_verified_clean": v.map(|v| v.missing).unwrap_or_default(),
+        }));
+    }
+    answer["hosts"] = Value::Array(hosts);
+    Ok((status, Json(answer)))
 }
