@@ -9,6 +9,7 @@ pub mod misp;
 pub mod model;
 pub mod render;
 pub mod stix;
+pub mod stream;
 mod time;
 pub mod timesketch;
 

@@ -64,7 +64,7 @@ pub fn render(report: &Report, format: OutputFormat, color: bool, out: &mut dyn 
 /// One object per line: a `host` line (the host without its findings, with a count, and the
 /// run's `generated_at` and `rule_sets`), then a `finding` line per finding (with the host's
 /// name), then a `skipped` line per unread file.
-fn jsonl(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+pub(crate) fn jsonl(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     for host in &report.hosts {
         let mut summary = serde_json::to_value(host)?;
         if let Some(obj) = summary.as_object_mut() {
@@ -117,8 +117,15 @@ pub const CSV_COLUMNS: [&str; 13] = [
 
 /// One row per finding; a host without findings still gets one row so its verdict is not lost.
 fn csv_rows(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    csv_part(report, true, out)
+}
+
+/// The CSV rows of `report`'s hosts, with the header line when `header`.
+pub(crate) fn csv_part(report: &Report, header: bool, out: &mut dyn Write) -> io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
-    w.write_record(CSV_COLUMNS)?;
+    if header {
+        w.write_record(CSV_COLUMNS)?;
+    }
     for host in &report.hosts {
         let verdict = host.verdict.to_string();
         let build = host.exchange_build.clone().unwrap_or_default();
@@ -213,6 +220,13 @@ fn table(report: &Report, color: bool, out: &mut dyn Write) -> io::Result<()> {
     for host in &report.hosts {
         host_table(host, &p, out)?;
     }
+    let verdicts: Vec<Verdict> = report.hosts.iter().map(|h| h.verdict).collect();
+    table_tail(report, &verdicts, color, out)
+}
+
+/// What ends the table: the files not read, the rule sets, the count per verdict.
+pub(crate) fn table_tail(report: &Report, verdicts: &[Verdict], color: bool, out: &mut dyn Write) -> io::Result<()> {
+    let p = Paint { on: color };
     if !report.skipped.is_empty() {
         writeln!(out, "{}", p.bold(&format!("Files not read ({})", report.skipped.len())))?;
         for s in &report.skipped {
@@ -231,16 +245,20 @@ fn table(report: &Report, color: bool, out: &mut dyn Write) -> io::Result<()> {
             .collect();
         writeln!(out, "Rule sets: {}.", sets.join("; "))?;
     }
-    let counts = |v: Verdict| report.hosts.iter().filter(|h| h.verdict == v).count();
+    let counts = |v: Verdict| verdicts.iter().filter(|x| **x == v).count();
     writeln!(
         out,
         "{} host(s): {} compromised, {} attempted, {} clean, {} inconclusive.",
-        report.hosts.len(),
+        verdicts.len(),
         counts(Verdict::Compromised),
         counts(Verdict::Attempted),
         counts(Verdict::Clean),
         counts(Verdict::Inconclusive)
     )
+}
+
+pub(crate) fn host_table_plain(host: &Host, color: bool, out: &mut dyn Write) -> io::Result<()> {
+    host_table(host, &Paint { on: color }, out)
 }
 
 fn host_table(host: &Host, p: &Paint, out: &mut dyn Write) -> io::Result<()> {

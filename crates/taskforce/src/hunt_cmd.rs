@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use taskforce_evidence::Evidence;
 use taskforce_hunt::{Options, hunt_host, rule_sets, worth_reading};
+use taskforce_report::stream::Stream;
 use taskforce_report::{OutputFormat, Report, render};
 
 use crate::cli::{ColorChoice, Format, HuntArgs};
@@ -67,36 +68,6 @@ pub fn run(args: HuntArgs) -> Result<u8> {
         .collect::<Result<_>>()?;
 
     let total: u64 = evidence.iter().flat_map(|e| e.items.iter()).filter(|i| worth_reading(i)).map(|i| i.size).sum();
-    let bar = progress_bar(total, args.quiet);
-    let on_bytes = |n: u64| bar.inc(n);
-    let started = Instant::now();
-    let mut hosts = Vec::new();
-    let mut skipped = Vec::new();
-    let mut scanned = 0u64;
-    let mut events = 0u64;
-    for ev in &evidence {
-        bar.set_message(ev.display.clone());
-        let result = hunt_host(
-            ev,
-            &rules,
-            Options {
-                thorough: args.thorough,
-                sigma: Some(&sigma),
-                files: Some(&files),
-                progress: Some(&on_bytes),
-                max_findings_per_rule: Some(usize::try_from(args.max_findings_per_rule).unwrap_or(usize::MAX)),
-            },
-        );
-        scanned += result.bytes_scanned;
-        events += result.events_read;
-        hosts.push(result.host);
-        skipped.extend(result.skipped);
-    }
-    bar.finish_and_clear();
-    let elapsed = started.elapsed();
-    let mut report = Report::new(hosts, skipped);
-    report.rule_sets = inventory.sets;
-
     let format = match args.format {
         Format::Table => OutputFormat::Table,
         Format::Json => OutputFormat::Json,
@@ -120,17 +91,78 @@ pub fn run(args: HuntArgs) -> Result<u8> {
         }
         None => Box::new(BufWriter::new(io::stdout().lock())),
     };
-    // A reader that stops early (`| head`) is not an error of the run.
-    let written = render(&report, format, color, &mut out).and_then(|_| out.flush());
-    match written {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(report.exit_code() as u8),
-        other => other.context("cannot write the report")?,
+    let mut context = Report::new(Vec::new(), Vec::new());
+    context.rule_sets = inventory.sets;
+    // Formats that can be written host by host are: a fleet run then holds one host in memory
+    // and shows each server's result as soon as it is judged. The whole report is kept only
+    // for the formats that need it (JSON, HTML, STIX, MISP, accounts) and for --upload.
+    let mut stream =
+        (Stream::supports(format) && args.upload.is_none()).then(|| Stream::new(format, color, context.clone()));
+
+    let bar = progress_bar(total, args.quiet);
+    let on_bytes = |n: u64| bar.inc(n);
+    let started = Instant::now();
+    let mut hosts = Vec::new();
+    let mut skipped = Vec::new();
+    let mut scanned = 0u64;
+    let mut events = 0u64;
+    let count = evidence.len();
+    for (i, ev) in evidence.iter().enumerate() {
+        bar.set_message(format!("[{}/{count}] {}", i + 1, ev.display));
+        let result = hunt_host(
+            ev,
+            &rules,
+            Options {
+                thorough: args.thorough,
+                sigma: Some(&sigma),
+                files: Some(&files),
+                progress: Some(&on_bytes),
+                max_findings_per_rule: Some(usize::try_from(args.max_findings_per_rule).unwrap_or(usize::MAX)),
+            },
+        );
+        scanned += result.bytes_scanned;
+        events += result.events_read;
+        skipped.extend(result.skipped);
+        match stream.as_mut() {
+            Some(s) => {
+                let written = bar.suspend(|| s.host(result.host, &mut out));
+                match written {
+                    // A reader that stops early (`| head`) is not an error of the run.
+                    Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(s.exit_code() as u8),
+                    other => other.context("cannot write the report")?,
+                }
+            }
+            None => hosts.push(result.host),
+        }
     }
+    bar.finish_and_clear();
+    let elapsed = started.elapsed();
+    let (host_count, exit_code, report) = match stream {
+        Some(s) => {
+            let n = s.hosts();
+            match s.finish(skipped, &mut out) {
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(0),
+                other => (n, other.context("cannot write the report")?, None),
+            }
+        }
+        None => {
+            let mut report = context;
+            report.hosts = hosts;
+            report.skipped = skipped;
+            // A reader that stops early (`| head`) is not an error of the run.
+            let written = render(&report, format, color, &mut out).and_then(|_| out.flush());
+            match written {
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(report.exit_code() as u8),
+                other => other.context("cannot write the report")?,
+            }
+            (report.hosts.len(), report.exit_code(), Some(report))
+        }
+    };
     if args.stats || (!args.quiet && io::stderr().is_terminal()) {
         let secs = elapsed.as_secs_f64().max(1e-9);
         eprintln!(
             "taskforce: {} host(s), {:.1} MB of logs and {} events in {:.2} s ({:.0} MB/s, {:.0} events/s), {} Sigma rules",
-            report.hosts.len(),
+            host_count,
             scanned as f64 / 1e6,
             events,
             secs,
@@ -139,10 +171,10 @@ pub fn run(args: HuntArgs) -> Result<u8> {
             sigma.len()
         );
     }
-    if let (Some(url), Some(token)) = (&args.upload, &args.token) {
-        return Ok(upload_report(&report, url, token, args.upload_ip.as_deref(), &args));
+    if let (Some(url), Some(token), Some(report)) = (&args.upload, &args.token, &report) {
+        return Ok(upload_report(report, url, token, args.upload_ip.as_deref(), &args));
     }
-    Ok(report.exit_code() as u8)
+    Ok(exit_code as u8)
 }
 
 /// Sends the report home; on failure keeps it and exits 2 (the run did not do all it was asked).
