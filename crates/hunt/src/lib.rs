@@ -12,6 +12,7 @@ pub mod identify;
 mod page_use;
 pub mod rule_sets;
 pub mod scan;
+pub mod scope;
 pub mod sweep;
 pub mod verdict;
 
@@ -52,6 +53,11 @@ pub struct Options<'a> {
     /// Findings kept per rule (and effect) and host; the rest are counted in one summary finding
     /// per rule. `None`: [`DEFAULT_MAX_FINDINGS_PER_RULE`].
     pub max_findings_per_rule: Option<usize>,
+    /// Only findings inside this window (`--since`, `--until`); undated findings are kept.
+    pub since: Option<jiff::Timestamp>,
+    pub until: Option<jiff::Timestamp>,
+    /// Addresses whose requests are context, not attacks (`--allowlist`).
+    pub allowlist: Option<&'a scope::Allowlist>,
 }
 
 /// Findings kept per rule and host unless the user asks otherwise.
@@ -287,6 +293,10 @@ pub fn hunt_host(evidence: &Evidence, rules: &RuleSet, options: Options<'_>) -> 
         judged.extend(sw.judged.iter().cloned());
         skipped.extend(sweep::skipped(evidence, &sw.skipped, skipped_path));
         sweep::fold_into_writes(&mut judged);
+    }
+    scope::apply_window(&mut judged, options.since, options.until);
+    if let Some(allow) = options.allowlist {
+        scope::apply_allowlist(&mut judged, allow);
     }
     page_use::fold(&mut judged);
     sort_by_time(&mut judged);

@@ -115,6 +115,20 @@ pub struct HuntArgs {
     #[arg(long, value_name = "N", default_value_t = taskforce_hunt::DEFAULT_MAX_FINDINGS_PER_RULE as u64,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_findings_per_rule: u64,
+    /// Only findings at or after this time (RFC 3339 or YYYY-MM-DD, UTC), in every source.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only findings at or before this time (RFC 3339 or YYYY-MM-DD, UTC).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Addresses or networks (one per line, `#` comments) whose requests are context, not
+    /// attacks: the organisation's own scanners and monitoring. Their findings stay in the report,
+    /// marked `allowlisted`, and never decide a verdict.
+    #[arg(long, value_name = "FILE")]
+    pub allowlist: Option<std::path::PathBuf>,
+    /// Leave findings below this severity out of the output (the verdict still weighs them all).
+    #[arg(long, value_name = "LEVEL", value_parser = ["info", "low", "medium", "high", "critical"])]
+    pub severity_min: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -161,9 +175,12 @@ pub struct RulesArgs {
 pub enum RulesAction {
     /// List the loaded rules (id, source, severity, stage, verdict, title).
     List {
-        /// JSON instead of a table.
+        /// JSON instead of a table (same as --format json).
         #[arg(long)]
         json: bool,
+        /// table (default) or json.
+        #[arg(long, value_enum)]
+        format: Option<ListFormat>,
     },
     /// Run every rule's own examples (tests.match / tests.nomatch) and check its prefilter.
     Test,
@@ -186,6 +203,12 @@ pub enum RulesAction {
         #[arg(long)]
         source: Option<String>,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use taskforce_evidence::Evidence;
-use taskforce_hunt::{Options, hunt_host, rule_sets, worth_reading};
+use taskforce_hunt::{Options, hunt_host, rule_sets, scope, worth_reading};
 use taskforce_report::stream::Stream;
 use taskforce_report::{OutputFormat, Report, render};
 
@@ -60,6 +60,18 @@ pub fn run(args: HuntArgs) -> Result<u8> {
     if rules.is_empty() {
         anyhow::bail!("no hunt rules loaded (check --rules and --no-builtin-rules)");
     }
+    let time = |s: &Option<String>, flag: &str| -> Result<Option<jiff::Timestamp>> {
+        s.as_deref().map(|t| scope::parse_time(t).map_err(|e| anyhow::anyhow!("{flag}: {e}"))).transpose()
+    };
+    let (since, until) = (time(&args.since, "--since")?, time(&args.until, "--until")?);
+    let allowlist = args
+        .allowlist
+        .as_deref()
+        .map(scope::Allowlist::load)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--allowlist {e}"))?;
+    let severity_min: Option<taskforce_report::Severity> =
+        args.severity_min.as_deref().map(|s| s.parse().map_err(|e: String| anyhow::anyhow!(e))).transpose()?;
     // An unreadable evidence root fails the whole run (exit 2) before any work is done.
     let evidence: Vec<Evidence> = args
         .evidence
@@ -118,8 +130,15 @@ pub fn run(args: HuntArgs) -> Result<u8> {
                 files: Some(&files),
                 progress: Some(&on_bytes),
                 max_findings_per_rule: Some(usize::try_from(args.max_findings_per_rule).unwrap_or(usize::MAX)),
+                since,
+                until,
+                allowlist: allowlist.as_ref(),
             },
         );
+        let mut result = result;
+        if let Some(min) = severity_min {
+            result.host.findings.retain(|f| f.severity >= min);
+        }
         scanned += result.bytes_scanned;
         events += result.events_read;
         skipped.extend(result.skipped);

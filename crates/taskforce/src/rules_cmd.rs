@@ -68,37 +68,66 @@ pub fn run(args: RulesArgs) -> Result<u8> {
     }
     let set = load(&args.rules, false);
     match args.action {
-        RulesAction::List { json } => {
-            if json {
-                let list: Vec<_> = set
-                    .rules()
-                    .iter()
-                    .map(|r| {
-                        serde_json::json!({
-                            "id": r.meta.id, "title": r.meta.title, "source": r.meta.source.name(),
-                            "severity": r.meta.severity, "stage": r.meta.stage, "verdict": r.meta.effect,
-                            "cves": r.meta.cves, "references": r.meta.references, "origin": r.meta.origin,
-                            "literals": r.literals,
-                        })
+        RulesAction::List { json, format } => {
+            // Every rule that can produce a finding: the line rules and the Sigma rules.
+            let sigma = load_sigma(&args.rules, true);
+            let mut rows: Vec<serde_json::Value> = set
+                .rules()
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "id": r.meta.id, "title": r.meta.title, "kind": "line", "source": r.meta.source.name(),
+                        "severity": r.meta.severity, "stage": r.meta.stage, "verdict": r.meta.effect,
+                        "cves": r.meta.cves, "references": r.meta.references, "origin": r.meta.origin,
+                        "literals": r.literals,
                     })
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&list)?);
+                })
+                .collect();
+            for r in sigma.rules() {
+                let ls = &r.logsource;
+                let source = [ls.product.as_deref(), ls.service.as_deref(), ls.category.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join("/");
+                rows.push(serde_json::json!({
+                    "id": r.id.clone().unwrap_or_else(|| r.key.clone()), "title": r.title, "kind": "sigma",
+                    "source": source, "severity": r.severity, "stage": r.stage, "verdict": r.effect,
+                    "cves": r.cves, "references": r.references, "origin": r.origin,
+                }));
+            }
+            if json || format == Some(crate::cli::ListFormat::Json) {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
-                println!("{:<26} {:<13} {:<9} {:<12} {:<12} title", "id", "source", "severity", "stage", "verdict");
-                for r in set.rules() {
+                println!(
+                    "{:<38} {:<6} {:<30} {:<9} {:<17} {:<10} {:<28} title",
+                    "id", "kind", "source", "severity", "stage", "verdict", "cves"
+                );
+                let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+                for r in &rows {
+                    let cves: Vec<String> = r["cves"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|c| c.as_str().map(str::to_string))
+                        .collect();
                     println!(
-                        "{:<26} {:<13} {:<9} {:<12} {:<12} {}",
-                        r.meta.id,
-                        r.meta.source.name(),
-                        r.meta.severity.to_string(),
-                        r.meta.stage.to_string(),
-                        r.meta.effect.to_string(),
-                        r.meta.title
+                        "{:<38} {:<6} {:<30} {:<9} {:<17} {:<10} {:<28} {}",
+                        text(&r["id"]),
+                        text(&r["kind"]),
+                        text(&r["source"]),
+                        text(&r["severity"]),
+                        text(&r["stage"]),
+                        text(&r["verdict"]),
+                        cves.join(","),
+                        text(&r["title"])
                     );
                 }
                 println!(
-                    "{} rules; correlation check TF-COR-01 (request to an attacker-written file) is built in.",
-                    set.len()
+                    "{} line rules, {} Sigma rules; correlation check TF-COR-01 (request to an attacker-written file) is built in. \
+                     File rules: taskforce rules files.",
+                    set.len(),
+                    sigma.len()
                 );
             }
             Ok(if set.problems.is_empty() { 0 } else { 2 })
