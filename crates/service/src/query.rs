@@ -718,3 +718,90 @@ pub async fn stats(db: &Db, at: Option<&str>) -> Result<Stats> {
     }
     Ok(Stats { at: at.map(str::to_string), hosts, organisations, communication, urgent, regressed_hosts })
 }
+
+/// One account of an organisation's hunt reports, rolled up over its hosts and reports.
+#[derive(Debug, Serialize)]
+pub struct OrgAccount {
+    pub account: String,
+    pub kind: String,
+    pub actions: Vec<String>,
+    pub first: Option<String>,
+    pub last: Option<String>,
+    pub rules: Vec<String>,
+    /// The hosts whose reports named it: `{host_id, ip}`.
+    pub hosts: Vec<serde_json::Value>,
+    /// The reports it came from: `{ingest_id, file, evidence_at}`.
+    pub reports: Vec<serde_json::Value>,
+}
+
+/// The accounts the organisation's hunt reports name (the `accounts` of each host of each report,
+/// kept with the report's observation), one entry per account name (case-insensitive), worst
+/// first by the number of actions, then by name.
+pub async fn org_accounts(db: &Db, org_id: i64) -> Result<Vec<OrgAccount>> {
+    let rows = sqlx::query(
+        "SELECT o.ingest_id, o.observed_at, o.detail, h.id, h.ip FROM observation o JOIN host h ON h.id = o.host_id \
+         WHERE h.org_id = $1 AND o.kind = 'hunt' ORDER BY o.observed_at, o.id",
+    )
+    .bind(org_id)
+    .fetch_all(&db.pool)
+    .await?;
+    let mut by_name: std::collections::BTreeMap<String, OrgAccount> = std::collections::BTreeMap::new();
+    for r in rows {
+        let ingest_id: i64 = r.try_get(0)?;
+        let observed_at: String = r.try_get(1)?;
+        let detail: Option<String> = r.try_get(2)?;
+        let host_id: i64 = r.try_get(3)?;
+        let ip: String = r.try_get(4)?;
+        let Some(detail) = detail.and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok()) else { continue };
+        let file = detail.get("file").cloned().unwrap_or(serde_json::Value::Null);
+        for a in detail.get("accounts").and_then(|v| v.as_array()).into_iter().flatten() {
+            let Some(name) = a.get("account").and_then(|v| v.as_str()).filter(|s| !s.is_empty()) else { continue };
+            let text = |k: &str| a.get(k).and_then(|v| v.as_str()).map(str::to_string);
+            let e = by_name.entry(name.to_ascii_lowercase()).or_insert_with(|| OrgAccount {
+                account: name.to_string(),
+                kind: text("kind").unwrap_or_default(),
+                actions: Vec::new(),
+                first: None,
+                last: None,
+                rules: Vec::new(),
+                hosts: Vec::new(),
+                reports: Vec::new(),
+            });
+            let strings = |k: &str| -> Vec<String> {
+                a.get(k)
+                    .and_then(|v| v.as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            };
+            for action in strings("actions") {
+                if !e.actions.contains(&action) {
+                    e.actions.push(action);
+                }
+            }
+            for rule in strings("rules") {
+                if !e.rules.contains(&rule) {
+                    e.rules.push(rule);
+                }
+            }
+            if let Some(f) = text("first").filter(|f| e.first.as_ref().is_none_or(|x| f < x)) {
+                e.first = Some(f);
+            }
+            if let Some(l) = text("last").filter(|l| e.last.as_ref().is_none_or(|x| l > x)) {
+                e.last = Some(l);
+            }
+            let host = serde_json::json!({"host_id": host_id, "ip": ip});
+            if !e.hosts.contains(&host) {
+                e.hosts.push(host);
+            }
+            let report = serde_json::json!({"ingest_id": ingest_id, "file": file, "evidence_at": observed_at});
+            if !e.reports.contains(&report) {
+                e.reports.push(report);
+            }
+        }
+    }
+    let mut list: Vec<OrgAccount> = by_name.into_values().collect();
+    list.sort_by(|a, b| b.actions.len().cmp(&a.actions.len()).then_with(|| a.account.cmp(&b.account)));
+    Ok(list)
+}

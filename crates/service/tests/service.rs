@@ -677,3 +677,69 @@ async fn real_shadowserver_sample(kind: &str) {
     assert!(st["hosts"]["compromised"].as_i64().unwrap() >= 1, "{st}");
 }
 on_both!(real_shadowserver_sample);
+
+/// The accounts a hunt report names are kept with the report and read back per organisation:
+/// by its reporter and staff, never by another organisation's reporter; every read is audited.
+async fn accounts_from_hunt_reports(kind: &str) {
+    let Some(s) = svc(kind).await else { return };
+    s.upload("orgs", "orgs.csv", ORGS).await;
+    s.upload(
+        "shadowserver",
+        "a.csv",
+        format!(
+            "{SS_HEADER}{}{}",
+            ss_row("2021-03-02 10:00:00", "192.0.2.10", "exchange;cve-2021-26855", "EXCH01", ""),
+            ss_row("2021-03-02 10:00:00", "198.51.100.7", "exchange;webshell", "CLINIC", "/x.aspx")
+        ),
+    )
+    .await;
+    let orgs = s.get("/api/v1/organisations?per_page=10").await;
+    let id_of = |name: &str| {
+        orgs["items"].as_array().unwrap().iter().find(|o| o["name"] == name).unwrap()["id"].as_i64().unwrap()
+    };
+    let (own, other) = (id_of("County of Example"), id_of("Example Clinic"));
+    let token = |name: &str, org: i64| {
+        let s = &s;
+        let name = name.to_string();
+        async move {
+            let (_, body) = s
+                .call(
+                    "POST",
+                    "/api/v1/tokens",
+                    Some(&s.admin),
+                    json!({"name": name, "role": "reporter", "org_id": org}).to_string(),
+                )
+                .await;
+            serde_json::from_slice::<Value>(&body).unwrap()["token"].as_str().unwrap().to_string()
+        }
+    };
+    let (county, clinic) = (token("county", own).await, token("clinic", other).await);
+    let mut report: Value = serde_json::from_str(&hunt_report("EXCH01", "compromised", "fixed")).unwrap();
+    report["hosts"][0]["accounts"] = json!([
+        {"account": "ceo@county.example", "kind": "address", "actions": ["mailbox_exported"],
+         "first": "2021-03-03T04:00:00Z", "last": "2021-03-03T04:05:00Z",
+         "findings": [{"rule": "TF-PS-06-MAILBOXEXPORT", "action": "mailbox_exported", "source": "x.LOG", "line": 7, "time": null}]},
+        {"account": "*", "kind": "all_sessions", "actions": ["credentials_exposed"], "first": null, "last": null, "findings": []}
+    ]);
+    let (st, body) =
+        s.call("POST", &format!("/api/v1/organisations/{own}/hunt-reports"), Some(&county), report.to_string()).await;
+    assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let audits_before = s.count("audit_log").await;
+    let (st, body) =
+        s.call("GET", &format!("/api/v1/organisations/{own}/accounts"), Some(&county), Body::empty()).await;
+    assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["count"], 2);
+    let ceo = v["accounts"].as_array().unwrap().iter().find(|a| a["account"] == "ceo@county.example").unwrap();
+    assert_eq!(ceo["actions"], json!(["mailbox_exported"]));
+    assert_eq!(ceo["rules"], json!(["TF-PS-06-MAILBOXEXPORT"]));
+    assert_eq!(ceo["hosts"][0]["ip"], "192.0.2.10");
+    assert!(ceo["reports"][0]["ingest_id"].as_i64().is_some());
+    assert_eq!(s.count("audit_log").await, audits_before + 1, "the read is audited");
+    // Another organisation's reporter cannot read them; staff can.
+    let (st, _) = s.call("GET", &format!("/api/v1/organisations/{own}/accounts"), Some(&clinic), Body::empty()).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    assert_eq!(s.get(&format!("/api/v1/organisations/{own}/accounts")).await["count"], 2);
+    assert_eq!(s.get(&format!("/api/v1/organisations/{other}/accounts")).await["count"], 0);
+}
+on_both!(accounts_from_hunt_reports);

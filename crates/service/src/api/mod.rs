@@ -169,6 +169,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ep("POST", "/api/v1/organisations", Access::Staff),
     ep("GET", "/api/v1/organisations/{id}", Access::OwnOrg),
     ep("GET", "/api/v1/organisations/{id}/hosts", Access::OwnOrg),
+    ep("GET", "/api/v1/organisations/{id}/accounts", Access::OwnOrg),
     ep("GET", "/api/v1/organisations/{id}/export.csv", Access::OwnOrg),
     ep("GET", "/api/v1/organisations/{id}/export.jsonl", Access::OwnOrg),
     ep("POST", "/api/v1/organisations/{id}/hunt-reports", Access::OwnOrg),
@@ -209,6 +210,7 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/api/v1/organisations", get(orgs::list).post(orgs::create))
         .route("/api/v1/organisations/{id}", get(orgs::detail))
         .route("/api/v1/organisations/{id}/hosts", get(orgs::hosts))
+        .route("/api/v1/organisations/{id}/accounts", get(orgs::accounts))
         .route("/api/v1/organisations/{id}/export.csv", get(export::csv))
         .route("/api/v1/organisations/{id}/export.jsonl", get(export::intelmq))
         .route("/api/v1/organisations/{id}/contacts", post(orgs::add_contact))

@@ -128,6 +128,19 @@ pub async fn hosts(
     Ok(Json(serde_json::to_value(result).map_err(anyhow::Error::from)?))
 }
 
+/// `GET /api/v1/organisations/{id}/accounts`: the accounts the organisation's hunt reports say
+/// the attacker touched. Personal data: only the organisation's reporters and staff may read it,
+/// and every read is written to the audit log.
+pub async fn accounts(State(s): State<AppState>, p: Principal, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+    require_org_access(&p, id)?;
+    if query::org_summary(&s.db, id).await?.is_none() {
+        return Err(ApiError::not_found("organisation"));
+    }
+    let list = query::org_accounts(&s.db, id).await?;
+    super::audit(&s.db, &p, "read", "accounts", id, None, Some(json!({"accounts": list.len()}))).await?;
+    Ok(Json(json!({"organisation": id, "count": list.len(), "accounts": list})))
+}
+
 #[derive(Deserialize)]
 pub struct NewOrg {
     name: String,

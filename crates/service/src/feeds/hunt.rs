@@ -49,6 +49,10 @@ struct HostReport {
     evidence_window: Option<Window>,
     #[serde(default, deserialize_with = "fold_findings")]
     findings: Findings,
+    /// The accounts the attacker touched (kept with the report's row: personal data, read only
+    /// through the organisation's accounts endpoint, which audits every read).
+    #[serde(default)]
+    accounts: Vec<serde_json::Value>,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -69,6 +73,38 @@ struct Window {
     from: Option<String>,
     #[serde(default)]
     to: Option<String>,
+}
+
+/// Accounts kept per host and report (a report naming more is cut, and says so).
+const MAX_ACCOUNTS: usize = 1000;
+
+/// What the service keeps of each account: the name as written, its kind, the actions, first and
+/// last time, and the rules behind it (not the evidence lines).
+fn accounts_kept(list: &[serde_json::Value]) -> serde_json::Value {
+    let keep = |a: &serde_json::Value| {
+        let rules: std::collections::BTreeSet<&str> = a
+            .get("findings")
+            .and_then(|f| f.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f.get("rule").and_then(|r| r.as_str()))
+            .collect();
+        serde_json::json!({
+            "account": a.get("account").and_then(|v| v.as_str()).unwrap_or_default(),
+            "kind": a.get("kind").and_then(|v| v.as_str()).unwrap_or_default(),
+            "actions": a.get("actions").cloned().unwrap_or(serde_json::Value::Array(Vec::new())),
+            "first": a.get("first").cloned().unwrap_or(serde_json::Value::Null),
+            "last": a.get("last").cloned().unwrap_or(serde_json::Value::Null),
+            "rules": rules,
+        })
+    };
+    let kept: Vec<serde_json::Value> = list
+        .iter()
+        .filter(|a| a.get("account").and_then(|v| v.as_str()).is_some_and(|s| !s.is_empty()))
+        .take(MAX_ACCOUNTS)
+        .map(keep)
+        .collect();
+    serde_json::Value::Array(kept)
 }
 
 /// What the service keeps of a host's findings: how many, and the high/critical rule ids.
@@ -178,6 +214,7 @@ pub fn parse(path: &Path, ctx: &Context, each: &mut dyn FnMut(Item)) -> Result<(
             "exchange_build": host.exchange_build, "patch": host.patch, "findings": host.findings.count,
             "generated_at": generated_at, "evidence_window": host.evidence_window, "evidence_at": evidence_at,
             "received_at": ctx.received_at,
+            "accounts": accounts_kept(&host.accounts),
         });
         each(Item::Row(Box::new(Observed {
             line,
