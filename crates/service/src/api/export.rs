@@ -85,7 +85,7 @@ async fn rows(db: &Db, org: i64) -> ApiResult<(query::OrgDetail, Vec<ExportRow>)
 }
 
 /// Shadowserver `scan_exchange` columns first (same names and order), then ours.
-const CSV_HEADER: [&str; 21] = [
+const CSV_HEADER: [&str; 22] = [
     "timestamp",
     "ip",
     "port",
@@ -107,11 +107,19 @@ const CSV_HEADER: [&str; 21] = [
     "last_seen",
     "organisation",
     "abuse_contact",
+    // Ours, after Shadowserver's: the accounts the host's hunt reports say were touched.
+    "accounts",
 ];
 
 pub async fn csv(State(s): State<AppState>, p: Principal, Path(id): Path<i64>) -> ApiResult<impl IntoResponse> {
     require_org_access(&p, id)?;
     let body = csv_bytes(&s.db, id).await?;
+    // Account names are personal data: a read of an export that holds them is audited.
+    let named = crate::query::org_accounts(&s.db, id).await?.len();
+    if named > 0 {
+        super::audit(&s.db, &p, "read", "accounts", id, None, Some(serde_json::json!({"accounts": named, "via": "export.csv"})))
+            .await?;
+    }
     let name = format!("attachment; filename=\"taskforce-org-{id}.csv\"");
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, name)], body))
 }
@@ -119,6 +127,15 @@ pub async fn csv(State(s): State<AppState>, p: Principal, Path(id): Path<i64>) -
 /// The CSV export of one organisation's hosts (also attached to its notifications).
 pub async fn csv_bytes(db: &Db, id: i64) -> ApiResult<Vec<u8>> {
     let (org, rows) = rows(db, id).await?;
+    // Per host: "account (action, action)" for each account its hunt reports named.
+    let mut accounts: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
+    for a in crate::query::org_accounts(db, id).await? {
+        for h in &a.hosts {
+            if let Some(ip) = h.get("ip").and_then(|v| v.as_str()) {
+                accounts.entry(ip.to_string()).or_default().push(format!("{} ({})", a.account, a.actions.join(", ")));
+            }
+        }
+    }
     let mut w = csv::Writer::from_writer(Vec::new());
     let io = |e: csv::Error| ApiError::from(anyhow::Error::from(e));
     w.write_record(CSV_HEADER).map_err(io)?;
@@ -126,7 +143,7 @@ pub async fn csv_bytes(db: &Db, id: i64) -> ApiResult<Vec<u8>> {
         let ts = r.last_seen.replace('T', " ").trim_end_matches('Z').to_string();
         // Feed data (host names, server names, URLs, organisation names) is attacker-reachable:
         // every cell goes out neutralised for spreadsheets.
-        let cells: [String; 21] = [
+        let cells: [String; 22] = [
             ts,
             r.ip.clone(),
             r.port.map(|p| p.to_string()).unwrap_or_default(),
@@ -148,6 +165,7 @@ pub async fn csv_bytes(db: &Db, id: i64) -> ApiResult<Vec<u8>> {
             r.last_seen.clone(),
             org.summary.name.clone(),
             org.abuse_contact.clone().unwrap_or_default(),
+            accounts.get(&r.ip).map(|list| list.join("; ")).unwrap_or_default(),
         ];
         w.write_record(cells.iter().map(|c| spreadsheet_safe(c).into_owned())).map_err(io)?;
     }
