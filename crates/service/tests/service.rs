@@ -743,13 +743,15 @@ async fn accounts_from_hunt_reports(kind: &str) {
     assert_eq!(s.get(&format!("/api/v1/organisations/{other}/accounts")).await["count"], 0);
     // The organisation's export carries them (last column) for its own hosts, and is audited.
     let audits = s.count("audit_log").await;
-    let (st, body) = s.call("GET", &format!("/api/v1/organisations/{own}/export.csv"), Some(&county), Body::empty()).await;
+    let (st, body) =
+        s.call("GET", &format!("/api/v1/organisations/{own}/export.csv"), Some(&county), Body::empty()).await;
     assert_eq!(st, StatusCode::OK);
     let csv = String::from_utf8(body).unwrap();
     assert!(csv.lines().next().unwrap().ends_with(",accounts"), "{csv}");
     assert!(csv.contains("ceo@county.example (mailbox_exported)"), "{csv}");
     assert_eq!(s.count("audit_log").await, audits + 1, "an export naming accounts is an audited read");
-    let (_, body) = s.call("GET", &format!("/api/v1/organisations/{other}/export.csv"), Some(&clinic), Body::empty()).await;
+    let (_, body) =
+        s.call("GET", &format!("/api/v1/organisations/{other}/export.csv"), Some(&clinic), Body::empty()).await;
     assert!(!String::from_utf8(body).unwrap().contains("county.example"), "never another organisation's accounts");
 }
 on_both!(accounts_from_hunt_reports);

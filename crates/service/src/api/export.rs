@@ -117,8 +117,16 @@ pub async fn csv(State(s): State<AppState>, p: Principal, Path(id): Path<i64>) -
     // Account names are personal data: a read of an export that holds them is audited.
     let named = crate::query::org_accounts(&s.db, id).await?.len();
     if named > 0 {
-        super::audit(&s.db, &p, "read", "accounts", id, None, Some(serde_json::json!({"accounts": named, "via": "export.csv"})))
-            .await?;
+        super::audit(
+            &s.db,
+            &p,
+            "read",
+            "accounts",
+            id,
+            None,
+            Some(serde_json::json!({"accounts": named, "via": "export.csv"})),
+        )
+        .await?;
     }
     let name = format!("attachment; filename=\"taskforce-org-{id}.csv\"");
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, name)], body))
