@@ -21,6 +21,7 @@ fn meta() -> RuleMeta {
         effect: Effect::Compromised,
         cves: vec!["CVE-2021-34473".into(), "CVE-2021-34523".into(), "CVE-2021-31207".into()],
         reference: "detections.md A.3 FS-09".into(),
+        all_sessions: None,
     }
 }
 

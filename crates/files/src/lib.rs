@@ -222,6 +222,9 @@ pub(crate) struct RuleMeta {
     pub effect: Effect,
     pub cves: Vec<String>,
     pub reference: String,
+    /// `accounts:` of a name rule: what a hit exposes for every account with a session on the
+    /// server (an LSASS dump: `credentials_exposed`), as the hunt's accounts list reads it.
+    pub all_sessions: Option<String>,
 }
 
 impl RuleMeta {
@@ -229,6 +232,9 @@ impl RuleMeta {
         let mut detail = detail;
         if !self.reference.is_empty() {
             detail.push(("reference".into(), self.reference.clone()));
+        }
+        if let Some(action) = &self.all_sessions {
+            detail.push((format!("account:{action}"), "*".into()));
         }
         FileHit {
             rule: self.id.clone(),

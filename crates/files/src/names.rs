@@ -45,6 +45,9 @@ struct NameRuleDef {
     cves: Vec<String>,
     #[serde(default)]
     reference: String,
+    /// `credentials_exposed`: a hit exposes every account with a session on the server.
+    #[serde(default)]
+    accounts: Option<String>,
     #[serde(default)]
     #[allow(dead_code)] // documentation for readers of the rule file
     description: String,
@@ -203,6 +206,7 @@ impl NameSet {
                     effect: Effect::Compromised,
                     cves: Vec::new(),
                     reference: format!("{source}: {path}"),
+                    all_sessions: None,
                 },
                 area: Some(loc.area),
                 names: HashSet::from([rel]),
@@ -320,6 +324,7 @@ impl NameSet {
                     },
                     cves: Vec::new(),
                     reference: String::new(),
+                    all_sessions: None,
                 };
                 let detail = vec![
                     ("area".to_string(), area.as_str().to_string()),
@@ -354,6 +359,11 @@ fn compile_def(def: NameRuleDef, source: &str) -> Result<NameRule, (String, Stri
     if def.verdict == Effect::None && def.severity > Severity::Low {
         return Err((id, format!("severity {} with verdict none: use verdict review (or info/low)", def.severity)));
     }
+    if let Some(a) = &def.accounts
+        && a.parse::<taskforce_report::AccountAction>().is_err()
+    {
+        return Err((id, format!("accounts: unknown action {a:?}")));
+    }
     let lower = |v: Vec<String>| v.into_iter().map(|s| s.trim().replace('\\', "/").to_ascii_lowercase()).collect();
     Ok(NameRule {
         meta: RuleMeta {
@@ -364,6 +374,7 @@ fn compile_def(def: NameRuleDef, source: &str) -> Result<NameRule, (String, Stri
             effect: def.verdict,
             cves: def.cves,
             reference: def.reference,
+            all_sessions: def.accounts,
         },
         area: def.area,
         names: lower(def.names),

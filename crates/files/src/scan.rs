@@ -191,6 +191,7 @@ fn hash_hit(digest: &str, entry: &crate::hashes::HashEntry, area: Area, rel: &st
         effect: Effect::Compromised,
         cves,
         reference,
+        all_sessions: None,
     };
     let mut detail = vec![("ioc_comment".to_string(), entry.comment.clone())];
     if !entry.builtin {

@@ -269,6 +269,7 @@ fn builtin_meta(rule: &yara_x::Rule<'_, '_>, problems: &mut Vec<LoadProblem>) ->
             effect: get("verdict")?.parse::<Effect>()?,
             cves: get("cves")?.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
             reference: get("reference")?,
+            all_sessions: None,
         })
     })();
     parsed.unwrap_or_else(|reason| {
@@ -300,7 +301,16 @@ fn user_meta(rule: &yara_x::Rule<'_, '_>, namespace: &str) -> RuleMeta {
             .flatten()
             .collect::<Vec<_>>()
             .join("; ");
-    RuleMeta { id: name.to_string(), title, severity, stage, effect, cves: cves_in(&description, name), reference }
+    RuleMeta {
+        id: name.to_string(),
+        title,
+        severity,
+        stage,
+        effect,
+        cves: cves_in(&description, name),
+        reference,
+        all_sessions: None,
+    }
 }
 
 static CVE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?i)CVE[-_](\d{4})[-_](\d{4,7})").expect("valid regex"));

@@ -248,3 +248,28 @@ fn every_source_names_its_accounts() {
         assert!(a.first.is_some(), "{} has a time", a.account);
     }
 }
+
+#[test]
+fn an_lsass_dump_on_disk_exposes_every_session() {
+    use taskforce_files::{Sweep, SweepConfig};
+    let dir = tempfile::tempdir().unwrap();
+    quiet(dir.path());
+    write(dir.path(), "Windows/Temp/lsass.dmp", "MDMP-not-a-real-dump");
+    let (sweep, problems) = Sweep::load(&SweepConfig::default());
+    assert!(problems.is_empty(), "{problems:?}");
+    let ev = Evidence::open(dir.path()).unwrap();
+    let report = hunt_host(&ev, &RuleSet::builtin(), Options { files: Some(&sweep), ..Options::default() });
+    let all = find(&report.host.accounts, ALL_SESSIONS);
+    assert_eq!(all.actions, vec![A::CredentialsExposed]);
+    assert!(all.findings.iter().any(|f| f.rule == "TF-FS-06-LSASS-DUMP"), "{:?}", all.findings);
+    assert!(all.note.contains("reset them all"), "{}", all.note);
+}
+
+/// Enough of a server for the hunt to read something.
+fn quiet(root: &std::path::Path) {
+    write(
+        root,
+        "inetpub/logs/LogFiles/W3SVC1/u_ex210303.log",
+        &iis(&["2021-03-03 04:20:00 10.0.0.5 GET /owa/ - 443 - 10.0.0.7 Mozilla/5.0 - 200 0 0 15"]),
+    );
+}
