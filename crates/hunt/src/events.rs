@@ -5,7 +5,7 @@ use std::io::{Cursor, Read};
 
 use jiff::Timestamp;
 use regex::Regex;
-use taskforce_events::{EVTX_MAGIC, EventFile, WinEvent, read_evtx};
+use taskforce_events::{EventFile, EventFormat, WinEvent, read_evtx};
 use taskforce_evidence::{Evidence, Item, PathHint};
 use taskforce_report::Effect;
 use taskforce_sigma::{SigmaHit, SigmaSet};
@@ -59,10 +59,16 @@ pub fn is_event_file(evidence: &Evidence, item: &Item) -> bool {
     if !EXPORT_EXTENSIONS.iter().any(|e| lower.ends_with(e)) {
         return false;
     }
+    head(evidence, item).is_ok_and(|h| taskforce_events::sniff(&h).is_some())
+}
+
+/// The first bytes of an item, enough for `taskforce_events::sniff` to tell its format.
+fn head(evidence: &Evidence, item: &Item) -> std::io::Result<Vec<u8>> {
     let mut head = vec![0u8; 4096];
-    let Ok(mut reader) = evidence.open_item(item) else { return false };
+    let mut reader = evidence.open_item(item)?;
     let n = read_up_to(&mut reader, &mut head);
-    taskforce_events::sniff(&head[..n]).is_some()
+    head.truncate(n);
+    Ok(head)
 }
 
 fn read_up_to(reader: &mut dyn Read, buf: &mut [u8]) -> usize {
@@ -114,12 +120,10 @@ pub fn scan(
             }
         }
     };
-    let mut head = [0u8; 8];
-    let mut probe = evidence.open_item(item).map_err(|e| format!("cannot open: {e}"))?;
-    let n = read_up_to(&mut probe, &mut head);
-    drop(probe);
-    let file: EventFile = if n == 8 && &head == EVTX_MAGIC {
-        match evidence.local_path(item) {
+    let head = head(evidence, item).map_err(|e| format!("cannot open: {e}"))?;
+    let format = taskforce_events::sniff(&head);
+    let file: EventFile = match format {
+        Some(EventFormat::Evtx) => match evidence.local_path(item) {
             Some(path) => {
                 let f = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
                 read_evtx(f, 1, &mut on_event)?
@@ -138,19 +142,19 @@ pub fn scan(
                     .map_err(|e| format!("read error: {e}"))?;
                 read_evtx(Cursor::new(buf), 1, &mut on_event)?
             }
+        },
+        _ if item.hint == PathHint::EventLog => {
+            return Err("named like an event log but not an EVTX file (no ElfFile signature)".into());
         }
-    } else if item.hint == PathHint::EventLog {
-        return Err("named like an event log but not an EVTX file (no ElfFile signature)".into());
-    } else {
-        let mut head = vec![0u8; 4096];
-        let mut probe = evidence.open_item(item).map_err(|e| format!("cannot open: {e}"))?;
-        let n = read_up_to(&mut probe, &mut head);
-        drop(probe);
-        let format = taskforce_events::sniff(&head[..n]).ok_or(
-            "not an event export taskforce reads (EVTX, evtx_dump/winlogbeat/NXLog/Velociraptor JSON lines, EvtxECmd CSV, Windows event XML)",
-        )?;
-        let reader = evidence.open_item(item).map_err(|e| format!("cannot open: {e}"))?;
-        taskforce_events::read_export(reader, format, &mut on_event)
+        Some(format) => {
+            let reader = evidence.open_item(item).map_err(|e| format!("cannot open: {e}"))?;
+            taskforce_events::read_export(reader, format, &mut on_event)
+        }
+        None => {
+            return Err(
+                "not an event export taskforce reads (EVTX, evtx_dump/winlogbeat/NXLog/Velociraptor JSON lines, EvtxECmd CSV, Windows event XML)".into(),
+            );
+        }
     };
     progress(item.size);
     out.damage = file.damage;

@@ -14,14 +14,6 @@ use crate::Judged;
 /// Distinct addresses kept per page (the count of requests is always exact).
 const MAX_ADDRESSES: usize = 100;
 
-fn address(j: &Judged) -> Option<String> {
-    ["c-ip", "ClientIpAddress"]
-        .iter()
-        .find_map(|k| j.finding.detail.get(*k).and_then(Value::as_str))
-        .map(str::to_string)
-        .filter(|a| !a.is_empty() && a != "-")
-}
-
 /// Folds the request hits per (rule, page) into the earliest one.
 pub fn fold(judged: &mut Vec<Judged>) {
     let mut groups: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
@@ -43,7 +35,7 @@ pub fn fold(judged: &mut Vec<Judged>) {
         let worst = members.iter().map(|&i| judged[i].finding.severity).max().unwrap_or(Severity::High);
         let mut addresses: Vec<(String, usize, Option<String>, Option<String>)> = Vec::new();
         for &i in &members {
-            let Some(a) = address(&judged[i]) else { continue };
+            let Some(a) = judged[i].finding.client_address().map(str::to_string) else { continue };
             let time = judged[i].finding.time.clone();
             if let Some(entry) = addresses.iter_mut().find(|(x, ..)| *x == a) {
                 entry.1 += 1;

@@ -7,7 +7,6 @@ use std::path::Path;
 
 use ipnet::IpNet;
 use jiff::Timestamp;
-use serde_json::Value;
 use taskforce_report::{Effect, Severity};
 
 use crate::Judged;
@@ -57,19 +56,12 @@ impl Allowlist {
     }
 }
 
-/// The client address a finding names (IIS `c-ip`, HttpProxy `ClientIpAddress`).
-fn client(j: &Judged) -> Option<IpAddr> {
-    ["c-ip", "ClientIpAddress"]
-        .iter()
-        .find_map(|k| j.finding.detail.get(*k).and_then(Value::as_str))
-        .and_then(|v| v.trim().parse().ok())
-}
-
 /// Findings from allowlisted addresses become context (effect `none`, at most `low`), marked as
 /// such and kept in the report.
 pub fn apply_allowlist(judged: &mut [Judged], allow: &Allowlist) {
     for j in judged.iter_mut() {
-        if client(j).is_some_and(|ip| allow.contains(ip)) {
+        if j.finding.client_address().and_then(|v| v.trim().parse::<IpAddr>().ok()).is_some_and(|ip| allow.contains(ip))
+        {
             j.effect = Effect::None;
             j.finding.severity = j.finding.severity.min(Severity::Low);
             j.finding.detail.insert("effect".into(), "none".into());

@@ -274,6 +274,17 @@ pub struct Finding {
     pub detail: serde_json::Map<String, serde_json::Value>,
 }
 
+impl Finding {
+    /// The client address of the request behind the finding: IIS's `c-ip` or HttpProxy's
+    /// `ClientIpAddress` (empty and `-` mean none).
+    pub fn client_address(&self) -> Option<&str> {
+        ["c-ip", "ClientIpAddress"]
+            .iter()
+            .find_map(|k| self.detail.get(*k).and_then(serde_json::Value::as_str))
+            .filter(|a| !a.is_empty() && *a != "-")
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Skipped {
     pub path: String,

@@ -192,9 +192,9 @@ pub async fn host_observations(
     .await?
     .try_get(0)?;
     let sql = format!(
-        "SELECT o.id, o.kind, o.observed_at, o.recorded_at, o.signals, o.tags, o.version, o.url, o.ingest_id, i.file_name, o.line, o.detail \
-         FROM observation o LEFT JOIN ingest i ON i.id = o.ingest_id WHERE o.host_id = $1{kind_clause} \
-         ORDER BY o.observed_at DESC, o.id DESC LIMIT $3 OFFSET $4"
+        "SELECT {cols} FROM observation o LEFT JOIN ingest i ON i.id = o.ingest_id WHERE o.host_id = $1{kind_clause} \
+         ORDER BY o.observed_at DESC, o.id DESC LIMIT $3 OFFSET $4",
+        cols = crate::query::OBSERVATION_COLUMNS
     );
     let items = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(host_id)
@@ -204,23 +204,7 @@ pub async fn host_observations(
         .fetch_all(&db.pool)
         .await?
         .iter()
-        .map(|r| {
-            let detail: String = r.try_get(11)?;
-            Ok(ObservationInfo {
-                id: r.try_get(0)?,
-                kind: r.try_get(1)?,
-                observed_at: r.try_get(2)?,
-                recorded_at: r.try_get(3)?,
-                signals: r.try_get(4)?,
-                tags: r.try_get(5)?,
-                version: r.try_get(6)?,
-                url: r.try_get(7)?,
-                ingest_id: r.try_get(8)?,
-                file_name: r.try_get(9)?,
-                line: r.try_get(10)?,
-                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
-            })
-        })
+        .map(crate::query::observation_info)
         .collect::<Result<_>>()?;
     Ok(Page { items, page: p.page.max(1), per_page: limit as u32, total })
 }

@@ -578,31 +578,15 @@ pub async fn host_detail(db: &Db, id: i64, at: Option<&str>) -> Result<Option<Ho
         })
     })
     .collect::<Result<_>>()?;
-    let observations = sqlx::query(
-        "SELECT o.id, o.kind, o.observed_at, o.recorded_at, o.signals, o.tags, o.version, o.url, o.ingest_id, i.file_name, o.line, o.detail \
-         FROM observation o LEFT JOIN ingest i ON i.id = o.ingest_id WHERE o.host_id = $1 ORDER BY o.observed_at DESC, o.id DESC LIMIT 100",
-    )
+    let observations = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {OBSERVATION_COLUMNS} FROM observation o LEFT JOIN ingest i ON i.id = o.ingest_id \
+             WHERE o.host_id = $1 ORDER BY o.observed_at DESC, o.id DESC LIMIT 100"
+    )))
     .bind(id)
     .fetch_all(&db.pool)
     .await?
     .iter()
-    .map(|r| {
-        let detail: String = r.try_get(11)?;
-        Ok(ObservationInfo {
-            id: r.try_get(0)?,
-            kind: r.try_get(1)?,
-            observed_at: r.try_get(2)?,
-            recorded_at: r.try_get(3)?,
-            signals: r.try_get(4)?,
-            tags: r.try_get(5)?,
-            version: r.try_get(6)?,
-            url: r.try_get(7)?,
-            ingest_id: r.try_get(8)?,
-            file_name: r.try_get(9)?,
-            line: r.try_get(10)?,
-            detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
-        })
-    })
+    .map(observation_info)
     .collect::<Result<_>>()?;
     let events = host_events(db, id).await?;
     let past = match at {
@@ -804,4 +788,26 @@ pub async fn org_accounts(db: &Db, org_id: i64) -> Result<Vec<OrgAccount>> {
     let mut list: Vec<OrgAccount> = by_name.into_values().collect();
     list.sort_by(|a, b| b.actions.len().cmp(&a.actions.len()).then_with(|| a.account.cmp(&b.account)));
     Ok(list)
+}
+
+/// The columns [`observation_info`] reads, from `observation o LEFT JOIN ingest i`.
+pub(crate) const OBSERVATION_COLUMNS: &str = "o.id, o.kind, o.observed_at, o.recorded_at, o.signals, o.tags, o.version, o.url, o.ingest_id, i.file_name, o.line, o.detail";
+
+/// One observation row (selected with [`OBSERVATION_COLUMNS`]) with its provenance.
+pub(crate) fn observation_info(r: &sqlx::any::AnyRow) -> Result<ObservationInfo> {
+    let detail: String = r.try_get(11)?;
+    Ok(ObservationInfo {
+        id: r.try_get(0)?,
+        kind: r.try_get(1)?,
+        observed_at: r.try_get(2)?,
+        recorded_at: r.try_get(3)?,
+        signals: r.try_get(4)?,
+        tags: r.try_get(5)?,
+        version: r.try_get(6)?,
+        url: r.try_get(7)?,
+        ingest_id: r.try_get(8)?,
+        file_name: r.try_get(9)?,
+        line: r.try_get(10)?,
+        detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
+    })
 }

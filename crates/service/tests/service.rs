@@ -279,9 +279,9 @@ async fn state_on_a_past_date(kind: &str) {
 }
 on_both!(state_on_a_past_date);
 
-/// Each role × each endpoint; a reporter reading another organisation fails.
-async fn authorisation_matrix(kind: &str) {
-    let Some(s) = svc(kind).await else { return };
+/// The County of Example (192.0.2.10, EXCH01, vulnerable) and the Example Clinic (198.51.100.7,
+/// CLINIC, web shell): two organisations to tell a reporter's own data from another's.
+async fn two_organisations(s: &Svc) -> (i64, i64) {
     s.upload("orgs", "orgs.csv", ORGS).await;
     s.upload(
         "shadowserver",
@@ -298,6 +298,13 @@ async fn authorisation_matrix(kind: &str) {
         orgs["items"].as_array().unwrap().iter().find(|o| o["name"] == name).unwrap()["id"].as_i64().unwrap()
     };
     let (own, other) = (id_of("County of Example"), id_of("Example Clinic"));
+    (own, other)
+}
+
+/// Each role × each endpoint; a reporter reading another organisation fails.
+async fn authorisation_matrix(kind: &str) {
+    let Some(s) = svc(kind).await else { return };
+    let (own, other) = two_organisations(&s).await;
     let own_host = s.host_id("192.0.2.10").await;
     let other_host = s.host_id("198.51.100.7").await;
     let (st, body) = s
@@ -682,22 +689,7 @@ on_both!(real_shadowserver_sample);
 /// by its reporter and staff, never by another organisation's reporter; every read is audited.
 async fn accounts_from_hunt_reports(kind: &str) {
     let Some(s) = svc(kind).await else { return };
-    s.upload("orgs", "orgs.csv", ORGS).await;
-    s.upload(
-        "shadowserver",
-        "a.csv",
-        format!(
-            "{SS_HEADER}{}{}",
-            ss_row("2021-03-02 10:00:00", "192.0.2.10", "exchange;cve-2021-26855", "EXCH01", ""),
-            ss_row("2021-03-02 10:00:00", "198.51.100.7", "exchange;webshell", "CLINIC", "/x.aspx")
-        ),
-    )
-    .await;
-    let orgs = s.get("/api/v1/organisations?per_page=10").await;
-    let id_of = |name: &str| {
-        orgs["items"].as_array().unwrap().iter().find(|o| o["name"] == name).unwrap()["id"].as_i64().unwrap()
-    };
-    let (own, other) = (id_of("County of Example"), id_of("Example Clinic"));
+    let (own, other) = two_organisations(&s).await;
     let token = |name: &str, org: i64| {
         let s = &s;
         let name = name.to_string();
