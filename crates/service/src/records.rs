@@ -224,6 +224,37 @@ pub async fn remediation(
     Ok(answer)
 }
 
+/// Creates an API token with its audit row in the same transaction; returns its id and the
+/// secret (shown once, never stored).
+pub async fn create_token(
+    db: &Db,
+    actor: &Principal,
+    name: &str,
+    role: crate::tokens::Role,
+    org_id: Option<i64>,
+) -> RecordResult<(i64, String)> {
+    let mut tx = db.pool.begin().await?;
+    let (id, secret) = crate::tokens::create_in(&mut tx, name, role, org_id, None)
+        .await
+        .map_err(|e| RecordError::BadRequest(format!("{e:#}")))?;
+    let after = json!({"id": id, "name": name, "role": role.as_str(), "org_id": org_id});
+    audit_in(&mut tx, actor, "create", "token", id, None, Some(after)).await?;
+    tx.commit().await?;
+    Ok((id, secret))
+}
+
+/// Revokes an API token with its audit row in the same transaction; `false` when no active token
+/// has that id.
+pub async fn revoke_token(db: &Db, actor: &Principal, id: i64) -> RecordResult<bool> {
+    let mut tx = db.pool.begin().await?;
+    if !crate::tokens::revoke_in(&mut tx, id).await? {
+        return Ok(false);
+    }
+    audit_in(&mut tx, actor, "revoke", "token", id, None, None).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
 fn rand_suffix() -> [u8; 8] {
     use ring::rand::SecureRandom;
     let mut b = [0u8; 8];

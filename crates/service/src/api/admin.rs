@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::Row;
 
-use super::{Admin, ApiError, ApiResult, AppState, AtParam, at_param, audit_in, require_admin, require_staff};
+use super::{Admin, ApiError, ApiResult, AppState, AtParam, at_param, require_admin, require_staff};
 use crate::query::{self, PageParams};
 use crate::tokens::{self, Principal, Role};
 
@@ -135,25 +135,16 @@ pub async fn create_token(
     require_admin(&p)?;
     let role = Role::parse(&body.role)
         .ok_or_else(|| ApiError::bad_request(format!("unknown role {:?}: admin, analyst or reporter", body.role)))?;
-    let mut tx = s.db.pool.begin().await?;
-    let (id, secret) = tokens::create_in(&mut tx, &body.name, role, body.org_id, None)
-        .await
-        .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
-    let after = json!({"id": id, "name": body.name, "role": role.as_str(), "org_id": body.org_id});
-    audit_in(&mut tx, &p, "create", "token", id, None, Some(after.clone())).await?;
-    tx.commit().await?;
-    let mut out = after;
+    let (id, secret) = crate::records::create_token(&s.db, &p, &body.name, role, body.org_id).await?;
+    let mut out = json!({"id": id, "name": body.name, "role": role.as_str(), "org_id": body.org_id});
     out["token"] = Value::String(secret);
     Ok((StatusCode::CREATED, Json(out)))
 }
 
 pub async fn revoke_token(State(s): State<AppState>, p: Principal, Path(id): Path<i64>) -> ApiResult<StatusCode> {
     require_admin(&p)?;
-    let mut tx = s.db.pool.begin().await?;
-    if !tokens::revoke_in(&mut tx, id).await? {
+    if !crate::records::revoke_token(&s.db, &p, id).await? {
         return Err(ApiError::not_found("active token"));
     }
-    audit_in(&mut tx, &p, "revoke", "token", id, None, None).await?;
-    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

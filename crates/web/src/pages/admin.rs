@@ -58,10 +58,7 @@ pub async fn create_token(State(s): State<AppState>, viewer: Viewer, Form(f): Fo
     viewer.check_csrf(&f.csrf)?;
     viewer.require_admin()?;
     let (role, org) = (f.role()?, f.org()?);
-    let (id, secret) =
-        tokens::create(&s.db, &f.name, role, org).await.map_err(|e| PageError::BadRequest(format!("{e:#}")))?;
-    let after = json!({"id": id, "name": f.name, "role": role.as_str(), "org_id": org});
-    audit(&s.db, &viewer.principal, "create", "token", id, None, Some(after)).await?;
+    let (id, secret) = taskforce_service::records::create_token(&s.db, &viewer.principal, &f.name, role, org).await?;
     // Shown once, in this answer only (never stored, never in a URL).
     tokens_page(&s, &viewer, Some(json!({"id": id, "name": f.name, "secret": secret}))).await
 }
@@ -80,10 +77,9 @@ pub async fn revoke_token(
 ) -> PageResult {
     viewer.check_csrf(&f.csrf)?;
     viewer.require_admin()?;
-    if !tokens::revoke(&s.db, id).await? {
+    if !taskforce_service::records::revoke_token(&s.db, &viewer.principal, id).await? {
         return Err(PageError::NotFound("active token"));
     }
-    audit(&s.db, &viewer.principal, "revoke", "token", id, None, None).await?;
     Ok(Redirect::to("/admin/tokens").into_response())
 }
 
