@@ -3,7 +3,9 @@
 //! `hunt` (build from the logs), `probe` (build from a remote fingerprint) and the tracking
 //! service all have to answer the same question: given an Exchange build, is it fixed for
 //! ProxyLogon, ProxyShell and ProxyNotShell? This crate answers it once, from a table that is
-//! data (`data/exchange-builds.csv`, transcribed from detections.md section C) rather than code.
+//! data (`data/exchange-builds.csv`, transcribed from detections.md section C, and for 2019 CU13
+//! through Subscription Edition from Microsoft's release posts and CSS-Exchange; with the SUs and
+//! HUs of those releases in `data/exchange-updates.csv`) rather than code.
 //!
 //! ```
 //! use taskforce_builds::{Build, BuildTable, Family, Status};
@@ -27,4 +29,4 @@ mod table;
 
 pub use build::{Build, ParseBuildError, Precision};
 pub use family::{Family, FamilyStatus, Status};
-pub use table::{BuildTable, Product, TableError};
+pub use table::{BuildTable, Product, TableError, Update};

@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::{Build, Family, FamilyStatus, Precision, Status};
 
 const BUILTIN: &str = include_str!("../data/exchange-builds.csv");
+const BUILTIN_UPDATES: &str = include_str!("../data/exchange-updates.csv");
 
 /// The header the data file must start with (after comments), in this order.
 const COLUMNS: [&str; 10] = [
@@ -29,6 +30,9 @@ const COLUMNS: [&str; 10] = [
 /// The four fix columns, in file order: the SU each one stands for, as notes name it.
 const SU_NAMES: [&str; 4] = ["March 2021 SU", "April 2021 SU", "May 2021 SU", "November 2022 SU"];
 
+/// The header of the updates file (`data/exchange-updates.csv`).
+const UPDATE_COLUMNS: [&str; 6] = ["release", "build", "update", "released", "kb", "source"];
+
 /// Which fix columns decide a family. ProxyShell needs both: its CVEs were fixed in two SUs.
 const fn columns_of(family: Family) -> &'static [usize] {
     match family {
@@ -41,9 +45,9 @@ const fn columns_of(family: Family) -> &'static [usize] {
 /// A release of Exchange, as the table names it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Product {
-    /// e.g. `Exchange Server 2016 CU19`, `Exchange Server 2019 CU13 or later`.
+    /// e.g. `Exchange Server 2016 CU19`, `Exchange Server SE RTM`.
     pub name: String,
-    /// The release's first build (for "CU13 or later": CU13's).
+    /// The release's first build.
     pub rtm: Build,
 }
 
@@ -95,17 +99,78 @@ struct Row {
     cells: [Option<Cell>; 4],
     /// Empty = every CVE of the applicable families.
     cves: Vec<String>,
+    /// The SU/HU builds released for this release (from the updates file), ascending.
+    updates: Vec<Update>,
+}
+
+/// One security or hotfix update of a release, as `data/exchange-updates.csv` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Update {
+    pub build: Build,
+    /// Microsoft's short name: `Mar24SU`, `Apr25HU`, `Nov24SUv2` (a re-release).
+    pub name: String,
+    /// `YYYY-MM-DD`, or `YYYY-MM` when the source names only the month.
+    pub released: String,
+    /// The KB article, when the source gives one.
+    pub kb: Option<String>,
 }
 
 impl BuildTable {
-    /// The table shipped in the binary, parsed on first use.
+    /// The table shipped in the binary with its updates, parsed on first use.
     ///
-    /// Panics only if the embedded data file is malformed, which the test suite rules out.
+    /// Panics only if an embedded data file is malformed, which the test suite rules out.
     pub fn builtin() -> &'static BuildTable {
         static TABLE: OnceLock<BuildTable> = OnceLock::new();
         TABLE.get_or_init(|| {
-            BuildTable::parse(BUILTIN).unwrap_or_else(|e| panic!("data/exchange-builds.csv is malformed: {e}"))
+            BuildTable::parse(BUILTIN)
+                .unwrap_or_else(|e| panic!("data/exchange-builds.csv is malformed: {e}"))
+                .with_updates(BUILTIN_UPDATES)
+                .unwrap_or_else(|e| panic!("data/exchange-updates.csv is malformed: {e}"))
         })
+    }
+
+    /// Adds the updates listed in a file in the format of `data/exchange-updates.csv`. Each must
+    /// name a release of the table with `cu` scope and be a later build of that release; within
+    /// a release the builds ascend.
+    pub fn with_updates(mut self, text: &str) -> Result<BuildTable, TableError> {
+        let mut header_seen = false;
+        for (index, raw) in text.lines().enumerate() {
+            let line = index + 1;
+            let content = raw.trim();
+            if content.is_empty() || content.starts_with('#') {
+                continue;
+            }
+            let error = |message: String| TableError { line, message };
+            if !header_seen {
+                if !content.split(',').map(str::trim).eq(UPDATE_COLUMNS) {
+                    return Err(error(format!("expected the header `{}`", UPDATE_COLUMNS.join(","))));
+                }
+                header_seen = true;
+                continue;
+            }
+            let (release, update) = parse_update(content).map_err(error)?;
+            let row = self
+                .rows
+                .iter_mut()
+                .find(|row| row.name() == release)
+                .ok_or_else(|| error(format!("`{release}` is not a release of the build table")))?;
+            if row.scope != Scope::Cu || update.build.cu_key() != row.rtm.cu_key() || update.build <= row.rtm {
+                return Err(error(format!("{} is not a later build of {release} ({})", update.build, row.rtm)));
+            }
+            if let Some(last) = row.updates.last()
+                && last.build >= update.build
+            {
+                return Err(error(format!(
+                    "{} is not above the previous update of {release}, {}",
+                    update.build, last.build
+                )));
+            }
+            row.updates.push(update);
+        }
+        if !header_seen {
+            return Err(TableError { line: text.lines().count().max(1), message: "no header line".to_owned() });
+        }
+        Ok(self)
     }
 
     /// Parses a table in the format of `data/exchange-builds.csv`. Rows must not overlap, so
@@ -180,8 +245,8 @@ impl BuildTable {
         highest
     }
 
-    /// The 4-part builds the table names for the build's CU (the RTM and the SU builds),
-    /// ascending. A remote probe that only learnt the CU can try just these to find the SU,
+    /// The 4-part builds the table names for the build's CU (the RTM, the fix builds and the
+    /// updates of the updates file), ascending. A remote probe that only learnt the CU can try just these to find the SU,
     /// instead of guessing revisions (detections.md D3).
     pub fn known_builds(&self, b: &Build) -> Vec<Build> {
         let Some(row) = self.row(b) else {
@@ -191,8 +256,9 @@ impl BuildTable {
             Cell::Su { build, .. } => Some(build),
             Cell::InCu | Cell::NoSu => None,
         });
+        let updates = row.updates.iter().map(|update| update.build);
         let mut builds: Vec<Build> =
-            std::iter::once(row.rtm).chain(fixes).filter(|known| known.cu_key() == b.cu_key()).collect();
+            std::iter::once(row.rtm).chain(fixes).chain(updates).filter(|known| known.cu_key() == b.cu_key()).collect();
         builds.sort();
         builds.dedup();
         builds
@@ -205,56 +271,103 @@ impl BuildTable {
         self.rows.iter().find(|row| row.covers(b))
     }
 
-    /// A build whose release has no row. Exchange numbers releases in increasing order, so one
-    /// older than every listed release of its product, or between listed CUs, is a release that
-    /// never got an SU for these flaws; one newer than all of them is not known here.
+    /// A build whose release has no row. Exchange numbers releases in increasing order and every
+    /// release contains the fixes of the releases before it, so:
+    /// - one older than every listed release of its major.minor never got an SU for these flaws;
+    /// - one above a listed release that contains a family's fix in the release itself
+    ///   (`in-cu`) contains that fix too;
+    /// - for the other families, one between listed CUs is a release that never got an SU, and
+    ///   one newer than every listed release is not known here (`unknown`, "newer than the table").
     fn judge_unlisted(&self, b: &Build) -> Vec<FamilyStatus> {
         let unknown = |note: String| FamilyStatus::all_unknown(&note);
         if b.is_placeholder() {
             return unknown(format!("{b} is a placeholder version, not a real build"));
         }
-        let line: Vec<&Row> = self
-            .rows
-            .iter()
-            .filter(|row| row.scope != Scope::Major)
-            .filter(|row| (row.rtm.major, row.rtm.minor) == (b.major, b.minor))
-            .collect();
+        let line = self.line(b);
         let Some(oldest) = line.iter().min_by_key(|row| row.rtm) else {
             return unknown(format!("{b} is not an Exchange version in the build table"));
         };
         let product = &oldest.product;
-        let (status, note) = if b.cu_key() < oldest.rtm.cu_key() {
-            (
-                Status::Vulnerable,
-                format!(
-                    "{b} is older than {}, the oldest {product} release with a security update for these flaws: upgrade to a supported CU",
-                    oldest.name()
-                ),
-            )
-        } else if line.iter().any(|row| row.scope == Scope::Cu && row.rtm.cu_key() > b.cu_key()) {
-            (
-                Status::Vulnerable,
-                format!(
-                    "{b} is not a {product} CU that received a security update for these flaws: upgrade to a supported CU"
-                ),
-            )
-        } else {
-            (
-                Status::Unknown,
-                format!("{b} is newer than the {product} builds in the table: its patch status cannot be determined"),
-            )
-        };
+        let below = line.iter().filter(|row| row.rtm.cu_key() < b.cu_key()).max_by_key(|row| row.rtm);
+        let newer_release_listed = line.iter().any(|row| row.scope == Scope::Cu && row.rtm.cu_key() > b.cu_key());
+        let newer_than_table = line.iter().all(|row| row.rtm.cu_key() < b.cu_key());
         Family::ALL
             .into_iter()
             .filter(|&family| oldest.applies(family))
-            .map(|family| FamilyStatus {
-                family,
-                cves: oldest.cves_of(family),
-                status,
-                fixed_in: None,
-                note: note.clone(),
+            .map(|family| {
+                let (status, note) = match below {
+                    None => (
+                        Status::Vulnerable,
+                        format!(
+                            "{b} is older than {}, the oldest {product} release with a security update for these flaws: upgrade to a supported CU",
+                            oldest.name()
+                        ),
+                    ),
+                    Some(row) if row.contains_fix(family) && newer_than_table => (
+                        Status::Fixed,
+                        format!(
+                            "{b} is newer than the table (its newest {} release is {}, {}); that release already contains the fix, so every later build does",
+                            row.product,
+                            row.name(),
+                            row.rtm
+                        ),
+                    ),
+                    Some(row) if row.contains_fix(family) => (
+                        Status::Fixed,
+                        format!(
+                            "{b} is not in the build table, but it is later than {} ({}), which already contains the fix",
+                            row.name(),
+                            row.rtm
+                        ),
+                    ),
+                    Some(_) if newer_release_listed => (
+                        Status::Vulnerable,
+                        format!(
+                            "{b} is not a {product} CU that received a security update for these flaws: upgrade to a supported CU"
+                        ),
+                    ),
+                    Some(row) => (
+                        Status::Unknown,
+                        format!(
+                            "{b} is newer than the table (its newest {} release is {}, {}): its patch status cannot be determined",
+                            row.product,
+                            row.name(),
+                            row.rtm
+                        ),
+                    ),
+                };
+                FamilyStatus { family, cves: oldest.cves_of(family), status, fixed_in: None, note }
             })
             .collect()
+    }
+
+    /// The rows of the build's major.minor that list CUs (Exchange 2010's `major` row aside).
+    fn line(&self, b: &Build) -> Vec<&Row> {
+        self.rows
+            .iter()
+            .filter(|row| row.scope != Scope::Major)
+            .filter(|row| (row.rtm.major, row.rtm.minor) == (b.major, b.minor))
+            .collect()
+    }
+
+    /// The product a build belongs to (`Exchange Server SE`, `Exchange Server 2019`): its row's,
+    /// else that of the nearest listed release below it (or the oldest, for a build older than
+    /// every listed release). `None` for placeholders and versions the table does not know.
+    pub fn product_line(&self, b: &Build) -> Option<&str> {
+        if let Some(row) = self.row(b) {
+            return Some(&row.product);
+        }
+        if b.is_placeholder() {
+            return None;
+        }
+        let line = self.line(b);
+        let below = line.iter().filter(|row| row.rtm.cu_key() < b.cu_key()).max_by_key(|row| row.rtm);
+        below.or_else(|| line.iter().min_by_key(|row| row.rtm)).map(|row| row.product.as_str())
+    }
+
+    /// The update a 4-part build is, when the updates file lists it (`15.2.1748.24`: Apr25HU).
+    pub fn update(&self, b: &Build) -> Option<&Update> {
+        self.row(b)?.updates.iter().find(|update| update.build == *b)
     }
 }
 
@@ -278,6 +391,11 @@ impl Row {
             (Scope::From, Scope::Cu) => self.covers(&other.rtm),
             (Scope::Cu, _) => other.covers(&self.rtm),
         }
+    }
+
+    /// Whether the release itself contains the family's fix (every column of it `in-cu`).
+    fn contains_fix(&self, family: Family) -> bool {
+        columns_of(family).iter().all(|&column| self.cells[column] == Some(Cell::InCu))
     }
 
     fn applies(&self, family: Family) -> bool {
@@ -413,9 +531,80 @@ fn parse_row(line: usize, content: &str) -> Result<Row, String> {
         scope,
         cells,
         cves: cves.split_whitespace().map(str::to_owned).collect(),
+        updates: Vec::new(),
     };
     check_cves(&row)?;
     Ok(row)
+}
+
+/// One line of the updates file: the release's name and the update.
+fn parse_update(content: &str) -> Result<(&str, Update), String> {
+    let fields: Vec<&str> = content.splitn(UPDATE_COLUMNS.len(), ',').map(str::trim).collect();
+    let &[release, build, name, released, kb, source] = fields.as_slice() else {
+        return Err(format!(
+            "expected {} columns ({}), found {}",
+            UPDATE_COLUMNS.len(),
+            UPDATE_COLUMNS.join(","),
+            fields.len()
+        ));
+    };
+    let build: Build = build.parse().map_err(|e| format!("column build: {e}"))?;
+    if build.precision() != Precision::Full || build.is_placeholder() {
+        return Err(format!("column build: {build} is not a full 4-part build"));
+    }
+    if !is_update_name(name) {
+        return Err(format!("column update: `{name}` is not a name like Mar24SU, Apr25HU or Nov24SUv2"));
+    }
+    if !is_date_or_month(released) {
+        return Err(format!("column released: `{released}` is not YYYY-MM-DD or YYYY-MM"));
+    }
+    let kb = match kb {
+        "" => None,
+        kb if kb
+            .strip_prefix("KB")
+            .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())) =>
+        {
+            Some(kb.to_owned())
+        }
+        other => return Err(format!("column kb: `{other}` is not empty or KB followed by digits")),
+    };
+    if source.is_empty() {
+        return Err("column source: every update names where it comes from".to_owned());
+    }
+    Ok((release, Update { build, name: name.to_owned(), released: released.to_owned(), kb }))
+}
+
+/// `Mar24SU`, `Apr25HU`, `Nov24SUv2`: a month, two year digits, SU or HU, and a re-release suffix.
+fn is_update_name(name: &str) -> bool {
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let Some((month, rest)) = name.split_at_checked(3) else {
+        return false;
+    };
+    let Some((year, rest)) = rest.split_at_checked(2) else {
+        return false;
+    };
+    let kind = rest.get(..2);
+    let suffix = rest.get(2..).unwrap_or("");
+    MONTHS.contains(&month)
+        && year.bytes().all(|b| b.is_ascii_digit())
+        && matches!(kind, Some("SU" | "HU"))
+        && (suffix.is_empty()
+            || suffix.strip_prefix('v').is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit())))
+}
+
+/// `YYYY-MM-DD` or `YYYY-MM`, with a month 01-12 and a day 01-31.
+fn is_date_or_month(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    let number = |part: &str, len: usize, max: u32| {
+        part.len() == len
+            && part.bytes().all(|b| b.is_ascii_digit())
+            && part.parse::<u32>().is_ok_and(|n| (1..=max).contains(&n))
+    };
+    match parts.as_slice() {
+        [year, month] => number(year, 4, 9999) && number(month, 2, 12),
+        [year, month, day] => number(year, 4, 9999) && number(month, 2, 12) && number(day, 2, 31),
+        _ => false,
+    }
 }
 
 fn parse_cell(text: &str, rtm: &Build, scope: Scope) -> Result<Option<Cell>, String> {

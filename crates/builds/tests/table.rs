@@ -192,13 +192,18 @@ impl Expect {
         if let Some(full) = full {
             let full_text = full.to_string();
             assert!(statuses(&full_text).iter().all(|&(_, s)| s == Fixed), "{} at {full_text}", self.name);
-            let before = one_revision_less(&full_text);
-            assert!(statuses(&before).iter().any(|&(_, s)| s == Vulnerable), "{} at {before}", self.name);
+            // A release that contains every fix has no build of it below the fix.
+            if full != rtm {
+                let before = one_revision_less(&full_text);
+                assert!(statuses(&before).iter().any(|&(_, s)| s == Vulnerable), "{} at {before}", self.name);
+            }
         }
 
-        // The probe's candidate builds for this CU: the RTM and every SU build.
+        // The probe's candidate builds for this CU: the RTM, every SU build of the fix columns
+        // and every update the updates file lists for it.
         let mut known = vec![rtm];
         known.extend(self.su_builds().into_iter().map(b));
+        known.extend(updates_of(self.name).iter().map(|&(build, ..)| b(build)));
         known.sort();
         known.dedup();
         assert_eq!(table().known_builds(&three_part), known, "{}", self.name);
@@ -250,24 +255,175 @@ c1_row!(e2019_cu10: "Exchange Server 2019 CU10", "15.2.922.7", InCu, InCu, InCu,
 c1_row!(e2019_cu11: "Exchange Server 2019 CU11", "15.2.986.5", InCu, InCu, InCu, Su("15.2.986.36"), full: Some("15.2.986.36"));
 c1_row!(e2019_cu12: "Exchange Server 2019 CU12", "15.2.1118.7", InCu, InCu, InCu, Su("15.2.1118.20"), full: Some("15.2.1118.20"));
 
-/// The last row of C.1: "CU13+ / SE, 15.2.1258.12 … 15.2.2562.17: fixed, fixed, fixed, fixed (in CU)".
-#[test]
-fn e2019_cu13_and_later_is_fixed_for_all() {
-    let first = b("15.2.1258.12");
-    // CU13, a later CU, Subscription Edition, a 3-part build, and a CU newer than the table.
-    for at in ["15.2.1258.12", "15.2.1544.4", "15.2.2562.17", "15.2.1748", "15.2.9999.1"] {
-        let product = table().product(&b(at)).unwrap();
-        assert_eq!(product.name, "Exchange Server 2019 CU13 or later", "{at}");
-        assert_eq!(product.rtm, first);
-        let patch = table().patch_status(&b(at));
-        assert_eq!(patch.len(), 3, "{at}");
-        for entry in &patch {
-            assert_eq!(entry.status, Fixed, "{at} {}", entry.family);
-            assert_eq!(entry.fixed_in, Some(first), "{at} {}", entry.family);
-            assert_eq!(entry.cves, cves(entry.family));
-        }
-        assert_eq!(table().fully_patched_build(&b(at)), Some(first), "{at}");
+// ---------------------------------------------------------------------------------------------
+// After C.1: Exchange Server 2019 CU13 to Subscription Edition, from Microsoft's release posts
+// (the KB and date of each, as microsoft/Get-ExchangeBuildNumber lists them) and CSS-Exchange's
+// Get-ExchangeBuildVersionInformation.ps1. Each contains every fix of the three families.
+
+c1_row!(e2019_cu13: "Exchange Server 2019 CU13", "15.2.1258.12", InCu, InCu, InCu, InCu, full: Some("15.2.1258.12"));
+c1_row!(e2019_cu14: "Exchange Server 2019 CU14", "15.2.1544.4", InCu, InCu, InCu, InCu, full: Some("15.2.1544.4"));
+c1_row!(e2019_cu15: "Exchange Server 2019 CU15", "15.2.1748.10", InCu, InCu, InCu, InCu, full: Some("15.2.1748.10"));
+c1_row!(se_rtm: "Exchange Server SE RTM", "15.2.2562.17", InCu, InCu, InCu, InCu, full: Some("15.2.2562.17"));
+
+/// The SUs and HUs of those releases, by hand from the same sources: (build, name, released, KB).
+/// The June-September 2026 updates are only in CSS-Exchange, which gives no KB or day.
+fn updates_of(release: &str) -> &'static [(&'static str, &'static str, &'static str, Option<&'static str>)] {
+    match release {
+        "Exchange Server 2019 CU13" => &[
+            ("15.2.1258.16", "Jun23SU", "2023-06-13", Some("KB5026261")),
+            ("15.2.1258.23", "Aug23SU", "2023-08-08", Some("KB5029388")),
+            ("15.2.1258.25", "Aug23SUv2", "2023-08-15", Some("KB5030524")),
+            ("15.2.1258.27", "Oct23SU", "2023-10-10", Some("KB5030877")),
+            ("15.2.1258.28", "Nov23SU", "2023-11-14", Some("KB5032146")),
+            ("15.2.1258.32", "Mar24SU", "2024-03-12", Some("KB5036386")),
+            ("15.2.1258.34", "Apr24HU", "2024-04-23", Some("KB5037224")),
+            ("15.2.1258.38", "Nov24SU", "2024-11-12", Some("KB5044062")),
+            ("15.2.1258.39", "Nov24SUv2", "2024-11-27", Some("KB5049233")),
+        ],
+        "Exchange Server 2019 CU14" => &[
+            ("15.2.1544.9", "Mar24SU", "2024-03-12", Some("KB5036386")),
+            ("15.2.1544.11", "Apr24HU", "2024-04-23", Some("KB5037224")),
+            ("15.2.1544.13", "Nov24SU", "2024-11-12", Some("KB5044062")),
+            ("15.2.1544.14", "Nov24SUv2", "2024-11-27", Some("KB5049233")),
+            ("15.2.1544.25", "Apr25HU", "2025-04-18", Some("KB5050674")),
+            ("15.2.1544.27", "May25HU", "2025-05-29", Some("KB5057653")),
+            ("15.2.1544.33", "Aug25SU", "2025-08-12", Some("KB5063222")),
+            ("15.2.1544.34", "Sep25HU", "2025-09-08", Some("KB5066371")),
+            ("15.2.1544.36", "Oct25SU", "2025-10-14", Some("KB5066368")),
+            ("15.2.1544.37", "Dec25SU", "2025-12-09", Some("KB5071874")),
+            ("15.2.1544.39", "Feb26SU", "2026-02-10", Some("KB5074994")),
+            ("15.2.1544.41", "Jun26SU", "2026-06", None),
+            ("15.2.1544.43", "Jul26SU", "2026-07", None),
+            ("15.2.1544.44", "Aug26SU", "2026-08", None),
+            ("15.2.1544.46", "Sep26SU", "2026-09", None),
+            ("15.2.1544.48", "Sep26SUv2", "2026-09", None),
+        ],
+        "Exchange Server 2019 CU15" => &[
+            ("15.2.1748.24", "Apr25HU", "2025-04-18", Some("KB5050674")),
+            ("15.2.1748.26", "May25HU", "2025-05-29", Some("KB5057653")),
+            ("15.2.1748.36", "Aug25SU", "2025-08-12", Some("KB5063221")),
+            ("15.2.1748.37", "Sep25HU", "2025-09-08", Some("KB5066372")),
+            ("15.2.1748.39", "Oct25SU", "2025-10-14", Some("KB5066367")),
+            ("15.2.1748.42", "Dec25SU", "2025-12-09", Some("KB5071875")),
+            ("15.2.1748.43", "Feb26SU", "2026-02-10", Some("KB5074993")),
+            ("15.2.1748.46", "Jun26SU", "2026-06", None),
+            ("15.2.1748.48", "Jul26SU", "2026-07", None),
+            ("15.2.1748.49", "Aug26SU", "2026-08", None),
+            ("15.2.1748.51", "Sep26SU", "2026-09", None),
+            ("15.2.1748.53", "Sep26SUv2", "2026-09", None),
+        ],
+        "Exchange Server SE RTM" => &[
+            ("15.2.2562.20", "Aug25SU", "2025-08-12", Some("KB5063224")),
+            ("15.2.2562.27", "Sep25HU", "2025-09-08", Some("KB5066373")),
+            ("15.2.2562.29", "Oct25SU", "2025-10-14", Some("KB5066366")),
+            ("15.2.2562.35", "Dec25SU", "2025-12-09", Some("KB5071876")),
+            ("15.2.2562.37", "Feb26SU", "2026-02-10", Some("KB5074992")),
+            ("15.2.2562.41", "May26HU", "2026-05-07", Some("KB5081755")),
+            ("15.2.2562.43", "Jun26SU", "2026-06", None),
+            ("15.2.2562.45", "Jul26SU", "2026-07", None),
+            ("15.2.2562.46", "Aug26SU", "2026-08", None),
+            ("15.2.2562.49", "Sep26SU", "2026-09", None),
+            ("15.2.2562.53", "Sep26SUv2", "2026-09", None),
+        ],
+        _ => &[],
     }
+}
+
+/// Every update build resolves to its release, is named as Microsoft names it, and is fixed for
+/// every family with the release's RTM as the fixing build.
+#[test]
+fn every_update_resolves_to_its_release_and_is_fixed() {
+    let mut seen = 0;
+    for (release, rtm) in [
+        ("Exchange Server 2019 CU13", "15.2.1258.12"),
+        ("Exchange Server 2019 CU14", "15.2.1544.4"),
+        ("Exchange Server 2019 CU15", "15.2.1748.10"),
+        ("Exchange Server SE RTM", "15.2.2562.17"),
+    ] {
+        for &(build, name, released, kb) in updates_of(release) {
+            let at = b(build);
+            assert_eq!(table().product(&at), Some(Product { name: release.to_owned(), rtm: b(rtm) }), "{build}");
+            let update = table().update(&at).unwrap_or_else(|| panic!("{build}: no update"));
+            assert_eq!((update.build, update.name.as_str(), update.released.as_str()), (at, name, released));
+            assert_eq!(update.kb.as_deref(), kb, "{build}");
+            let patch = table().patch_status(&at);
+            assert_eq!(patch.len(), 3, "{build}");
+            for entry in &patch {
+                assert_eq!(entry.status, Fixed, "{build} {}", entry.family);
+                assert_eq!(entry.fixed_in, Some(b(rtm)), "{build} {}", entry.family);
+                assert_eq!(entry.note, format!("{release} already contains the fix"));
+            }
+            // A revision between two updates is the same release, just not a listed update.
+            let between = one_revision_less(build);
+            assert_eq!(table().product(&b(&between)).map(|p| p.name), Some(release.to_owned()));
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 48);
+    assert_eq!(table().update(&b("15.2.1748.25")), None, "not an update");
+    assert_eq!(table().update(&b("15.2.1748")), None, "3-part");
+    assert_eq!(table().update(&b("15.1.2176.9")), None, "an SU of the fix columns, not of the updates file");
+}
+
+/// Subscription Edition is a product of its own on the 15.2 line: builds from 15.2.2562 on.
+#[test]
+fn subscription_edition_is_its_own_product() {
+    let se = b("15.2.2562.53");
+    assert_eq!(table().product(&se).map(|p| p.name), Some("Exchange Server SE RTM".to_owned()));
+    assert_eq!(table().product_line(&se), Some("Exchange Server SE"));
+    assert_eq!(table().product_line(&b("15.2.1748.53")), Some("Exchange Server 2019"));
+    assert_eq!(table().product_line(&b("15.2.3000.1")), Some("Exchange Server SE"), "newer than the table");
+    assert_eq!(table().product_line(&b("15.2.221.12")), Some("Exchange Server 2019"), "older than the table");
+    assert_eq!(table().product_line(&b("15.1.2507.6")), Some("Exchange Server 2016"));
+    assert_eq!(table().product_line(&b("14.3.513.0")), Some("Exchange Server 2010"));
+    assert_eq!(table().product_line(&b("15.3.100.1")), None);
+    assert_eq!(table().product_line(&b("15.2.0.0")), None, "placeholder");
+}
+
+/// A build above the newest release of its line is "newer than the table": a fix that release
+/// already contains is in every later build, anything else cannot be decided.
+#[test]
+fn builds_newer_than_the_table_say_so() {
+    for newer in ["15.2.2600.1", "15.2.2600", "15.2.9999.1"] {
+        assert_eq!(table().product(&b(newer)), None, "{newer}");
+        assert_eq!(table().fully_patched_build(&b(newer)), None, "{newer}");
+        assert!(table().known_builds(&b(newer)).is_empty(), "{newer}");
+        let patch = table().patch_status(&b(newer));
+        assert_eq!(
+            patch.iter().map(|s| (s.family, s.status)).collect::<Vec<_>>(),
+            [(PL, Fixed), (PS, Fixed), (PNS, Fixed)]
+        );
+        for entry in &patch {
+            assert_eq!(entry.cves, cves(entry.family));
+            assert_eq!(entry.fixed_in, None, "{newer}: its release is not known");
+            assert!(entry.note.contains("newer than the table"), "{}", entry.note);
+            assert!(entry.note.contains("Exchange Server SE RTM, 15.2.2562.17"), "{}", entry.note);
+        }
+    }
+    // Exchange 2016 ended with CU23, which needs the November 2022 SU for ProxyNotShell.
+    let patch = table().patch_status(&b("15.1.2600.1"));
+    assert_eq!(
+        patch.iter().map(|s| (s.family, s.status)).collect::<Vec<_>>(),
+        [(PL, Fixed), (PS, Fixed), (PNS, Unknown)]
+    );
+    assert!(patch[2].note.contains("newer than the table"), "{}", patch[2].note);
+    assert!(patch[2].note.contains("cannot be determined"), "{}", patch[2].note);
+}
+
+/// A build between two listed releases contains what the release below it contains; a fix that
+/// needed an SU there was never released for it.
+#[test]
+fn builds_between_listed_releases() {
+    let patch = table().patch_status(&b("15.2.1200.1")); // between 2019 CU12 and CU13
+    assert_eq!(
+        patch.iter().map(|s| (s.family, s.status)).collect::<Vec<_>>(),
+        [(PL, Fixed), (PS, Fixed), (PNS, Vulnerable)]
+    );
+    assert!(patch[0].note.contains("later than Exchange Server 2019 CU12 (15.2.1118.7)"), "{}", patch[0].note);
+    assert!(patch[2].note.contains("upgrade to a supported CU"), "{}", patch[2].note);
+    // Between CU15 and Subscription Edition: every fix is in CU15 already.
+    assert!(statuses("15.2.2000.5").iter().all(|&(_, s)| s == Fixed));
+    assert_eq!(table().product(&b("15.2.2000.5")), None);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -425,11 +581,9 @@ fn cus_without_any_su_are_vulnerable_to_all() {
 #[test]
 fn builds_outside_the_table_are_unknown() {
     for odd in [
-        "15.1.2600.1", // newer than 2016 CU23, the last 2016 CU
-        "15.2.1200.1", // between 2019 CU12 and CU13
-        "15.3.100.1",  // no such version
-        "8.3.83.6",    // Exchange 2007
-        "15.0.0.0",    // the placeholder of ECP log headers
+        "15.3.100.1", // no such version
+        "8.3.83.6",   // Exchange 2007
+        "15.0.0.0",   // the placeholder of ECP log headers
         "15.1.0.0",
     ] {
         let patch = table().patch_status(&b(odd));
@@ -584,9 +738,69 @@ const DATA: &str = include_str!("../data/exchange-builds.csv");
 #[test]
 fn builtin_table_has_every_row() {
     let rows = DATA.lines().filter(|line| !line.trim().is_empty() && !line.trim_start().starts_with('#')).count() - 1; // the header
-    // 31 rows of C.1 for 2013 CU21 – 2019 CU12, "CU13 or later", 2013 SP1 and Exchange 2010.
-    assert_eq!(rows, 34);
-    BuildTable::parse(DATA).expect("the shipped table parses");
+    // 31 rows of C.1 for 2013 CU21 – 2019 CU12, 2019 CU13, CU14, CU15, SE RTM, 2013 SP1 and
+    // Exchange 2010.
+    assert_eq!(rows, 37);
+    let table = BuildTable::parse(DATA).expect("the shipped table parses");
+    table.with_updates(UPDATES).expect("the shipped updates parse");
+}
+
+const UPDATES: &str = include_str!("../data/exchange-updates.csv");
+const UPDATE_HEADER: &str = "release,build,update,released,kb,source";
+
+#[test]
+fn updates_are_data() {
+    let table = BuildTable::parse(&small_table(&[GOOD_ROW]))
+        .unwrap()
+        .with_updates(&format!(
+            "{UPDATE_HEADER}\nExchange Server 2016 CU19,15.1.2176.20,Jan99SU,2099-01,,made up, with commas\n"
+        ))
+        .unwrap();
+    assert_eq!(table.known_builds(&b("15.1.2176")).last(), Some(&b("15.1.2176.20")));
+    let update = table.update(&b("15.1.2176.20")).unwrap();
+    assert_eq!((update.name.as_str(), update.released.as_str(), update.kb.as_deref()), ("Jan99SU", "2099-01", None));
+}
+
+#[test]
+fn malformed_updates_name_the_line() {
+    let cases: &[(&str, &str)] = &[
+        ("Exchange Server 2016 CU20,15.1.2242.9,Jan99SU,2099-01,,x", "not a release"),
+        ("Exchange Server 2016 CU19,15.1.2242.9,Jan99SU,2099-01,,x", "not a later build"),
+        ("Exchange Server 2016 CU19,15.1.2176.1,Jan99SU,2099-01,,x", "not a later build"),
+        ("Exchange Server 2016 CU19,15.1.2176,Jan99SU,2099-01,,x", "4-part"),
+        ("Exchange Server 2016 CU19,15.1.2176.20,January,2099-01,,x", "column update"),
+        ("Exchange Server 2016 CU19,15.1.2176.20,Jan99XU,2099-01,,x", "column update"),
+        ("Exchange Server 2016 CU19,15.1.2176.20,Jan99SUv,2099-01,,x", "column update"),
+        ("Exchange Server 2016 CU19,15.1.2176.20,Jan99SU,2099-13,,x", "column released"),
+        ("Exchange Server 2016 CU19,15.1.2176.20,Jan99SU,1/2/2099,,x", "column released"),
+        ("Exchange Server 2016 CU19,15.1.2176.20,Jan99SU,2099-01,5001234,x", "column kb"),
+        ("Exchange Server 2016 CU19,15.1.2176.20,Jan99SU,2099-01,,", "column source"),
+        ("Exchange Server 2016 CU19,15.1.2176.20,Jan99SU,2099-01", "columns"),
+    ];
+    let table = || BuildTable::parse(&small_table(&[GOOD_ROW])).unwrap();
+    for (line, needle) in cases {
+        let error = table().with_updates(&format!("# c\n{UPDATE_HEADER}\n{line}\n")).expect_err(needle);
+        assert_eq!(error.line, 3, "{needle}: {error}");
+        assert!(error.message.contains(needle), "{needle}: {error}");
+    }
+    // Within a release the builds ascend.
+    let text = format!(
+        "{UPDATE_HEADER}\nExchange Server 2016 CU19,15.1.2176.20,Jan99SU,2099-01,,x\nExchange Server 2016 CU19,15.1.2176.20,Feb99SU,2099-02,,x\n"
+    );
+    let error = table().with_updates(&text).unwrap_err();
+    assert_eq!((error.line, error.message.contains("previous update")), (3, true), "{error}");
+    let error = table().with_updates("release,build\n").unwrap_err();
+    assert!(error.message.contains("header"), "{error}");
+    assert!(table().with_updates("# nothing\n").unwrap_err().message.contains("no header"));
+    // Only a `cu` row takes updates: the 2010 row covers a whole major version.
+    let table2010 = BuildTable::parse(&small_table(&[
+        "Exchange Server 2010,,14.0.639.21,major,14.3.513.0,n/a,n/a,n/a,CVE-2021-26857,x",
+    ]))
+    .unwrap();
+    let error = table2010
+        .with_updates(&format!("{UPDATE_HEADER}\nExchange Server 2010,14.0.639.30,Jan99SU,2099-01,,x\n"))
+        .unwrap_err();
+    assert!(error.message.contains("not a later build"), "{error}");
 }
 
 const HEADER: &str = "product,cu,rtm,scope,proxylogon,proxyshell_apr21,proxyshell_may21,proxynotshell,cves,source_note";

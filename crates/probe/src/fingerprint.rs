@@ -134,7 +134,7 @@ pub fn product_line(b: &Build) -> Option<&'static str> {
 pub struct Assessment {
     /// `Exchange Server 2016`.
     pub product: Option<String>,
-    /// `CU19`, `SP1`, `CU13 or later`; `None` for a release the table does not list.
+    /// `CU19`, `SP1`, `RTM` (of Exchange Server SE); `None` for a release the table does not list.
     pub cu: Option<String>,
     pub patch: Vec<FamilyStatus>,
 }
@@ -150,7 +150,8 @@ pub fn assess(exchange: bool, build: Option<&Build>, table: &BuildTable) -> Asse
         let patch = FamilyStatus::all_unknown("Exchange answered but showed no build: check it locally");
         return Assessment { product: None, cu: None, patch };
     };
-    let line = product_line(b);
+    // The table knows Subscription Edition, whose builds share 2019's 15.2.
+    let line = table.product_line(b).or_else(|| product_line(b));
     let (product, cu) = match (table.product(b), line) {
         (Some(p), Some(line)) => match p.name.strip_prefix(line) {
             Some(rest) if !rest.trim().is_empty() => (Some(line.to_owned()), Some(rest.trim().to_owned())),
@@ -240,8 +241,13 @@ mod tests {
         assert_eq!(a.patch, table.patch_status(&b("15.1.2176.9")));
         let a = assess(true, Some(&b("14.3.123.4")), table);
         assert_eq!((a.product.as_deref(), a.cu.as_deref()), (Some("Exchange Server 2010"), None));
+        let a = assess(true, Some(&b("15.2.1748.24")), table);
+        assert_eq!((a.product.as_deref(), a.cu.as_deref()), (Some("Exchange Server 2019"), Some("CU15")));
         let a = assess(true, Some(&b("15.2.2562.17")), table);
-        assert_eq!(a.cu.as_deref(), Some("CU13 or later"));
+        assert_eq!((a.product.as_deref(), a.cu.as_deref()), (Some("Exchange Server SE"), Some("RTM")));
+        // Newer than the table: the product from the newest release below it, no CU named.
+        let a = assess(true, Some(&b("15.2.2600.1")), table);
+        assert_eq!((a.product.as_deref(), a.cu), (Some("Exchange Server SE"), None));
         // A CU older than the table's rows: product known, CU not named, still judged.
         let a = assess(true, Some(&b("15.1.1261.35")), table);
         assert_eq!((a.product.as_deref(), a.cu), (Some("Exchange Server 2016"), None));

@@ -546,7 +546,10 @@ async fn every_row_of_the_build_table_end_to_end() {
     // The cases: (style, build served, the build the probe must report).
     let mut cases: Vec<(Style, Build)> = Vec::new();
     for row in &rows {
-        let mut builds = vec![row.rtm];
+        // The RTM, every build the table knows for the CU (its SUs and listed updates), and
+        // each fix build and the build just below it.
+        let mut builds = table.known_builds(&row.rtm);
+        builds.push(row.rtm);
         for cell in &row.cells {
             if let Ok(fix) = cell.trim_end_matches('?').parse::<Build>() {
                 builds.push(fix);
