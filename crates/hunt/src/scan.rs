@@ -355,7 +355,6 @@ impl LineState {
             let decodes = plan.rules.decodes(plan.source);
             let mut next_literal = prefilter.finder.find_at(data, 0).map(|m| m.start());
             let mut next_escape = if decodes { percent::next_escape(data, 0) } else { None };
-            let mut pos = 0;
             loop {
                 let at = match (next_literal, next_escape) {
                     (None, None) => break,
@@ -372,15 +371,14 @@ impl LineState {
                     let line_no = counter.at(data, start);
                     self.line(line, line_no, plan, header, out);
                 }
-                pos = end;
-                if pos >= data.len() {
+                if end >= data.len() {
                     break;
                 }
-                if next_literal.is_some_and(|l| l < pos) {
-                    next_literal = prefilter.finder.find_at(data, pos).map(|m| m.start());
+                if next_literal.is_some_and(|l| l < end) {
+                    next_literal = prefilter.finder.find_at(data, end).map(|m| m.start());
                 }
-                if next_escape.is_some_and(|e| e < pos) {
-                    next_escape = percent::next_escape(data, pos);
+                if next_escape.is_some_and(|e| e < end) {
+                    next_escape = percent::next_escape(data, end);
                 }
             }
         }
