@@ -10,6 +10,7 @@ pub mod correlate;
 pub mod events;
 pub mod identify;
 mod page_use;
+mod percent;
 pub mod rule_sets;
 pub mod scan;
 pub mod scope;

@@ -9,6 +9,7 @@ use taskforce_evidence::PathHint;
 use taskforce_report::{Effect, Severity, Stage};
 
 use crate::identify::{self as identity, Identity};
+use crate::percent;
 use taskforce_logs::{ChunkReader, Format, Header, LogSource, Record, Span, time};
 use taskforce_rules::{Binding, BoundRecord, Hit, Present, RuleSet};
 use taskforce_sigma::SigmaSet;
@@ -290,6 +291,8 @@ struct LineState {
     last_line: u64,
     /// Lower-case column names of the current header (for Sigma's field lookups).
     names: Vec<String>,
+    /// The current line with its percent escapes decoded (reused buffer).
+    decoded: Vec<u8>,
 }
 
 impl LineState {
@@ -301,6 +304,7 @@ impl LineState {
             present: Present::default(),
             last_line: 0,
             names: header.fields.iter().map(|f| f.to_ascii_lowercase()).collect(),
+            decoded: Vec::new(),
         }
     }
 
@@ -345,16 +349,36 @@ impl LineState {
                 start = end;
             }
         } else {
-            let mut pos = 0;
-            while let Some(m) = prefilter.finder.find_at(data, pos) {
-                let at = m.start();
+            // Lines holding a literal, and (where rules read decoded values) lines whose
+            // percent escapes hide one, in file order: a `#Fields:` line must rebind the
+            // columns before the lines after it are read.
+            let decodes = plan.rules.decodes(plan.source);
+            let mut next_literal = prefilter.finder.find_at(data, 0).map(|m| m.start());
+            let mut next_escape = if decodes { percent::next_escape(data, 0) } else { None };
+            loop {
+                let at = match (next_literal, next_escape) {
+                    (None, None) => break,
+                    (Some(l), Some(e)) => l.min(e),
+                    (Some(l), None) => l,
+                    (None, Some(e)) => e,
+                };
                 let start = memchr::memrchr(b'\n', &data[..at]).map_or(0, |i| i + 1);
                 let end = memchr::memchr(b'\n', &data[at..]).map_or(data.len(), |i| at + i + 1);
-                let line_no = counter.at(data, start);
-                self.line(&data[start..end], line_no, plan, header, out);
-                pos = end;
-                if pos >= data.len() {
+                let line = &data[start..end];
+                let holds_literal = next_literal.is_some_and(|l| l < end)
+                    || (percent::decode_into(line, &mut self.decoded) && prefilter.finder.is_match(&self.decoded));
+                if holds_literal {
+                    let line_no = counter.at(data, start);
+                    self.line(line, line_no, plan, header, out);
+                }
+                if end >= data.len() {
                     break;
+                }
+                if next_literal.is_some_and(|l| l < end) {
+                    next_literal = prefilter.finder.find_at(data, end).map(|m| m.start());
+                }
+                if next_escape.is_some_and(|e| e < end) {
+                    next_escape = percent::next_escape(data, end);
                 }
             }
         }
@@ -398,7 +422,13 @@ impl LineState {
         let all_line_rules = plan.thorough || plan.rules.prefilter(plan.source).parse_every_line;
         let gated = !all_line_rules;
         if gated {
-            plan.rules.prefilter(plan.source).fill(line, &mut self.present);
+            let prefilter = plan.rules.prefilter(plan.source);
+            prefilter.fill(line, &mut self.present);
+            // A literal may be percent-encoded (`/%61spnet_client/`) where rules read decoded
+            // values; only lines with an escape of a literal character are decoded.
+            if plan.rules.decodes(plan.source) && percent::decode_into(line, &mut self.decoded) {
+                prefilter.fill_more(&self.decoded, &mut self.present);
+            }
         }
         let line_rules = all_line_rules
             || plan.rules.indices_for(plan.source).iter().any(|&i| plan.rules.may_match(i, &self.present));

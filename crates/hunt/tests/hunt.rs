@@ -302,6 +302,29 @@ fn iis_header_block_mid_file_remaps_columns() {
     assert_eq!(h.verdict, Verdict::Compromised);
 }
 
+/// Letters and slashes written as percent escapes hide a rule's literal from a search of the raw
+/// line; without `--thorough` the hunt still reads such lines (decoded) and the rules match them.
+#[test]
+fn percent_encoded_literals_are_found_without_thorough() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = iis(&[
+        "2021-03-03 04:20:00 10.0.0.5 GET /owa/ - 443 - 10.0.0.7 Mozilla/5.0 - 200 0 0 15",
+        // Every literal of the rule hidden: `/aspnet_client/` and `.aspx`.
+        "2021-03-03 06:01:00 10.0.0.5 POST /%61spnet_client/discover%2Easpx - 443 - 203.0.113.45 Mozilla/5.0 - 200 0 0 15",
+        // Another literal in the line, this rule's own one hidden.
+        "2021-03-03 06:02:00 10.0.0.5 POST /aspnet%5Fclient/system_web/log.aspx - 443 - 203.0.113.46 Mozilla/5.0 - 200 0 0 15",
+        // An escape that decodes to no literal character is left alone.
+        "2021-03-03 06:03:00 10.0.0.5 GET /owa/%20x - 443 - 10.0.0.7 Mozilla/5.0 - 200 0 0 15",
+    ]);
+    write(dir.path(), "inetpub/logs/LogFiles/W3SVC1/u_ex210303.log", &text);
+    let h = hunt(dir.path()).host;
+    let mut lines: Vec<u64> =
+        h.findings.iter().filter(|f| f.rule == "TF-IIS-ASPNETCLIENT-ASPX").filter_map(|f| f.line).collect();
+    lines.sort();
+    assert_eq!(lines, [6, 7], "{:#?}", h.findings);
+    assert_eq!(h.verdict, Verdict::Compromised);
+}
+
 #[test]
 fn real_iis_log_from_the_corpus_parses() {
     let Some(corpus) = taskforce_corpus::dir("real_iis_log_from_the_corpus_parses") else { return };

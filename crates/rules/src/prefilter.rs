@@ -14,7 +14,7 @@ const MIN_LITERAL: usize = 3;
 
 /// Characters that appear unchanged in a raw log line whatever the URL encoding of the request;
 /// a literal is a run of them taken from a rule value.
-fn is_stable(c: char) -> bool {
+pub fn is_stable(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | '~' | ':' | '\\')
 }
 
@@ -139,7 +139,13 @@ impl Prefilter {
     pub fn fill(&self, line: &[u8], present: &mut Present) {
         present.bits.clear();
         present.bits.resize(self.literals.len() / 64 + 1, 0);
-        for m in self.automaton.find_overlapping_iter(line) {
+        self.fill_more(line, present);
+    }
+
+    /// Marks the patterns that occur in `text` too (a line's decoded form after its raw form).
+    pub fn fill_more(&self, text: &[u8], present: &mut Present) {
+        present.bits.resize(self.literals.len() / 64 + 1, 0);
+        for m in self.automaton.find_overlapping_iter(text) {
             let p = m.pattern().as_usize();
             present.bits[p / 64] |= 1 << (p % 64);
         }

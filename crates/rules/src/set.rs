@@ -149,7 +149,13 @@ impl RuleSet {
 
     /// Binds the rules' field names to the columns of `header`.
     pub fn bind(&self, header: &Header, source: LogSource) -> Binding {
-        self.fields.bind(header, source == LogSource::Iis)
+        self.fields.bind(header, self.decodes(source))
+    }
+
+    /// True when rules compare `source`'s values URL-decoded too (IIS), so a line whose literal
+    /// is percent-encoded can still match and the prefilter must look at its decoded form.
+    pub fn decodes(&self, source: LogSource) -> bool {
+        source == LogSource::Iis
     }
 
     pub fn fields(&self) -> &FieldTable {

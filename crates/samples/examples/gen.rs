@@ -2,13 +2,13 @@
 //!
 //! ```text
 //! cargo run -p taskforce-samples --example gen -- SCENARIO LAYOUT OUT [--zip] [--seed N] [--lines N] [--days N] [--host NAME]
-//! cargo run -p taskforce-samples --release --example gen -- bulk OUT_DIR MEGABYTES [--seed N]
+//! cargo run -p taskforce-samples --release --example gen -- bulk OUT_DIR MEGABYTES [--seed N] [--dense]
 //! ```
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use taskforce_samples::{SampleSpec, generate, generate_bulk};
+use taskforce_samples::{BulkMix, SampleSpec, generate, generate_bulk_mix};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -18,7 +18,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if args.first().map(String::as_str) == Some("bulk") {
         let out = PathBuf::from(&args[1]);
         let mb: u64 = args[2].parse()?;
-        let s = generate_bulk(&out, mb << 20, seed)?;
+        let mix = if args.iter().any(|a| a == "--dense") { BulkMix::Dense } else { BulkMix::Sparse };
+        let s = generate_bulk_mix(&out, mb << 20, seed, mix)?;
         let secs = started.elapsed().as_secs_f64();
         println!(
             "{} files, {} bytes, {} attack lines in {secs:.2} s = {:.0} MB/s",

@@ -1,6 +1,8 @@
 //! `generate_bulk`: a large corpus of busy HttpProxy and IIS logs for benchmarks. Each file is
 //! rendered in 64 KiB chunks straight into a buffered file writer; two threads take files from
 //! a shared queue. Output is deterministic for a seed (each file has its own random stream).
+//! The sparse mix has a handful of attack lines; the dense one adds internet scanners' probes
+//! (one line in ten), lines that hold rule literals and so take the hunt's slow path.
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -42,6 +44,19 @@ const MIN_FILE: u64 = 64 << 10;
 const MAX_FILE: u64 = 256 << 20;
 const ATTACKER: &str = "203.0.113.45";
 
+/// How many lines of a bulk corpus hold rule literals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulkMix {
+    /// Ordinary traffic and a few attack lines: almost every line is skipped by the prefilter.
+    Sparse,
+    /// The same plus scanner probes on one line in ten (Nmap's `x.js` check, Nessus's
+    /// `autodiscover.json?@test.com`, zgrab reading the export-tool manifest), from many addresses.
+    Dense,
+}
+
+/// One line in this many is a scanner probe in the dense mix.
+const DENSE_EVERY: u64 = 10;
+
 struct Job {
     rel: String,
     kind: Kind,
@@ -52,7 +67,7 @@ struct Job {
     plants: bool,
 }
 
-pub(crate) fn generate_bulk(out_dir: &Path, target_bytes: u64, seed: u64) -> io::Result<Summary> {
+pub(crate) fn generate_bulk(out_dir: &Path, target_bytes: u64, seed: u64, mix: BulkMix) -> io::Result<Summary> {
     std::fs::create_dir_all(out_dir)?;
     let roots = roots(crate::Layout::ExchangeTree);
     let ctx = Ctx::new("EXCH01", Build::new(15, 1, 2176, 2), roots.exi_win, Era::Y2021, seed);
@@ -104,7 +119,7 @@ pub(crate) fn generate_bulk(out_dir: &Path, target_bytes: u64, seed: u64) -> io:
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(i) else { break };
-                    let r = write_job(out_dir, &ctx, job, seed);
+                    let r = write_job(out_dir, &ctx, job, seed, mix);
                     let failed = r.is_err();
                     results.lock().expect("no panics while locked").push(r);
                     if failed {
@@ -125,7 +140,7 @@ pub(crate) fn generate_bulk(out_dir: &Path, target_bytes: u64, seed: u64) -> io:
     Ok(total)
 }
 
-fn write_job(root: &Path, ctx: &Ctx, job: &Job, seed: u64) -> io::Result<(u64, usize)> {
+fn write_job(root: &Path, ctx: &Ctx, job: &Job, seed: u64, mix: BulkMix) -> io::Result<(u64, usize)> {
     let mut rng = Rng::derive(seed, &job.rel);
     // Estimate the row length to spread the rows over the file's hour or day.
     let mut probe_rng = Rng::derive(seed, "probe");
@@ -170,7 +185,11 @@ fn write_job(root: &Path, ctx: &Ctx, job: &Job, seed: u64) -> io::Result<(u64, u
                 attacks += 1;
                 p += 1;
             }
-            render_benign(&mut buf, ctx, job.kind, ts, &mut rng);
+            if mix == BulkMix::Dense && rng.below(DENSE_EVERY) == 0 {
+                render_scanner(&mut buf, ctx, job.kind, ts, &mut rng);
+            } else {
+                render_benign(&mut buf, ctx, job.kind, ts, &mut rng);
+            }
             i += 1;
             if buf.len() >= 64 << 10 {
                 w.write_all(&buf)?;
@@ -210,6 +229,54 @@ fn render_benign(buf: &mut Vec<u8>, ctx: &Ctx, kind: Kind, ts: i64, rng: &mut Rn
         }
     }
 }
+
+/// A scanner's probe as the file's kind logs it: never an attack line (the rules that match it
+/// are context, verdict none), but it holds rule literals, so the hunt parses and evaluates it.
+fn render_scanner(buf: &mut Vec<u8>, ctx: &Ctx, kind: Kind, ts: i64, rng: &mut Rng) {
+    let proto = match kind {
+        Kind::Proxy(p) => p,
+        Kind::Iis(_) => Proto::Owa,
+    };
+    let mut r = Req::new(ts, rng.guid(), proto);
+    r.client_ip = SCANNERS[rng.below(SCANNERS.len() as u64) as usize].into();
+    r.cafe = true;
+    r.total_ms = rng.range32(2, 40);
+    match rng.below(3) {
+        0 => {
+            r.stem = "/owa/auth/x.js".into();
+            r.anchor = "ServerInfo~localhost/ecp/default.flt?".into();
+            r.ua = "Mozilla/5.0 (compatible; Nmap Scripting Engine; https://nmap.org/book/nse.html)".into();
+            r.status = 500;
+            r.backend_status = 500;
+            r.target = "localhost".into();
+        }
+        1 => {
+            r.stem = "/autodiscover/autodiscover.json".into();
+            r.query = "@test.com/owa/?&Email=autodiscover/autodiscover.json%3F@test.com".into();
+            r.ua = "Mozilla/4.0 (compatible; MSIE 8.0; Windows NT 5.1; Trident/4.0)".into();
+            r.status = 401;
+            r.iis_substatus = 2;
+            r.iis_win32 = 5;
+        }
+        _ => {
+            r.stem = "/ecp/Current/exporttool/microsoft.exchange.ediscovery.exporttool.application".into();
+            r.anchor = "ServerVersion~Version 15.0 (Build 0.0)".into();
+            r.ua = "Mozilla/5.0 zgrab/0.x".into();
+            r.routing_hint = "EDiscoveryExportTool-ServerVersion".into();
+            r.status = 200;
+            r.backend_status = 200;
+            r.resp_bytes = 3_318;
+        }
+    }
+    match kind {
+        Kind::Proxy(_) => render::proxy_row(buf, ctx, &r, rng),
+        Kind::Iis(site) => render::iis_row(buf, ctx, &r, site, IisLayout::Default),
+    }
+}
+
+/// Documentation addresses (RFC 5737) standing in for internet scanners.
+const SCANNERS: [&str; 6] =
+    ["192.0.2.10", "192.0.2.33", "198.51.100.7", "198.51.100.200", "203.0.113.9", "203.0.113.77"];
 
 /// The attack lines of the corpus: one ProxyLogon run spread over the files.
 #[derive(Debug, Clone, Copy)]

@@ -20,6 +20,7 @@
 //! ```
 
 mod bulk;
+pub use bulk::BulkMix;
 mod ctx;
 mod events;
 mod model;
@@ -199,5 +200,11 @@ pub fn generate(spec: &SampleSpec, out: &Path) -> std::io::Result<Summary> {
 /// attack lines spread across files. Files are streamed through buffered writers on two
 /// threads; nothing is held in memory.
 pub fn generate_bulk(out_dir: &Path, target_bytes: u64, seed: u64) -> std::io::Result<Summary> {
-    bulk::generate_bulk(out_dir, target_bytes, seed)
+    bulk::generate_bulk(out_dir, target_bytes, seed, BulkMix::Sparse)
+}
+
+/// [`generate_bulk`] with a choice of mix: [`BulkMix::Dense`] adds scanner probes on one line in
+/// ten (the benchmark of the hunt's per-line work, where the prefilter lets many lines through).
+pub fn generate_bulk_mix(out_dir: &Path, target_bytes: u64, seed: u64, mix: BulkMix) -> std::io::Result<Summary> {
+    bulk::generate_bulk(out_dir, target_bytes, seed, mix)
 }

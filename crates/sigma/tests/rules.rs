@@ -190,3 +190,48 @@ fn webserver_rules_over_w3c_lines() {
     let record = Record::parse(line, 2, Format::W3c, &mut spans);
     assert!(set.evaluate_web(&columns, &record).is_empty());
 }
+
+/// Each rule is compiled at load, so one that cannot be is listed whatever the evidence holds;
+/// then a log source's rules are compiled again, into their own engine, only when an event of
+/// that log source arrives (SigmaHQ's thousands of rules cost memory only for the sources seen).
+#[test]
+fn rules_are_checked_at_load_and_compiled_per_log_source_on_first_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let rule = |n: u8, name: &str, logsource: &str, detection: &str| {
+        let text = format!(
+            "title: {name}\nid: 00000000-0000-4000-8000-00000000000{n}\nlogsource: {logsource}\ndetection:\n{detection}\n  condition: sel\nlevel: high\n"
+        );
+        std::fs::write(dir.path().join(format!("{name}.yml")), text).unwrap();
+    };
+    rule(1, "whoami", "{product: windows, category: process_creation}", "  sel:\n    CommandLine|contains: whoami");
+    rule(2, "logon4", "{product: windows, service: security}", "  sel:\n    EventID: 4625");
+    rule(3, "broken-regex", "{product: windows, category: driver_load}", "  sel:\n    ImageLoaded|re: 'a(b'");
+    let set = SigmaSet::load(false, &[dir.path().to_path_buf()]);
+    assert_eq!(set.len(), 2, "{:?}", set.skipped);
+    assert!(
+        set.skipped.iter().any(|s| s.rule.as_deref() == Some("broken-regex") && s.reason.contains("cannot compile")),
+        "a rule for a log source no event has is still reported: {:?}",
+        set.skipped
+    );
+    assert_eq!(set.compiled_groups(), (0, 2), "nothing compiled before an event arrives");
+
+    let event = |channel: &str, id: u32, named: &[(&str, &str)]| WinEvent {
+        channel: channel.into(),
+        event_id: id,
+        named: named.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        ..Default::default()
+    };
+    let system = event("System", 7045, &[("ServiceName", "x")]);
+    assert!(set.evaluate_event(&system).is_empty());
+    assert_eq!(set.compiled_groups(), (0, 2), "no rule reads System events");
+    let sysmon = event("Microsoft-Windows-Sysmon/Operational", 1, &[("CommandLine", "cmd /c whoami /all")]);
+    let hits = set.evaluate_event(&sysmon);
+    assert_eq!(hits.iter().map(|h| h.rule.title.as_str()).collect::<Vec<_>>(), ["whoami"]);
+    assert_eq!(set.compiled_groups(), (1, 2));
+    let security = event("Security", 4625, &[("TargetUserName", "admin")]);
+    assert_eq!(set.evaluate_event(&security).iter().map(|h| h.rule.title.as_str()).collect::<Vec<_>>(), ["logon4"]);
+    assert_eq!(set.compiled_groups(), (2, 2));
+    // A second look uses the compiled engines (same answers).
+    assert_eq!(set.evaluate_event(&sysmon).len(), 1);
+    assert!(set.evaluate_event(&event("Security", 4624, &[])).is_empty());
+}

@@ -89,8 +89,8 @@ pub struct HuntArgs {
     pub output: Option<PathBuf>,
     #[command(flatten)]
     pub rules: RuleSource,
-    /// Parse every line instead of only lines holding a rule literal (slower; catches attackers
-    /// who percent-encode letters of a request).
+    /// Parse every line instead of only lines holding a rule literal (slower). Literals hidden by
+    /// percent escapes (`%61` for `a`) are found without it.
     #[arg(long)]
     pub thorough: bool,
     /// No progress bar or messages on standard error.
@@ -253,4 +253,7 @@ pub struct SampleArgs {
     /// Benchmark corpus: at least this many MB of HttpProxy and IIS logs with a few attack lines.
     #[arg(long, value_name = "MB")]
     pub bulk: Option<u64>,
+    /// With --bulk: one line in ten is an internet scanner's probe (lines the rules match).
+    #[arg(long, requires = "bulk")]
+    pub dense: bool,
 }

@@ -1,13 +1,14 @@
 //! `taskforce sample` (hidden): writes synthetic evidence with the project's own generator.
 
 use anyhow::{Context, Result};
-use taskforce_samples::{Layout, SampleSpec, Scenario};
+use taskforce_samples::{BulkMix, Layout, SampleSpec, Scenario};
 
 use crate::cli::{self, SampleArgs};
 
 pub fn run(args: SampleArgs) -> Result<u8> {
     let summary = if let Some(mb) = args.bulk {
-        taskforce_samples::generate_bulk(&args.out, mb * 1_000_000, args.seed)
+        let mix = if args.dense { BulkMix::Dense } else { BulkMix::Sparse };
+        taskforce_samples::generate_bulk_mix(&args.out, mb * 1_000_000, args.seed, mix)
     } else {
         let spec = SampleSpec {
             scenario: match args.scenario {
