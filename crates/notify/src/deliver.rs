@@ -94,9 +94,12 @@ pub fn transport(cfg: &NotifyConfig) -> Result<AsyncSmtpTransport<Tokio1Executor
         .build())
 }
 
-/// The SMTP URL and the sender address are usable (checked before a schedule starts).
+/// The SMTP URL and the sender address are usable (checked before a schedule starts; outside
+/// the runtime, so the transport is not built: its connection pool starts a task).
 pub fn check_sending(cfg: &NotifyConfig) -> Result<()> {
-    transport(cfg)?;
+    AsyncSmtpTransport::<Tokio1Executor>::from_url(&cfg.smtp).with_context(|| {
+        format!("bad SMTP URL {:?} (smtp://HOST:PORT, smtp://…?tls=required, smtps://…)", redact(&cfg.smtp))
+    })?;
     cfg.from.parse::<Address>().with_context(|| format!("not a sender address: {:?}", cfg.from))?;
     Ok(())
 }
