@@ -11,6 +11,8 @@
 # Then, under GNU time: `notify plan --format json` (plan time, peak RSS) and `notify send` with
 # the rate limits lifted (messages/s, peak RSS), and the number of messages the sink stored.
 #
+# At the end it prints the text part of one delivered message (the first the sink stored).
+#
 # Environment (defaults in brackets):
 #   ORGS [100000]  BIN [target/release/taskforce]  SKIP_BUILD=1 (use BIN as it is)
 #   TASKFORCE_BENCH_PG  postgres://USER:PASS@HOST/DB (optional; needs psql)
@@ -25,7 +27,8 @@ bin=${BIN:-${CARGO_TARGET_DIR:-target}/release/taskforce}
 /usr/bin/python3 -c 'import aiosmtpd' 2> /dev/null || { echo "bench-notify: python3-aiosmtpd is missing (.ci/smtp-sink.sh)" >&2; exit 1; }
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   echo "== building (release)"
-  cargo build --release -q -p taskforce
+  # Without YARA (yara-x, wasmtime): notifications do not need it, and it is most of the build.
+  cargo build --release -q -p taskforce --no-default-features
 fi
 [ -x "$bin" ] || { echo "bench-notify: $bin missing" >&2; exit 1; }
 
@@ -82,3 +85,17 @@ end=$(date +%s.%N)
 python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(\"phases: plan %.2f s, render into the outbox %.2f s, deliver %.2f s\" % (r[\"plan_secs\"], r[\"enqueue_secs\"], r[\"deliver_secs\"]))" "$work/send.json"
 stored=$(find "$work/sink" -name '*.eml' | wc -l)
 echo "sink stored $stored message(s); $(awk -v n="$stored" -v s="$start" -v e="$end" 'BEGIN {printf "%.0f", n / (e - s)}') messages/s (render, store, send)"
+echo "== one delivered message, text part"
+/usr/bin/python3 - "$work/sink" << 'PY'
+import email, email.policy, os, sys
+d = sys.argv[1]
+first = sorted(f for f in os.listdir(d) if f.endswith(".eml"))[0]
+raw = open(os.path.join(d, first), "rb").read().split(b"\r\n", 1)[1]  # drop the sink's X-Envelope-To
+msg = email.message_from_bytes(raw, policy=email.policy.default)
+print("Subject:", msg["Subject"])
+print("To:", msg["To"])
+print("X-Taskforce-Ticket:", msg["X-Taskforce-Ticket"])
+print("Attachments:", ", ".join(p.get_filename() for p in msg.iter_attachments()))
+print()
+print(msg.get_body(preferencelist=("plain",)).get_content())
+PY
