@@ -93,8 +93,7 @@ impl Composer<'_> {
         ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut raw)
             .map_err(|_| anyhow::anyhow!("no randomness"))?;
         let token_name = format!("notify:org{org}:{}", raw.iter().map(|b| format!("{b:02x}")).collect::<String>());
-        let (token_id, secret) =
-            tokens::create_in(&mut **tx, &token_name, Role::Reporter, Some(org), Some(&expires)).await?;
+        let (token_id, secret) = tokens::create_in(tx, &token_name, Role::Reporter, Some(org), Some(&expires)).await?;
         Ok(Prepared { token_id, secret, expires, parts })
     }
 
