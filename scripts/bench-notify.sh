@@ -11,8 +11,13 @@
 # Then, under GNU time: `notify plan --format json` (plan time, peak RSS) and `notify send` with
 # the rate limits lifted (messages/s, peak RSS), and the number of messages the sink stored.
 #
+# At the end it prints the text part of one delivered message (the first the sink stored).
+#
 # Environment (defaults in brackets):
 #   ORGS [100000]  BIN [target/release/taskforce]  SKIP_BUILD=1 (use BIN as it is)
+#   NOTIFY_BIN  runs plan and send instead of `BIN notify`: the crate's own release binary,
+#               which does not compile YARA (`cargo build --release -p taskforce-notify
+#               --example bench_notify`; BIN still ingests)
 #   TASKFORCE_BENCH_PG  postgres://USER:PASS@HOST/DB (optional; needs psql)
 #
 # Needs GNU time (/usr/bin/time) and /usr/bin/python3 with aiosmtpd.
@@ -25,7 +30,8 @@ bin=${BIN:-${CARGO_TARGET_DIR:-target}/release/taskforce}
 /usr/bin/python3 -c 'import aiosmtpd' 2> /dev/null || { echo "bench-notify: python3-aiosmtpd is missing (.ci/smtp-sink.sh)" >&2; exit 1; }
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   echo "== building (release)"
-  cargo build --release -q -p taskforce
+  # Without YARA (yara-x, wasmtime): notifications do not need it, and it is most of the build.
+  cargo build --release -q -p taskforce --no-default-features
 fi
 [ -x "$bin" ] || { echo "bench-notify: $bin missing" >&2; exit 1; }
 
@@ -64,9 +70,11 @@ echo "== $orgs organisations into ${db%%://*}"
 "$bin" ingest -q --database "$db" orgs "$work/orgs.csv" > /dev/null
 "$bin" ingest -q --database "$db" shadowserver "$work/2021-03-10-scan_exchange.csv" > /dev/null
 
-echo "== notify plan"
-/usr/bin/time -f "plan: %e s wall, %M KB peak RSS" "$bin" notify --database "$db" plan --format json > "$work/plan.json"
-echo "due: $(grep -c '"decision": "first"' "$work/plan.json") organisation(s)"
+notify=("$bin" notify)
+[ -n "${NOTIFY_BIN:-}" ] && notify=("$NOTIFY_BIN")
+echo "== notify plan (${notify[*]})"
+/usr/bin/time -f "plan: %e s wall, %U s user + %S s sys, %M KB peak RSS" "${notify[@]}" --database "$db" plan --format json > "$work/plan.json"
+if [ -n "${NOTIFY_BIN:-}" ]; then cat "$work/plan.json"; else echo "due: $(grep -c '"decision": "first"' "$work/plan.json") organisation(s)"; fi
 
 mkdir -p "$work/sink"
 /usr/bin/python3 crates/notify/tests/smtp_sink.py --dir "$work/sink" > "$work/sink.port" &
@@ -76,9 +84,23 @@ port=$(awk '/PORT/ {print $2}' "$work/sink.port")
 
 echo "== notify send (rate limits lifted)"
 start=$(date +%s.%N)
-/usr/bin/time -f "send: %e s wall, %M KB peak RSS" "$bin" notify --database "$db" send --smtp "smtp://127.0.0.1:$port" \
+/usr/bin/time -f "send: %e s wall, %U s user + %S s sys, %M KB peak RSS" "${notify[@]}" --database "$db" send --smtp "smtp://127.0.0.1:$port" \
   --from cert@taskforce.example --rate 1000000 --domain-rate 1000000 > "$work/send.json"
 end=$(date +%s.%N)
 python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(\"phases: plan %.2f s, render into the outbox %.2f s, deliver %.2f s\" % (r[\"plan_secs\"], r[\"enqueue_secs\"], r[\"deliver_secs\"]))" "$work/send.json"
 stored=$(find "$work/sink" -name '*.eml' | wc -l)
 echo "sink stored $stored message(s); $(awk -v n="$stored" -v s="$start" -v e="$end" 'BEGIN {printf "%.0f", n / (e - s)}') messages/s (render, store, send)"
+echo "== one delivered message, text part"
+/usr/bin/python3 - "$work/sink" << 'PY'
+import email, email.policy, os, sys
+d = sys.argv[1]
+first = sorted(f for f in os.listdir(d) if f.endswith(".eml"))[0]
+raw = open(os.path.join(d, first), "rb").read().split(b"\r\n", 1)[1]  # drop the sink's X-Envelope-To
+msg = email.message_from_bytes(raw, policy=email.policy.default)
+print("Subject:", msg["Subject"])
+print("To:", msg["To"])
+print("X-Taskforce-Ticket:", msg["X-Taskforce-Ticket"])
+print("Attachments:", ", ".join(p.get_filename() for p in msg.iter_attachments()))
+print()
+print(msg.get_body(preferencelist=("plain",)).get_content())
+PY

@@ -1,4 +1,5 @@
-//! Notification settings: defaults, then a TOML file (`--notify-config FILE`), then flags.
+//! Notification settings: defaults, then a TOML file (`--notify-config FILE`) or the `[notify]`
+//! table of the service's configuration, then flags.
 
 use std::path::{Path, PathBuf};
 
@@ -48,6 +49,12 @@ pub struct NotifyConfig {
     pub timeout_secs: u64,
     /// Attach the IntelMQ events (JSON lines) besides the CSV.
     pub attach_intelmq: bool,
+    /// Attach one X-ARF v4 report (JSON) per host besides the CSV.
+    pub attach_xarf: bool,
+    /// The task force's name as the X-ARF reporter and sender (their address is `from`).
+    pub reporter_org: String,
+    /// `taskforce serve` plans and sends every this many seconds; 0: never on its own.
+    pub schedule_secs: u64,
     /// Templates overriding the shipped ones (same file names).
     pub templates: Option<PathBuf>,
 }
@@ -69,6 +76,9 @@ impl Default for NotifyConfig {
             retry_base_secs: 300,
             timeout_secs: 30,
             attach_intelmq: false,
+            attach_xarf: false,
+            reporter_org: "Taskforce".into(),
+            schedule_secs: 0,
             templates: None,
         }
     }
@@ -87,12 +97,24 @@ impl NotifyConfig {
         Ok(cfg)
     }
 
+    /// The `[notify]` table of the service's configuration (`origin` names it in errors).
+    pub fn from_table(table: toml::Table, origin: &str) -> Result<NotifyConfig> {
+        let cfg: NotifyConfig = toml::Value::Table(table)
+            .try_into()
+            .with_context(|| format!("bad notification settings in the [notify] table of {origin}"))?;
+        cfg.check().with_context(|| format!("the [notify] table of {origin}"))?;
+        Ok(cfg)
+    }
+
     pub fn check(&self) -> Result<()> {
         if self.interval_secs < 0 || self.token_days <= 0 || self.max_attempts <= 0 {
             bail!("interval_secs must be ≥ 0, token_days and max_attempts > 0");
         }
         if !(self.rate_per_sec > 0.0 && self.domain_rate_per_sec > 0.0) {
             bail!("rate_per_sec and domain_rate_per_sec must be > 0");
+        }
+        if self.reporter_org.trim().is_empty() {
+            bail!("reporter_org must not be empty");
         }
         for i in &self.intermediaries {
             if i.country.is_none() && i.asn.is_none() {

@@ -20,6 +20,7 @@ use taskforce_service::state::CommState;
 use crate::config::NotifyConfig;
 use crate::outbox::{Composer, Enqueued, record_bounce, record_communication_in};
 use crate::plan;
+use crate::run_lock;
 use crate::templates::Templates;
 
 /// What one `send` run did.
@@ -93,12 +94,43 @@ pub fn transport(cfg: &NotifyConfig) -> Result<AsyncSmtpTransport<Tokio1Executor
         .build())
 }
 
+/// The SMTP URL and the sender address are usable (checked before a schedule starts; outside
+/// the runtime, so the transport is not built: its connection pool starts a task).
+pub fn check_sending(cfg: &NotifyConfig) -> Result<()> {
+    AsyncSmtpTransport::<Tokio1Executor>::from_url(&cfg.smtp).with_context(|| {
+        format!("bad SMTP URL {:?} (smtp://HOST:PORT, smtp://…?tls=required, smtps://…)", redact(&cfg.smtp))
+    })?;
+    cfg.from.parse::<Address>().with_context(|| format!("not a sender address: {:?}", cfg.from))?;
+    Ok(())
+}
+
 fn redact(url: &str) -> String {
     taskforce_service::db::redact(url)
 }
 
-/// Plans, enqueues what is due, then delivers up to `limit` messages.
+/// Plans, enqueues what is due, then delivers up to `limit` messages; waits first for a run
+/// in progress elsewhere (the schedule, the API, another `notify send`) to finish.
 pub async fn send(db: &Db, cfg: &NotifyConfig, templates: &Templates, limit: Option<usize>) -> Result<SendReport> {
+    let lock = run_lock::acquire(db).await?;
+    let report = send_locked(db, cfg, templates, limit).await;
+    lock.release().await;
+    report
+}
+
+/// [`send`], or `None` at once when another run holds the database's notification lock.
+pub async fn send_if_idle(
+    db: &Db,
+    cfg: &NotifyConfig,
+    templates: &Templates,
+    limit: Option<usize>,
+) -> Result<Option<SendReport>> {
+    let Some(lock) = run_lock::try_acquire(db).await? else { return Ok(None) };
+    let report = send_locked(db, cfg, templates, limit).await;
+    lock.release().await;
+    report.map(Some)
+}
+
+async fn send_locked(db: &Db, cfg: &NotifyConfig, templates: &Templates, limit: Option<usize>) -> Result<SendReport> {
     let mut report = SendReport::default();
     let now = taskforce_service::time::now();
     let composer = Composer { db, cfg, templates };
@@ -107,19 +139,35 @@ pub async fn send(db: &Db, cfg: &NotifyConfig, templates: &Templates, limit: Opt
     report.plan_secs = started.elapsed().as_secs_f64();
     let started = Instant::now();
     report.no_contact = plan.items.iter().filter(|i| i.decision == plan::Decision::NoContact).count();
-    for item in plan.due() {
-        if limit.is_some_and(|l| report.enqueued.len() >= l) {
-            break;
-        }
-        if let Some(e) = composer.enqueue(item, &now).await? {
-            report.enqueued.push(e);
-        }
+    let due: Vec<&plan::PlanItem> =
+        plan.due().filter(|i| i.recipient.is_some()).take(limit.unwrap_or(usize::MAX)).collect();
+    for chunk in due.chunks(crate::outbox::ENQUEUE_CHUNK) {
+        report.enqueued.extend(composer.enqueue_batch(chunk, &now).await?);
     }
     report.enqueue_secs = started.elapsed().as_secs_f64();
     let started = Instant::now();
     deliver(db, cfg, &composer, limit, &mut report).await?;
     report.deliver_secs = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Marks a row `sending` before its SMTP transaction. On PostgreSQL the commit does not wait
+/// for its flush: should the mark be lost in a server crash, the row is still `planned` and is
+/// sent again with the same bytes — what `sending` leads to anyway — so it needs no flush of its
+/// own (the `sent` mark after the server's answer does wait for one).
+async fn mark_sending(db: &Db, id: i64, attempts: i64) -> Result<()> {
+    let mut tx = db.pool.begin().await?;
+    if db.dialect == taskforce_service::db::Dialect::Postgres {
+        sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
+    }
+    sqlx::query("UPDATE notify_outbox SET status = 'sending', attempts = $1, updated_at = $2 WHERE id = $3")
+        .bind(attempts)
+        .bind(taskforce_service::time::now())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Sends the outbox: interrupted rows first, then planned and due deferred ones, oldest first.
@@ -165,13 +213,7 @@ pub async fn deliver(
                 report.resumed += 1;
             }
             throttle.wait(&recipient).await;
-            let now = taskforce_service::time::now();
-            sqlx::query("UPDATE notify_outbox SET status = 'sending', attempts = $1, updated_at = $2 WHERE id = $3")
-                .bind(attempts)
-                .bind(now.clone())
-                .bind(id)
-                .execute(&db.pool)
-                .await?;
+            mark_sending(db, id, attempts).await?;
             done += 1;
             progressed = true;
             let to: Result<Address, _> = recipient.parse();

@@ -45,7 +45,7 @@ pub fn ticket_number(created_at: &str, id: i64) -> String {
     format!("TF-{day}-{id:06}")
 }
 
-/// What a message needs from outside its transaction: the reporter token and the attachments.
+/// What a message needs besides its text: the reporter token and the attachments.
 struct Prepared {
     token_id: i64,
     secret: String,
@@ -53,16 +53,13 @@ struct Prepared {
     parts: Vec<Part>,
 }
 
+/// Organisations enqueued per transaction: one commit (one flush on PostgreSQL) for this many
+/// tickets instead of two per ticket. A crash leaves every ticket of the chunk or none.
+pub const ENQUEUE_CHUNK: usize = 100;
+
 impl Composer<'_> {
-    /// A fresh reporter token for the organisation and its exports.
-    async fn prepare(&self, org: i64, now: &str) -> Result<Prepared> {
-        let expires = plus_days(now, self.cfg.token_days);
-        let mut raw = [0u8; 6];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut raw)
-            .map_err(|_| anyhow::anyhow!("no randomness"))?;
-        let token_name = format!("notify:org{org}:{}", raw.iter().map(|b| format!("{b:02x}")).collect::<String>());
-        let (token_id, secret) =
-            tokens::create_expiring(self.db, &token_name, Role::Reporter, Some(org), Some(&expires)).await?;
+    /// The organisation's exports (read outside the writing transaction).
+    async fn parts(&self, org: i64) -> Result<Vec<Part>> {
         let export_err =
             |e: taskforce_service::api::ApiError| anyhow::anyhow!("exporting organisation {org}: {}", e.message);
         let mut parts = vec![Part {
@@ -80,17 +77,65 @@ impl Composer<'_> {
                     .into_bytes(),
             });
         }
+        Ok(parts)
+    }
+
+    /// A fresh reporter token for the organisation, inside the caller's transaction.
+    async fn prepare_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        org: i64,
+        parts: Vec<Part>,
+        now: &str,
+    ) -> Result<Prepared> {
+        let expires = plus_days(now, self.cfg.token_days);
+        let mut raw = [0u8; 6];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut raw)
+            .map_err(|_| anyhow::anyhow!("no randomness"))?;
+        let token_name = format!("notify:org{org}:{}", raw.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let (token_id, secret) = tokens::create_in(tx, &token_name, Role::Reporter, Some(org), Some(&expires)).await?;
         Ok(Prepared { token_id, secret, expires, parts })
     }
 
     /// Creates the ticket and its first message, in one transaction: a crash leaves either both
     /// or neither.
     pub async fn enqueue(&self, item: &PlanItem, now: &str) -> Result<Option<Enqueued>> {
-        let Some(recipient) = &item.recipient else { return Ok(None) };
-        let told = serde_json::to_string(&plan::told(&item.hosts))?;
-        let prepared = self.prepare(item.org_id, now).await?;
+        Ok(self.enqueue_batch(&[item], now).await?.into_iter().next())
+    }
+
+    /// [`Composer::enqueue`] for several organisations in one transaction (those without a
+    /// recipient are left out).
+    pub async fn enqueue_batch(&self, items: &[&PlanItem], now: &str) -> Result<Vec<Enqueued>> {
+        let mut work = Vec::with_capacity(items.len());
+        for item in items {
+            if let Some(recipient) = &item.recipient {
+                work.push((*item, recipient, self.parts(item.org_id).await?));
+            }
+        }
+        if work.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.db.pool.begin().await?;
         self.db.lock_for_write(&mut tx).await?;
+        let mut out = Vec::with_capacity(work.len());
+        for (item, recipient, parts) in work {
+            out.push(self.enqueue_in(&mut tx, item, recipient, parts, now).await?);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// The ticket and its first message inside the caller's (write-locked) transaction.
+    async fn enqueue_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        item: &PlanItem,
+        recipient: &Recipient,
+        parts: Vec<Part>,
+        now: &str,
+    ) -> Result<Enqueued> {
+        let told = serde_json::to_string(&plan::told(&item.hosts))?;
+        let prepared = self.prepare_in(tx, item.org_id, parts, now).await?;
         let placeholder = format!("pending-{}", message::message_id("x", "x@x")?);
         let id: i64 = sqlx::query(
             "INSERT INTO notify_ticket (ticket, org_id, campaign, created_at, reason, worst_state, hosts_json, summary_json) \
@@ -103,7 +148,7 @@ impl Composer<'_> {
         .bind(item.decision.as_str())
         .bind(item.worst_state.clone())
         .bind(told)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?
         .try_get(0)?;
         let ticket = ticket_number(now, id);
@@ -131,11 +176,9 @@ impl Composer<'_> {
             .bind(ticket.clone())
             .bind(serde_json::to_string(&ctx)?)
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
-        let e = self.add_message_in(&mut tx, id, ctx, recipient.clone(), prepared, now).await?;
-        tx.commit().await?;
-        Ok(Some(e))
+        self.add_message_in(tx, id, ctx, recipient.clone(), prepared, now).await
     }
 
     /// The ticket's message for another recipient (after a refusal), with a fresh reporter token.
@@ -146,8 +189,9 @@ impl Composer<'_> {
         recipient: Recipient,
         now: &str,
     ) -> Result<Enqueued> {
-        let prepared = self.prepare(ctx.org_id, now).await?;
+        let parts = self.parts(ctx.org_id).await?;
         let mut tx = self.db.pool.begin().await?;
+        let prepared = self.prepare_in(&mut tx, ctx.org_id, parts, now).await?;
         let e = self.add_message_in(&mut tx, ticket_id, ctx, recipient, prepared, now).await?;
         tx.commit().await?;
         Ok(e)
@@ -168,11 +212,14 @@ impl Composer<'_> {
         ctx.portal_url = format!("{}/portal?token={}", self.cfg.base_url.trim_end_matches('/'), prepared.secret);
         ctx.token_expires_at = prepared.expires.clone();
         let (subject, text, html) = self.templates.render(&recipient.lang, &ctx)?;
-        let parts = prepared
+        let mut parts: Vec<Part> = prepared
             .parts
             .into_iter()
             .map(|p| Part { file_name: format!("{}-{}", ctx.ticket, p.file_name), ..p })
             .collect();
+        if self.cfg.attach_xarf {
+            parts.extend(self.xarf_parts(&ctx)?);
+        }
         let built = message::build(&self.cfg.from, &recipient.email, &ctx.ticket, &subject, text, html, parts)?;
         let id: i64 = sqlx::query(
             "INSERT INTO notify_outbox (ticket_id, org_id, recipient, recipient_kind, via, lang, status, message_id, subject, message, attempts, next_attempt_at, created_at, updated_at) \
@@ -205,6 +252,22 @@ impl Composer<'_> {
             recipient_kind: recipient.kind,
             message_id: built.message_id,
         })
+    }
+
+    /// One X-ARF v4 report per host the message tells (only this organisation's hosts).
+    fn xarf_parts(&self, ctx: &MessageContext) -> Result<Vec<Part>> {
+        let reporter = crate::xarf::Reporter { org: &self.cfg.reporter_org, email: &self.cfg.from };
+        let mut out = Vec::new();
+        for h in &ctx.hosts {
+            if let Some(report) = crate::xarf::report(h, &reporter, &ctx.ticket, &ctx.campaign)? {
+                out.push(Part {
+                    file_name: format!("{}-xarf-{}.json", ctx.ticket, h.ip.replace(':', "-")),
+                    content_type: "application/json",
+                    content: serde_json::to_vec_pretty(&report)?,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// After a permanent refusal: the ticket's message to the next address, or, with none left,

@@ -74,6 +74,9 @@ pub struct FixLine {
     pub family: String,
     pub status: String,
     pub fixed_in: Option<String>,
+    /// The family's CVEs that apply to this product (for the X-ARF reports).
+    #[serde(default)]
+    pub cves: Vec<String>,
 }
 
 /// One host that needs action.
@@ -222,6 +225,7 @@ fn fixes_for(version: Option<&str>) -> Vec<FixLine> {
             family: f.family.to_string(),
             status: f.status.to_string(),
             fixed_in: f.fixed_in.map(|b| b.to_string()),
+            cves: f.cves,
         })
         .collect()
 }

@@ -11,8 +11,9 @@ use serde::Serialize;
 
 use crate::plan::{FindingLine, FixLine, HostLine, Recipient, RecipientKind};
 
-/// The languages shipped; a contact's language outside this list gets English.
-pub const LANGUAGES: &[&str] = &["en", "de"];
+/// The languages shipped: the list the service validates a contact's `lang` against (imports and
+/// the contacts API), so a contact can only name a language these templates are written in.
+pub const LANGUAGES: &[&str] = taskforce_service::orgs_import::MESSAGE_LANGUAGES;
 
 /// The parts of one message.
 pub const PARTS: &[&str] = &["subject.txt", "body.txt", "body.html"];
@@ -179,6 +180,7 @@ fn sample_context() -> MessageContext {
                 family: "ProxyLogon".into(),
                 status: "vulnerable".into(),
                 fixed_in: Some("15.1.2176.9".into()),
+                cves: vec!["CVE-2021-26855".into()],
             }],
         }],
         compromised: 1,
@@ -205,4 +207,24 @@ pub fn export(dir: &Path) -> Result<Vec<PathBuf>> {
         written.push(path);
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every language a contact may be given has all its parts shipped, and nothing else is.
+    #[test]
+    fn the_languages_contacts_may_name_are_the_ones_shipped() {
+        for lang in LANGUAGES {
+            for part in PARTS {
+                let name = format!("{lang}/{part}");
+                assert!(SHIPPED.iter().any(|(n, _)| *n == name), "{name} is not shipped");
+            }
+        }
+        for (name, _) in SHIPPED {
+            let lang = name.split('/').next().unwrap();
+            assert!(LANGUAGES.contains(&lang), "{name} is shipped for a language contacts cannot choose");
+        }
+    }
 }

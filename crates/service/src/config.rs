@@ -30,6 +30,10 @@ pub struct Config {
     pub secure_cookies: bool,
     /// Web dashboard: hours a login session lasts.
     pub session_hours: u64,
+    /// Notification settings (the `[notify]` table: SMTP URL, sender, limits, `schedule_secs`
+    /// for sending on a schedule, …). The service keeps it as written; `taskforce serve` hands it
+    /// to the notification crate, which checks its keys.
+    pub notify: Option<toml::Table>,
 }
 
 impl Default for Config {
@@ -44,6 +48,7 @@ impl Default for Config {
             request_timeout_secs: 600,
             secure_cookies: false,
             session_hours: 12,
+            notify: None,
         }
     }
 }
@@ -130,5 +135,19 @@ mod tests {
         assert_eq!(c.max_upload_bytes, 10);
         assert_eq!(c.listen.port(), 8080);
         assert!(toml::from_str::<Config>("databse = \"x\"").is_err());
+    }
+
+    #[test]
+    fn the_notify_table_is_kept_for_the_notification_crate() {
+        let c: Config = toml::from_str(
+            "database = \"sqlite://x.db\"\n[notify]\nschedule_secs = 60\nsmtp = \"smtp://127.0.0.1:2525\"\n",
+        )
+        .unwrap();
+        let n = c.notify.expect("the [notify] table");
+        assert_eq!(n["schedule_secs"].as_integer(), Some(60));
+        assert_eq!(n["smtp"].as_str(), Some("smtp://127.0.0.1:2525"));
+        assert!(Config::default().notify.is_none());
+        // Other unknown tables are still refused.
+        assert!(toml::from_str::<Config>("[notfy]\nx = 1\n").is_err());
     }
 }

@@ -4,8 +4,10 @@
 //!
 //! Header-driven; columns (case-insensitive): `org` (or `organisation`, `organization`, `name`,
 //! required), `network` (or `cidr`), `asn`, `sector`, `cc` (or `country`), `abuse_email` (or
-//! `email`, `abuse_contact`), `contact_name`, `phone`, `role`. `network` and `asn` cells may list
-//! several values separated by `;` or spaces.
+//! `email`, `abuse_contact`), `contact_name`, `phone`, `role`, `lang` (or `language`: the
+//! language notifications to that contact are written in, one of [`MESSAGE_LANGUAGES`]; empty:
+//! by the organisation's country). `network` and `asn` cells may list several values separated
+//! by `;` or spaces.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -33,6 +35,24 @@ pub struct OrgRow {
     pub contact_name: Option<String>,
     pub phone: Option<String>,
     pub role: String,
+    pub lang: Option<String>,
+}
+
+/// The languages the notification templates are written in (`taskforce-notify` ships one set
+/// of templates per entry and checks that it does); a contact's language must be one of them.
+pub const MESSAGE_LANGUAGES: &[&str] = &["en", "de"];
+
+/// A contact's language as stored (lower-case), or why it cannot be used.
+pub fn check_lang(text: &str) -> Result<String, String> {
+    let lang = text.trim().to_ascii_lowercase();
+    if MESSAGE_LANGUAGES.contains(&lang.as_str()) {
+        Ok(lang)
+    } else {
+        Err(format!(
+            "unknown language {text:?}: the notification templates are written in {}",
+            MESSAGE_LANGUAGES.join(", ")
+        ))
+    }
 }
 
 /// Canonical CIDR text (host bits cleared), or why not.
@@ -77,6 +97,7 @@ pub fn read(path: &Path) -> Result<(Vec<OrgRow>, Vec<RowError>), FileError> {
     let cname_col = find(&["contact_name"]);
     let phone_col = find(&["phone"]);
     let role_col = find(&["role"]);
+    let lang_col = find(&["lang", "language"]);
     let records: Vec<csv::StringRecord> =
         reader.records().collect::<Result<_, _>>().map_err(|e| FileError::Io(e.to_string()))?;
     let (mut rows, mut bad) = (Vec::new(), Vec::new());
@@ -114,6 +135,13 @@ pub fn read(path: &Path) -> Result<(Vec<OrgRow>, Vec<RowError>), FileError> {
             match digits.parse::<i64>() {
                 Ok(n) if n > 0 && n <= u32::MAX as i64 => row.asns.push(n),
                 _ => problem = Some(format!("bad ASN {a:?}")),
+            }
+        }
+        if let Some(lang) = get(lang_col) {
+            match (check_lang(&lang), get(email_col)) {
+                (Ok(l), Some(_)) => row.lang = Some(l),
+                (Ok(_), None) => problem = Some(format!("a language ({lang:?}) but no e-mail address to write to")),
+                (Err(e), _) => problem = Some(e),
             }
         }
         if let Some(email) = get(email_col) {
@@ -221,10 +249,10 @@ pub async fn ingest_orgs(
         let contacts: Vec<_> = contacts.into_iter().collect();
         for part in contacts.chunks(1000) {
             let mut sql = String::from(
-                "INSERT INTO contact (org_id, email, role, name, phone, managed, source, imported_at) VALUES ",
+                "INSERT INTO contact (org_id, email, role, name, phone, managed, source, imported_at, lang) VALUES ",
             );
-            sql.push_str(&values_list(d, part.len(), 8));
-            sql.push_str(" ON CONFLICT (org_id, email, managed) DO UPDATE SET role = excluded.role, name = excluded.name, phone = excluded.phone, source = excluded.source, imported_at = excluded.imported_at");
+            sql.push_str(&values_list(d, part.len(), 9));
+            sql.push_str(" ON CONFLICT (org_id, email, managed) DO UPDATE SET role = excluded.role, name = excluded.name, phone = excluded.phone, source = excluded.source, imported_at = excluded.imported_at, lang = excluded.lang");
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for ((id, email), r) in part {
                 q = q
@@ -235,7 +263,8 @@ pub async fn ingest_orgs(
                     .bind(r.phone.clone())
                     .bind("automatic")
                     .bind(file_name.to_string())
-                    .bind(now.clone());
+                    .bind(now.clone())
+                    .bind(r.lang.clone());
             }
             q.execute(&mut *tx).await?;
         }

@@ -221,6 +221,8 @@ pub struct ContactInfo {
     pub managed: String,
     pub source: String,
     pub imported_at: String,
+    /// The language notifications to it are written in; `None`: by the organisation's country.
+    pub lang: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -267,7 +269,7 @@ pub async fn org_summary(db: &Db, id: i64) -> Result<Option<OrgSummary>> {
 pub async fn org_detail(db: &Db, id: i64, at: Option<&str>) -> Result<Option<OrgDetail>> {
     let Some(summary) = org_summary(db, id).await? else { return Ok(None) };
     let contacts: Vec<ContactInfo> = sqlx::query(
-        "SELECT id, email, role, name, phone, managed, source, imported_at FROM contact WHERE org_id = $1 \
+        "SELECT id, email, role, name, phone, managed, source, imported_at, lang FROM contact WHERE org_id = $1 \
          ORDER BY CASE managed WHEN 'manual' THEN 0 ELSE 1 END, CASE role WHEN 'abuse' THEN 0 ELSE 1 END, id",
     )
     .bind(id)
@@ -284,6 +286,7 @@ pub async fn org_detail(db: &Db, id: i64, at: Option<&str>) -> Result<Option<Org
             managed: r.try_get(5)?,
             source: r.try_get(6)?,
             imported_at: r.try_get(7)?,
+            lang: r.try_get(8)?,
         })
     })
     .collect::<Result<_>>()?;

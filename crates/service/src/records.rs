@@ -121,6 +121,22 @@ pub async fn contact(
     name: Option<&str>,
     phone: Option<&str>,
 ) -> RecordResult<Value> {
+    contact_with_lang(db, actor, org_id, email, role, name, phone, None).await
+}
+
+/// [`contact`] with the language notifications to it are written in (one of
+/// [`MESSAGE_LANGUAGES`](crate::orgs_import::MESSAGE_LANGUAGES); `None`: by the country).
+#[allow(clippy::too_many_arguments)]
+pub async fn contact_with_lang(
+    db: &Db,
+    actor: &Principal,
+    org_id: i64,
+    email: &str,
+    role: &str,
+    name: Option<&str>,
+    phone: Option<&str>,
+    lang: Option<&str>,
+) -> RecordResult<Value> {
     if query::org_summary(db, org_id).await?.is_none() {
         return Err(RecordError::NotFound("organisation"));
     }
@@ -131,12 +147,16 @@ pub async fn contact(
     if !matches!(role, "abuse" | "security" | "tech" | "executive") {
         return Err(RecordError::BadRequest("role must be abuse, security, tech or executive".into()));
     }
+    let lang = match lang.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(l) => Some(crate::orgs_import::check_lang(l).map_err(RecordError::BadRequest)?),
+        None => None,
+    };
     let name = name.map(str::trim).filter(|s| !s.is_empty());
     let phone = phone.map(str::trim).filter(|s| !s.is_empty());
     let mut tx = db.pool.begin().await?;
     let row = sqlx::query(
-        "INSERT INTO contact (org_id, email, role, name, phone, managed, source, imported_at) VALUES ($1, $2, $3, $4, $5, 'manual', $6, $7) \
-         ON CONFLICT (org_id, email, managed) DO UPDATE SET role = excluded.role, name = excluded.name, phone = excluded.phone, source = excluded.source, imported_at = excluded.imported_at RETURNING id",
+        "INSERT INTO contact (org_id, email, role, name, phone, managed, source, imported_at, lang) VALUES ($1, $2, $3, $4, $5, 'manual', $6, $7, $8) \
+         ON CONFLICT (org_id, email, managed) DO UPDATE SET role = excluded.role, name = excluded.name, phone = excluded.phone, source = excluded.source, imported_at = excluded.imported_at, lang = excluded.lang RETURNING id",
     )
     .bind(org_id)
     .bind(email_norm.clone())
@@ -145,10 +165,11 @@ pub async fn contact(
     .bind(phone.map(str::to_string))
     .bind(format!("analyst:{}", actor.name))
     .bind(crate::time::now())
+    .bind(lang.clone())
     .fetch_one(&mut *tx)
     .await?;
     let cid: i64 = row.try_get(0)?;
-    let after = json!({"id": cid, "org_id": org_id, "email": email_norm, "role": role, "name": name, "phone": phone, "managed": "manual"});
+    let after = json!({"id": cid, "org_id": org_id, "email": email_norm, "role": role, "name": name, "phone": phone, "managed": "manual", "lang": lang});
     audit_in(&mut tx, actor, "create", "contact", cid, None, Some(after.clone())).await?;
     tx.commit().await?;
     Ok(after)

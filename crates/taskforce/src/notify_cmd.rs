@@ -1,6 +1,6 @@
 //! `taskforce notify plan | send | bounces | templates`: wiring to `taskforce-notify`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
@@ -71,6 +71,9 @@ pub enum NotifyAction {
         /// Attach the IntelMQ events (JSON lines) besides the CSV.
         #[arg(long)]
         intelmq: bool,
+        /// Attach one X-ARF v4 report (JSON) per host besides the CSV.
+        #[arg(long)]
+        xarf: bool,
     },
     /// Read delivery status notifications (RFC 3464) from a Maildir or mbox and count them as bounces.
     Bounces {
@@ -88,25 +91,58 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
 }
 
-/// Settings: file (flag or TASKFORCE_NOTIFY_CONFIG), then flags.
-pub fn notify_config(file: Option<PathBuf>) -> Result<NotifyConfig> {
+/// Settings: a file (flag or TASKFORCE_NOTIFY_CONFIG), else the `[notify]` table of the
+/// service's configuration, else the defaults; flags are applied by the caller.
+pub fn notify_config(file: Option<PathBuf>, service: &Config, service_file: Option<&Path>) -> Result<NotifyConfig> {
     let file = file.or_else(|| std::env::var_os("TASKFORCE_NOTIFY_CONFIG").map(PathBuf::from));
-    NotifyConfig::load(file.as_deref())
+    match (&file, &service.notify) {
+        (None, Some(table)) => {
+            let origin = service_file.map(|p| p.display().to_string()).unwrap_or_else(|| "the configuration".into());
+            NotifyConfig::from_table(table.clone(), &origin)
+        }
+        _ => NotifyConfig::load(file.as_deref()),
+    }
 }
 
-/// The notification routes `serve` adds to the API.
-pub fn routes() -> Result<axum::Router<taskforce_service::api::AppState>> {
-    let cfg = notify_config(None)?;
-    let templates = Templates::load(cfg.templates.as_deref())?;
-    Ok(taskforce_notify::api::routes(taskforce_notify::api::NotifyState {
-        config: std::sync::Arc::new(cfg),
-        templates: std::sync::Arc::new(templates),
-        sending: Default::default(),
-    }))
+/// What `serve` adds for notifications: the API routes, and the schedule when `schedule_secs`
+/// is set (started with the server, on its database).
+pub struct ServeNotify {
+    pub routes: axum::Router<taskforce_service::api::AppState>,
+    pub state: taskforce_notify::api::NotifyState,
+}
+
+impl ServeNotify {
+    pub fn new(service: &Config, service_file: Option<&Path>) -> Result<ServeNotify> {
+        let cfg = notify_config(None, service, service_file)?;
+        if cfg.schedule_secs > 0 {
+            // Refuse a schedule that could never deliver before the server starts.
+            taskforce_notify::deliver::check_sending(&cfg)?;
+        }
+        let templates = Templates::load(cfg.templates.as_deref())?;
+        let state = taskforce_notify::api::NotifyState {
+            config: std::sync::Arc::new(cfg),
+            templates: std::sync::Arc::new(templates),
+            sending: Default::default(),
+        };
+        Ok(ServeNotify { routes: taskforce_notify::api::routes(state.clone()), state })
+    }
+
+    /// Starts the schedule, if configured (inside the server's runtime).
+    pub fn start_schedule(&self, db: &Db) {
+        let every = self.state.config.schedule_secs;
+        if every > 0 {
+            taskforce_notify::schedule::spawn(db.clone(), self.state.clone(), std::time::Duration::from_secs(every));
+        }
+    }
 }
 
 pub fn run(args: NotifyArgs) -> Result<u8> {
-    let mut cfg = notify_config(args.notify_config.clone())?;
+    let mut service = Config::load(args.config.as_deref())?;
+    if let Some(db) = &args.database {
+        service.database = db.clone();
+    }
+    service.check()?;
+    let mut cfg = notify_config(args.notify_config.clone(), &service, args.config.as_deref())?;
     if args.templates.is_some() {
         cfg.templates = args.templates.clone();
     }
@@ -123,11 +159,6 @@ pub fn run(args: NotifyArgs) -> Result<u8> {
         return Ok(0);
     }
     let templates = Templates::load(cfg.templates.as_deref())?;
-    let mut service = Config::load(args.config.as_deref())?;
-    if let Some(db) = &args.database {
-        service.database = db.clone();
-    }
-    service.check()?;
     runtime()?.block_on(async move {
         let db = Db::connect(&service.database).await?;
         let code = match args.action {
@@ -139,7 +170,7 @@ pub fn run(args: NotifyArgs) -> Result<u8> {
                 }
                 0
             }
-            NotifyAction::Send { smtp, from, base_url, limit, rate, domain_rate, intelmq } => {
+            NotifyAction::Send { smtp, from, base_url, limit, rate, domain_rate, intelmq, xarf } => {
                 if let Some(s) = smtp {
                     cfg.smtp = s;
                 }
@@ -156,6 +187,7 @@ pub fn run(args: NotifyArgs) -> Result<u8> {
                     cfg.domain_rate_per_sec = r;
                 }
                 cfg.attach_intelmq |= intelmq;
+                cfg.attach_xarf |= xarf;
                 cfg.check()?;
                 let report = taskforce_notify::deliver::send(&db, &cfg, &templates, limit).await?;
                 println!("{}", serde_json::to_string(&report)?);

@@ -194,6 +194,8 @@ pub struct NewContact {
     role: String,
     name: Option<String>,
     phone: Option<String>,
+    /// The language notifications to it are written in (`en`, `de`); absent: by the country.
+    lang: Option<String>,
 }
 
 fn abuse() -> String {
@@ -206,8 +208,17 @@ pub async fn add_contact(
     Path(id): Path<i64>,
     Json(body): Json<NewContact>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let after =
-        records::contact(&s.db, &p, id, &body.email, &body.role, body.name.as_deref(), body.phone.as_deref()).await?;
+    let after = records::contact_with_lang(
+        &s.db,
+        &p,
+        id,
+        &body.email,
+        &body.role,
+        body.name.as_deref(),
+        body.phone.as_deref(),
+        body.lang.as_deref(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(after)))
 }
 
