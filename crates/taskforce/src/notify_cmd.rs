@@ -94,15 +94,9 @@ pub fn notify_config(file: Option<PathBuf>) -> Result<NotifyConfig> {
     NotifyConfig::load(file.as_deref())
 }
 
-/// The notification routes `serve` adds to the API.
-pub fn routes() -> Result<axum::Router<taskforce_service::api::AppState>> {
-    let cfg = notify_config(None)?;
-    let templates = Templates::load(cfg.templates.as_deref())?;
-    Ok(taskforce_notify::api::routes(taskforce_notify::api::NotifyState {
-        config: std::sync::Arc::new(cfg),
-        templates: std::sync::Arc::new(templates),
-        sending: Default::default(),
-    }))
+/// The notification settings and templates `serve` gives the notification API and pages.
+pub fn serve_state() -> Result<taskforce_notify::api::NotifyState> {
+    taskforce_notify::api::NotifyState::new(notify_config(None)?)
 }
 
 pub fn run(args: NotifyArgs) -> Result<u8> {

@@ -109,8 +109,8 @@ pub fn serve(args: ServeArgs) -> Result<u8> {
     }
     config.check()?;
     taskforce_service::config::init_logging(&config.log_format);
-    let notify = crate::notify_cmd::routes()?;
-    let build: taskforce_service::server::AppBuilder = Box::new(move |state| taskforce_web::app_with(state, notify));
+    let notify = crate::notify_cmd::serve_state()?;
+    let build: taskforce_service::server::AppBuilder = Box::new(move |state| taskforce_web::app(state, notify));
     runtime()?.block_on(taskforce_service::server::run_app(config, build))?;
     Ok(0)
 }
