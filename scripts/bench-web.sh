@@ -18,6 +18,8 @@
 #   PROFILE [release] (debug: no release build, figures are then much slower than real)
 #   TASKFORCE_BENCH_PG  postgres://USER:PASS@HOST/DB (optional; needs psql)
 #   SKIP_BUILD=1        use the existing binaries
+#   YARA=1              build `taskforce` with its default features (yara-x: ~20 min more to
+#                       build, no effect on the pages); by default `--no-default-features`
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,7 +46,9 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
   flag=()
   [ "$profile" = release ] && flag=(--release)
   echo "== building ($profile)"
-  cargo build "${flag[@]}" -q -p taskforce
+  features=(--no-default-features)
+  [ "${YARA:-0}" = 1 ] && features=()
+  cargo build "${flag[@]}" -q -p taskforce "${features[@]}"
   cargo build "${flag[@]}" -q -p taskforce-service --example api_load
 fi
 [ -x "$bin" ] && [ -x "$load" ] || { echo "bench-web: $bin or $load missing" >&2; exit 1; }

@@ -10,7 +10,9 @@ use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::Row;
+use taskforce_service::Db;
 use taskforce_service::api::{Access, ApiError, ApiResult, AppState, Endpoint, Staff, audit};
+use taskforce_service::tokens::Principal;
 
 use crate::config::NotifyConfig;
 use crate::outbox::Composer;
@@ -23,6 +25,14 @@ pub struct NotifyState {
     pub templates: Arc<Templates>,
     /// One send at a time (a second request waits).
     pub sending: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl NotifyState {
+    /// The settings with their templates (the configured folder, or the shipped ones).
+    pub fn new(config: NotifyConfig) -> anyhow::Result<NotifyState> {
+        let templates = Templates::load(config.templates.as_deref())?;
+        Ok(NotifyState { config: Arc::new(config), templates: Arc::new(templates), sending: Default::default() })
+    }
 }
 
 /// The notification routes, with who may call them (the authorisation-matrix test walks it).
@@ -70,12 +80,17 @@ async fn send(
     Extension(n): Extension<NotifyState>,
     body: Option<Json<SendBody>>,
 ) -> ApiResult<Json<Value>> {
-    let limit = body.and_then(|b| b.0.limit);
+    Ok(Json(send_audited(&s.db, &n, &p, body.and_then(|b| b.0.limit)).await?))
+}
+
+/// Plans, enqueues what is due and delivers (one send at a time), then audits the batch: the
+/// one code path of the API's `POST /notify/send` and the dashboard's send button.
+pub async fn send_audited(db: &Db, n: &NotifyState, p: &Principal, limit: Option<usize>) -> ApiResult<Value> {
     let _one = n.sending.lock().await;
-    let report = crate::deliver::send(&s.db, &n.config, &n.templates, limit).await.map_err(any_err)?;
+    let report = crate::deliver::send(db, &n.config, &n.templates, limit).await.map_err(any_err)?;
     let after = serde_json::to_value(&report).map_err(anyhow::Error::from)?;
-    audit(&s.db, &p, "send", "notification", "batch", None, Some(after.clone())).await?;
-    Ok(Json(after))
+    audit(db, p, "send", "notification", "batch", None, Some(after.clone())).await?;
+    Ok(after)
 }
 
 fn page(q: &[(String, String)]) -> ApiResult<(i64, i64)> {
@@ -101,7 +116,7 @@ fn check_params(q: &[(String, String)], allowed: &[&str]) -> ApiResult<()> {
     }
 }
 
-const OUTBOX_COLUMNS: &str = "o.id, t.ticket, o.org_id, o.recipient, o.recipient_kind, o.via, o.lang, o.status, o.message_id, o.subject, o.attempts, o.last_error, o.next_attempt_at, o.created_at, o.updated_at, o.sent_at";
+const OUTBOX_COLUMNS: &str = "o.id, t.ticket, o.org_id, o.recipient, o.recipient_kind, o.via, o.lang, o.status, o.message_id, o.subject, o.attempts, o.last_error, o.next_attempt_at, o.created_at, o.updated_at, o.sent_at, g.name";
 
 fn outbox_json(r: &sqlx::any::AnyRow) -> Result<Value, sqlx::Error> {
     Ok(json!({
@@ -110,7 +125,7 @@ fn outbox_json(r: &sqlx::any::AnyRow) -> Result<Value, sqlx::Error> {
         "lang": r.try_get::<String, _>(6)?, "status": r.try_get::<String, _>(7)?, "message_id": r.try_get::<String, _>(8)?,
         "subject": r.try_get::<String, _>(9)?, "attempts": r.try_get::<i64, _>(10)?, "last_error": r.try_get::<Option<String>, _>(11)?,
         "next_attempt_at": r.try_get::<String, _>(12)?, "created_at": r.try_get::<String, _>(13)?, "updated_at": r.try_get::<String, _>(14)?,
-        "sent_at": r.try_get::<Option<String>, _>(15)?,
+        "sent_at": r.try_get::<Option<String>, _>(15)?, "organisation": r.try_get::<String, _>(16)?,
     }))
 }
 
@@ -121,31 +136,47 @@ async fn outbox(
 ) -> ApiResult<Json<Value>> {
     check_params(&q, &["status", "org", "page", "per_page"])?;
     let (limit, offset) = page(&q)?;
-    let status = param(&q, "status").map(str::to_string);
-    if let Some(st) = &status
-        && !["planned", "sending", "sent", "deferred", "failed"].contains(&st.as_str())
-    {
-        return Err(ApiError::bad_request(format!("unknown status {st:?}")));
-    }
     let org: Option<i64> = match param(&q, "org") {
         Some(v) => Some(v.parse().map_err(|_| ApiError::bad_request(format!("org must be a number, not {v:?}")))?),
         None => None,
     };
+    let (items, total) = outbox_page(&s.db, param(&q, "status"), org, limit, offset).await?;
+    Ok(Json(json!({"items": items, "total": total})))
+}
+
+/// The outbox statuses a filter may name.
+pub const OUTBOX_STATUSES: &[&str] = &["planned", "sending", "sent", "deferred", "failed"];
+
+/// Outbox rows, newest first, optionally of one status and one organisation, with the total:
+/// the API's outbox and the dashboard's.
+pub async fn outbox_page(
+    db: &Db,
+    status: Option<&str>,
+    org: Option<i64>,
+    limit: i64,
+    offset: i64,
+) -> ApiResult<(Vec<Value>, i64)> {
+    if let Some(st) = status
+        && !OUTBOX_STATUSES.contains(&st)
+    {
+        return Err(ApiError::bad_request(format!("unknown status {st:?}")));
+    }
+    let status = status.map(str::to_string);
     let sql = format!(
-        "SELECT {OUTBOX_COLUMNS} FROM notify_outbox o JOIN notify_ticket t ON t.id = o.ticket_id \
+        "SELECT {OUTBOX_COLUMNS} FROM notify_outbox o JOIN notify_ticket t ON t.id = o.ticket_id JOIN organisation g ON g.id = o.org_id \
          WHERE ($1 IS NULL OR o.status = $1) AND ($2 IS NULL OR o.org_id = $2) ORDER BY o.id DESC LIMIT {limit} OFFSET {offset}"
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(status.clone()).bind(org).fetch_all(&s.db.pool).await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(status.clone()).bind(org).fetch_all(&db.pool).await?;
     let total: i64 = sqlx::query(
         "SELECT COUNT(*) FROM notify_outbox o WHERE ($1 IS NULL OR o.status = $1) AND ($2 IS NULL OR o.org_id = $2)",
     )
     .bind(status)
     .bind(org)
-    .fetch_one(&s.db.pool)
+    .fetch_one(&db.pool)
     .await?
     .try_get(0)?;
     let items = rows.iter().map(outbox_json).collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(json!({"items": items, "total": total})))
+    Ok((items, total))
 }
 
 const TICKET_COLUMNS: &str = "t.id, t.ticket, t.org_id, o.name, t.campaign, t.created_at, t.reason, t.worst_state, t.status, t.acknowledged_at, t.acknowledged_by, t.token_expires_at";
@@ -171,14 +202,35 @@ async fn tickets(
         Some(v) => Some(v.parse().map_err(|_| ApiError::bad_request(format!("org must be a number, not {v:?}")))?),
         None => None,
     };
-    let status = param(&q, "status").map(str::to_string);
+    let (items, _) = ticket_page(&s.db, org, param(&q, "status"), limit, offset).await?;
+    Ok(Json(json!({"items": items})))
+}
+
+/// Tickets, newest first, optionally of one organisation and one status, with the total: the
+/// API's ticket list and the dashboard's.
+pub async fn ticket_page(
+    db: &Db,
+    org: Option<i64>,
+    status: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> ApiResult<(Vec<Value>, i64)> {
+    let status = status.map(str::to_string);
     let sql = format!(
         "SELECT {TICKET_COLUMNS} FROM notify_ticket t JOIN organisation o ON o.id = t.org_id \
          WHERE ($1 IS NULL OR t.org_id = $1) AND ($2 IS NULL OR t.status = $2) AND t.ticket LIKE 'TF-%' ORDER BY t.id DESC LIMIT {limit} OFFSET {offset}"
     );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org).bind(status).fetch_all(&s.db.pool).await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org).bind(status.clone()).fetch_all(&db.pool).await?;
+    let total: i64 = sqlx::query(
+        "SELECT COUNT(*) FROM notify_ticket t WHERE ($1 IS NULL OR t.org_id = $1) AND ($2 IS NULL OR t.status = $2) AND t.ticket LIKE 'TF-%'",
+    )
+    .bind(org)
+    .bind(status)
+    .fetch_one(&db.pool)
+    .await?
+    .try_get(0)?;
     let items = rows.iter().map(ticket_json).collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(json!({"items": items})))
+    Ok((items, total))
 }
 
 async fn ticket_detail(
@@ -186,21 +238,29 @@ async fn ticket_detail(
     Staff(_): Staff,
     Path(ticket): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+    ticket_with_messages(&s.db, &ticket).await?.map(Json).ok_or_else(|| ApiError::not_found("ticket"))
+}
+
+/// A ticket by its number: its organisation, the hosts and summary the message told, and every
+/// message sent for it (the API's ticket detail and the dashboard's ticket page).
+pub async fn ticket_with_messages(db: &Db, ticket: &str) -> ApiResult<Option<Value>> {
+    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {TICKET_COLUMNS}, t.hosts_json, t.summary_json FROM notify_ticket t JOIN organisation o ON o.id = t.org_id WHERE t.ticket = $1"
     )))
-    .bind(ticket.clone())
-    .fetch_optional(&s.db.pool)
+    .bind(ticket.to_string())
+    .fetch_optional(&db.pool)
     .await?
-    .ok_or_else(|| ApiError::not_found("ticket"))?;
+    else {
+        return Ok(None);
+    };
     let mut out = ticket_json(&row)?;
     let hosts: Value = serde_json::from_str(&row.try_get::<String, _>(12)?).unwrap_or(Value::Null);
     let summary: Value = serde_json::from_str(&row.try_get::<String, _>(13)?).unwrap_or(Value::Null);
     let messages = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {OUTBOX_COLUMNS} FROM notify_outbox o JOIN notify_ticket t ON t.id = o.ticket_id WHERE t.ticket = $1 ORDER BY o.id"
+        "SELECT {OUTBOX_COLUMNS} FROM notify_outbox o JOIN notify_ticket t ON t.id = o.ticket_id JOIN organisation g ON g.id = o.org_id WHERE t.ticket = $1 ORDER BY o.id"
     )))
-    .bind(ticket)
-    .fetch_all(&s.db.pool)
+    .bind(ticket.to_string())
+    .fetch_all(&db.pool)
     .await?
     .iter()
     .map(outbox_json)
@@ -208,13 +268,39 @@ async fn ticket_detail(
     out["hosts"] = hosts;
     out["summary"] = summary;
     out["messages"] = Value::Array(messages);
-    Ok(Json(out))
+    Ok(Some(out))
+}
+
+/// Addresses that refuse mail, most recent first, with the total.
+pub async fn bounce_page(db: &Db, limit: i64, offset: i64) -> ApiResult<(Vec<Value>, i64)> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT email, first_at, last_at, count, source, reason FROM notify_bounce ORDER BY last_at DESC, id DESC LIMIT {limit} OFFSET {offset}"
+    )))
+    .fetch_all(&db.pool)
+    .await?;
+    let items = rows
+        .iter()
+        .map(|r| {
+            Ok(json!({
+                "email": r.try_get::<String, _>(0)?, "first_at": r.try_get::<String, _>(1)?, "last_at": r.try_get::<String, _>(2)?,
+                "count": r.try_get::<i64, _>(3)?, "source": r.try_get::<String, _>(4)?, "reason": r.try_get::<String, _>(5)?,
+            }))
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let total: i64 = sqlx::query("SELECT COUNT(*) FROM notify_bounce").fetch_one(&db.pool).await?.try_get(0)?;
+    Ok((items, total))
 }
 
 async fn acknowledge(State(s): State<AppState>, Staff(p): Staff, Path(ticket): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(acknowledge_audited(&s.db, &p, &ticket).await?))
+}
+
+/// Records that a ticket's organisation answered (communication → `acknowledged`) and audits
+/// it: the one code path of the API's acknowledge and the dashboard's form.
+pub async fn acknowledge_audited(db: &Db, p: &Principal, ticket: &str) -> ApiResult<Value> {
     let now = taskforce_service::time::now();
     let actor = format!("analyst:{}", p.name);
-    match crate::outbox::acknowledge(&s.db, &ticket, &actor, &now).await.map_err(any_err)? {
+    match crate::outbox::acknowledge(db, ticket, &actor, &now).await.map_err(any_err)? {
         None => Err(ApiError::not_found("ticket")),
         Some(false) => Err(ApiError::new(
             axum::http::StatusCode::CONFLICT,
@@ -222,8 +308,8 @@ async fn acknowledge(State(s): State<AppState>, Staff(p): Staff, Path(ticket): P
         )),
         Some(true) => {
             let after = json!({"ticket": ticket, "status": "acknowledged", "at": now});
-            audit(&s.db, &p, "acknowledge", "ticket", &ticket, None, Some(after.clone())).await?;
-            Ok(Json(after))
+            audit(db, p, "acknowledge", "ticket", ticket, None, Some(after.clone())).await?;
+            Ok(after)
         }
     }
 }

@@ -34,7 +34,11 @@ pub async fn serve_app_on(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let app = build(AppState { db: db.clone(), config: Arc::new(config) });
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("serving")?;
+    // With each connection's peer address (the pages throttle failed logins per address).
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving")?;
     db.pool.close().await;
     Ok(())
 }

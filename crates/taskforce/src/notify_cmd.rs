@@ -104,10 +104,9 @@ pub fn notify_config(file: Option<PathBuf>, service: &Config, service_file: Opti
     }
 }
 
-/// What `serve` adds for notifications: the API routes, and the schedule when `schedule_secs`
-/// is set (started with the server, on its database).
+/// What `serve` adds for notifications: the settings and templates the notification API and
+/// pages share, and the schedule when `schedule_secs` is set (started with the server).
 pub struct ServeNotify {
-    pub routes: axum::Router<taskforce_service::api::AppState>,
     pub state: taskforce_notify::api::NotifyState,
 }
 
@@ -118,13 +117,7 @@ impl ServeNotify {
             // Refuse a schedule that could never deliver before the server starts.
             taskforce_notify::deliver::check_sending(&cfg)?;
         }
-        let templates = Templates::load(cfg.templates.as_deref())?;
-        let state = taskforce_notify::api::NotifyState {
-            config: std::sync::Arc::new(cfg),
-            templates: std::sync::Arc::new(templates),
-            sending: Default::default(),
-        };
-        Ok(ServeNotify { routes: taskforce_notify::api::routes(state.clone()), state })
+        Ok(ServeNotify { state: taskforce_notify::api::NotifyState::new(cfg)? })
     }
 
     /// Starts the schedule, if configured (inside the server's runtime).

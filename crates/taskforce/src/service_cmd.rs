@@ -112,7 +112,7 @@ pub fn serve(args: ServeArgs) -> Result<u8> {
     let notify = crate::notify_cmd::ServeNotify::new(&config, args.options.config.as_deref())?;
     let build: taskforce_service::server::AppBuilder = Box::new(move |state| {
         notify.start_schedule(&state.db);
-        taskforce_web::app_with(state, notify.routes)
+        taskforce_web::app(state, notify.state.clone())
     });
     runtime()?.block_on(taskforce_service::server::run_app(config, build))?;
     Ok(0)

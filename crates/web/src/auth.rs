@@ -3,18 +3,24 @@
 //! the session's CSRF token in a hidden field; a bearer token needs none (a browser never adds
 //! that header to a forged cross-site form).
 
-use axum::Form;
-use axum::extract::{FromRequestParts, Query, State};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
 use serde::Deserialize;
 use serde_json::json;
 use taskforce_service::api::AppState;
+use taskforce_service::audit;
 use taskforce_service::tokens::{Principal, Role};
 
 use crate::render::{PageError, PageResult, page};
 use crate::sessions::{self, Owner};
+use crate::throttle::{self, LoginThrottle};
 
 pub const SESSION_COOKIE: &str = "tf_session";
 /// Double-submit cookie of the login form (there is no session yet to hold its CSRF token).
@@ -159,19 +165,57 @@ pub struct LoginForm {
     next: String,
 }
 
-pub async fn login(State(s): State<AppState>, headers: HeaderMap, Form(f): Form<LoginForm>) -> PageResult {
+/// The client's address, when the server was started with connection info (`taskforce serve`
+/// is); `None` in-process (then only the per-account limit applies).
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())))
+    }
+}
+
+pub async fn login(
+    State(s): State<AppState>,
+    Extension(throttle): Extension<Arc<LoginThrottle>>,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> PageResult {
     let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or("");
     if expected.is_empty() || !constant_time_eq(expected.as_bytes(), f.csrf.as_bytes()) {
         return Err(PageError::Forbidden(
             "This form's security token is missing or stale (CSRF check). Reload the login page.".into(),
         ));
     }
+    let address = addr.map(|a| a.to_string()).unwrap_or_else(|| "unknown".into());
+    if let Some(refused) = throttle.check(&f.name, addr, Instant::now()) {
+        tracing::warn!(user = %f.name, %address, by = refused.by, "login refused: too many failures");
+        let minutes = refused.retry_after.as_secs().div_ceil(60).max(1);
+        let whose = if refused.by == "account" { "for this account" } else { "from your address" };
+        let message = format!(
+            "Too many failed logins {whose} in the last {} minutes. Try again in {minutes} minute{}.",
+            throttle::WINDOW.as_secs() / 60,
+            if minutes == 1 { "" } else { "s" }
+        );
+        let mut r = render_login(&s, &headers, Some(&f.next), Some(&message))?;
+        *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(refused.retry_after.as_secs().max(1)));
+        return Ok(r);
+    }
     let Some(user_id) = crate::users::verify(&s.db, &f.name, &f.password).await? else {
-        tracing::warn!(user = %f.name, "failed login");
+        tracing::warn!(user = %f.name, %address, "failed login");
+        let locked = throttle.failed(&f.name, addr, Instant::now());
+        let detail = json!({"address": address, "locked": locked});
+        let actor = format!("anonymous@{address}");
+        audit::record(&s.db.pool, &actor, "login_failed", "user", f.name.trim(), None, Some(detail)).await?;
         let mut r = render_login(&s, &headers, Some(&f.next), Some("Unknown name or wrong password."))?;
-        *r.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
+        *r.status_mut() = StatusCode::UNAUTHORIZED;
         return Ok(r);
     };
+    throttle.succeeded(&f.name);
     let secret = sessions::create(&s.db, Owner::User(user_id), s.config.session_hours).await?;
     let target = safe_next(Some(&f.next)).unwrap_or_else(|| "/".into());
     Ok(session_redirect(&s, &headers, &secret, &target))

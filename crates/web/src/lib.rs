@@ -13,15 +13,18 @@ pub mod headers;
 mod pages;
 pub mod render;
 pub mod sessions;
+pub mod throttle;
 pub mod users;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use axum::{Extension, Router};
+use taskforce_notify::api::NotifyState;
 use taskforce_service::api::{self, AppState};
 
-/// The pages alone (no API), with the security headers.
-pub fn routes(state: AppState) -> Router {
+/// The pages alone (no API), with the security headers. The notification pages act through
+/// `notify` (the same state, lock and functions as the notification API).
+pub fn routes(state: AppState, notify: NotifyState) -> Router {
     // Uploads stream to disk with the service's own limit (max_upload_bytes).
     let uploads = Router::new()
         .route("/ingests", get(pages::ingests::list).post(pages::ingests::upload))
@@ -42,25 +45,27 @@ pub fn routes(state: AppState) -> Router {
         .route("/hosts/{id}", get(pages::hosts::detail))
         .route("/hosts/{id}/remediation", post(pages::hosts::remediation))
         .route("/ingests/{id}", get(pages::ingests::detail))
-        .route("/notifications", get(pages::overview::notifications))
+        .route("/notifications", get(pages::notifications::page))
+        .route("/notifications/send", post(pages::notifications::send))
+        .route("/notifications/tickets/{ticket}", get(pages::notifications::ticket))
+        .route("/notifications/tickets/{ticket}/acknowledge", post(pages::notifications::acknowledge))
         .route("/admin/tokens", get(pages::admin::tokens).post(pages::admin::create_token))
         .route("/admin/tokens/{id}/revoke", post(pages::admin::revoke_token))
         .route("/admin/users", get(pages::admin::users).post(pages::admin::create_user))
         .route("/admin/users/{id}/disable", post(pages::admin::disable_user))
         .route("/portal", get(pages::portal::page))
         .merge(uploads)
+        .layer(Extension(notify))
+        .layer(Extension(std::sync::Arc::new(throttle::LoginThrottle::default())))
         .layer(axum::middleware::map_response(headers::add))
         .with_state(state)
 }
 
-/// The whole application `taskforce serve` runs: the JSON API and the pages, every response
-/// with the security headers.
-pub fn app(state: AppState) -> Router {
-    app_with(state, Router::new())
-}
-
-/// [`app`] with `extra` API routes from other crates (the notification routes), which get the
-/// API's state, limits and the pages' security headers.
-pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
-    api::router_with(state.clone(), extra).merge(routes(state)).layer(axum::middleware::map_response(headers::add))
+/// The whole application `taskforce serve` runs: the JSON API with the notification routes, and
+/// the pages, every response with the security headers.
+pub fn app(state: AppState, notify: NotifyState) -> Router {
+    let extra = taskforce_notify::api::routes(notify.clone());
+    api::router_with(state.clone(), extra)
+        .merge(routes(state, notify))
+        .layer(axum::middleware::map_response(headers::add))
 }

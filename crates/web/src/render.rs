@@ -25,6 +25,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("users.html", include_str!("../templates/users.html")),
     ("notifications.html", include_str!("../templates/notifications.html")),
     ("portal.html", include_str!("../templates/portal.html")),
+    ("ticket.html", include_str!("../templates/ticket.html")),
 ];
 
 fn env() -> &'static Environment<'static> {
@@ -118,6 +119,7 @@ impl From<taskforce_service::api::ApiError> for PageError {
         match e.status {
             StatusCode::FORBIDDEN => PageError::Forbidden(e.message),
             StatusCode::NOT_FOUND => PageError::NotFound("page"),
+            StatusCode::CONFLICT => PageError::Conflict(e.message),
             s if s.is_client_error() => PageError::BadRequest(e.message),
             _ => PageError::Internal(e.message),
         }

@@ -160,7 +160,7 @@ async fn dashboard_in_chromium(kind: &str) {
     // The real application on loopback.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = taskforce_web::app(AppState { db: w.db.clone(), config: w.config.clone() });
+    let app = taskforce_web::app(AppState { db: w.db.clone(), config: w.config.clone() }, common::notify_state(None));
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let profile = tempfile::tempdir().unwrap();
     let c = browser(&driver, profile.path()).await;
@@ -259,6 +259,140 @@ async fn dashboard_in_chromium(kind: &str) {
     c.close().await.unwrap();
     server.abort();
 }
+
+/// The real application on loopback, with each connection's address (as `taskforce serve`
+/// runs it), mailing to `sink`.
+async fn serve(w: &common::Web, sink: &common::Sink) -> (String, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = taskforce_web::app(
+        AppState { db: w.db.clone(), config: w.config.clone() },
+        common::notify_state(Some(sink.url())),
+    );
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await
+    });
+    (base, server)
+}
+
+async fn log_in(c: &Client, base: &str, name: &str, password: &str) {
+    c.goto(&format!("{base}/login")).await.unwrap();
+    c.find(Locator::Css("#name")).await.unwrap().send_keys(name).await.unwrap();
+    c.find(Locator::Css("#password")).await.unwrap().send_keys(password).await.unwrap();
+    click(c, "form.card button[type=submit]").await;
+}
+
+/// Notifications in the browser: the plan preview with its "no contact" organisation, a send
+/// (real SMTP sink), the outbox, a ticket found by number and acknowledged, the organisation's
+/// tickets, the past-date field; a reporter is refused; failed logins are throttled.
+async fn notifications_history_and_throttling_in_chromium(kind: &str) {
+    let Some(driver) = start_driver().await else { return };
+    let Some(w) = common::web(kind).await else { return };
+    w.add_quiet_org().await;
+    let sink = common::Sink::start();
+    let password = "a long enough passphrase";
+    taskforce_web::users::create(&w.db, "ana", Role::Analyst, None, password).await.unwrap();
+    taskforce_web::users::create(&w.db, "clinic-it", Role::Reporter, Some(w.clinic), password).await.unwrap();
+    let (base, server) = serve(&w, &sink).await;
+    let profile = tempfile::tempdir().unwrap();
+    let c = browser(&driver, profile.path()).await;
+
+    log_in(&c, &base, "ana", password).await;
+    c.wait().at_most(WAIT).for_element(Locator::Css("#at-form")).await.unwrap();
+    click(&c, "nav a[href='/notifications']").await;
+    c.wait().at_most(WAIT).for_element(Locator::Css("table#plan-due")).await.unwrap();
+    assert_eq!(c.title().await.unwrap(), "Notifications · taskforce");
+    let due = text_of(&c, "table#plan-due tbody").await;
+    assert!(due.contains("County of Example") && due.contains("abuse@county.example"), "{due}");
+    let none = text_of(&c, "table#plan-no-contact tbody").await;
+    assert!(none.contains("Quiet Example Ltd"), "{none}");
+    shot(&c, kind, "notifications-plan").await;
+
+    // Send what is due; the outbox shows the messages as sent.
+    click(&c, "#send-form button[type=submit]").await;
+    let done = text_of(&c, "p.ok").await;
+    assert!(done.contains("2 new ticket(s), 2 sent"), "{done}");
+    assert_eq!(sink.count(), 2);
+    let outbox = text_of(&c, "table#outbox-rows tbody").await;
+    assert!(outbox.contains("abuse@county.example") && outbox.contains("sent"), "{outbox}");
+
+    // Filter the outbox by status.
+    c.find(Locator::Css("#f-status")).await.unwrap().select_by_value("failed").await.unwrap();
+    click(&c, "#outbox-filter button[type=submit]").await;
+    c.wait().at_most(WAIT).for_url(&url(&base, "/notifications?status=failed&org=")).await.unwrap();
+    assert!(text_of(&c, "table#outbox-rows tbody").await.contains("No messages."));
+
+    // Find the county's ticket by its number and record the acknowledgement.
+    let ticket: String = {
+        use sqlx::Row;
+        sqlx::query("SELECT ticket FROM notify_ticket WHERE org_id = $1")
+            .bind(w.county)
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap()
+    };
+    c.find(Locator::Css("#ticket")).await.unwrap().send_keys(&ticket).await.unwrap();
+    click(&c, "#ticket-search button[type=submit]").await;
+    c.wait().at_most(WAIT).for_element(Locator::Css("#ack-form")).await.unwrap();
+    assert_eq!(c.title().await.unwrap(), format!("Ticket {ticket} · taskforce"));
+    assert!(text_of(&c, "table#ticket-hosts").await.contains("192.0.2.10"));
+    assert!(text_of(&c, "table#ticket-messages").await.contains("abuse@county.example"));
+    shot(&c, kind, "ticket").await;
+    click(&c, "#ack-form button[type=submit]").await;
+    assert!(text_of(&c, "p.ok").await.contains("acknowledged"));
+    assert_eq!(w.comm_state(w.county).await, "acknowledged");
+
+    // The organisation's page lists the ticket; its date field shows the past.
+    click(&c, "#ticket-facts a").await;
+    c.wait().at_most(WAIT).for_element(Locator::Css("table#org-tickets")).await.unwrap();
+    assert!(text_of(&c, "table#org-tickets tbody").await.contains(&ticket));
+    c.execute("document.querySelector('#at').value = '2021-03-02'", vec![]).await.unwrap();
+    click(&c, "#at-form button[type=submit]").await;
+    c.wait().at_most(WAIT).for_element(Locator::Css("#past")).await.unwrap();
+    assert_eq!(path_of(&c).await, format!("/organisations/{}?at=2021-03-02", w.county));
+    let past = text_of(&c, "#past").await;
+    assert!(past.contains("As known on 2021-03-02") && past.contains("not contacted"), "{past}");
+    // The overview's date field.
+    c.goto(&format!("{base}/")).await.unwrap();
+    c.execute("document.querySelector('#at').value = '2021-03-03'", vec![]).await.unwrap();
+    click(&c, "#at-form button[type=submit]").await;
+    let past = text_of(&c, "#past").await;
+    assert!(past.contains("As known on 2021-03-03"), "{past}");
+    shot(&c, kind, "overview-past").await;
+    click(&c, "form.logout button").await;
+    c.wait().at_most(WAIT).for_element(Locator::Css("#password")).await.unwrap();
+
+    // A reporter is refused the notification pages.
+    log_in(&c, &base, "clinic-it", password).await;
+    c.wait().at_most(WAIT).for_element(Locator::Css("#hunt-form")).await.unwrap();
+    c.goto(&format!("{base}/notifications")).await.unwrap();
+    assert_eq!(c.title().await.unwrap(), "Not allowed · taskforce");
+    assert!(!c.source().await.unwrap().contains("County of Example"));
+    c.goto(&format!("{base}/notifications/tickets/{ticket}")).await.unwrap();
+    assert_eq!(c.title().await.unwrap(), "Not allowed · taskforce");
+    c.goto(&format!("{base}/")).await.unwrap();
+    click(&c, "form.logout button").await;
+    c.wait().at_most(WAIT).for_element(Locator::Css("#password")).await.unwrap();
+
+    // Five wrong passwords, then even the right one is refused with a clear message.
+    for _ in 0..5 {
+        log_in(&c, &base, "ana", "wrong password").await;
+        let e = text_of(&c, "p.error").await;
+        assert!(e.contains("Unknown name or wrong password"), "{e}");
+    }
+    log_in(&c, &base, "ana", password).await;
+    let e = text_of(&c, "p.error").await;
+    assert!(e.contains("Too many failed logins") && e.contains("Try again in"), "{e}");
+    assert!(path_of(&c).await.starts_with("/login"));
+    shot(&c, kind, "login-throttled").await;
+
+    c.close().await.unwrap();
+    server.abort();
+}
+
+crate::on_both!(notifications_history_and_throttling_in_chromium);
 
 fn url(base: &str, path: &str) -> url::Url {
     url::Url::parse(&format!("{base}{path}")).unwrap()

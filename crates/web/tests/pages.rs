@@ -472,3 +472,108 @@ async fn overview_lists_and_pagination(kind: &str) {
     assert!(a.body.contains("bad.csv"));
 }
 crate::on_both!(overview_lists_and_pagination);
+
+/// Failed logins are throttled per account and per client address (HTTP 429 with a clear
+/// message and Retry-After), audited, and a refused attempt is not let in even with the right
+/// password.
+async fn login_throttling(kind: &str) {
+    let Some(w) = web(kind).await else { return };
+    let password = "a long enough passphrase";
+    for name in ["ana", "bob", "carol", "dave"] {
+        taskforce_web::users::create(&w.db, name, Role::Analyst, None, password).await.unwrap();
+    }
+    let attempt = |name: &'static str, pw: &'static str, from: &'static str| {
+        let w = &w;
+        async move {
+            let mut jar = Jar::default();
+            let csrf = w.get(&mut jar, "/login").await.csrf();
+            let fields = [("csrf", csrf.as_str()), ("name", name), ("password", pw), ("next", "/")];
+            w.post_form_from(&mut jar, "/login", &fields, Some(from.parse().unwrap())).await
+        }
+    };
+    // Per address: five failures from one address, whatever the account...
+    for name in ["ana", "bob", "ana", "bob", "ana"] {
+        let a = attempt(name, "wrong", "192.0.2.50:40000").await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{name}");
+        assert!(a.body.contains("Unknown name or wrong password."));
+    }
+    // ...and the next attempt from there is refused, even for another account with its password.
+    let a = attempt("carol", password, "192.0.2.50:40001").await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS, "{}", a.body);
+    assert!(a.body.contains("Too many failed logins from your address"), "{}", a.body);
+    let retry: u64 = a.headers.get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
+    assert!((1..=15 * 60).contains(&retry), "{retry}");
+    assert!(a.set_cookies().iter().all(|c| !c.starts_with("tf_session=")), "no session");
+    // Another address is not affected.
+    assert_eq!(attempt("carol", password, "192.0.2.51:40000").await.status, StatusCode::SEE_OTHER);
+    // Per account: failures from five addresses lock the account for every address.
+    for i in 0..5 {
+        let from: &'static str = Box::leak(format!("198.51.100.{}:1234", 60 + i).into_boxed_str());
+        assert_eq!(attempt("dave", "wrong", from).await.status, StatusCode::UNAUTHORIZED);
+    }
+    let a = attempt("dave", password, "203.0.113.77:1234").await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(a.body.contains("Too many failed logins for this account"), "{}", a.body);
+    // A fresh address, a fresh account: fine.
+    assert_eq!(attempt("ana", password, "203.0.113.78:1234").await.status, StatusCode::SEE_OTHER);
+    // Every failure is in the audit log with the client's address.
+    let failed = w.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'login_failed'").await;
+    assert_eq!(failed, 10);
+    let locked = w
+        .scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'login_failed' AND after_json LIKE '%\"locked\":true%'")
+        .await;
+    assert_eq!(locked, 2, "the address's fifth failure and the account's fifth");
+    let from_addr = w
+        .scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'login_failed' AND actor = 'anonymous@192.0.2.50' AND object_id = 'ana'")
+        .await;
+    assert_eq!(from_addr, 3);
+}
+crate::on_both!(login_throttling);
+
+/// `?at=YYYY-MM-DD` on the overview and an organisation's page: the states as the history knew
+/// them at the end of that day; a date that is not one is refused.
+async fn past_date_views(kind: &str) {
+    let Some(w) = web(kind).await else { return };
+    let mut jar = w.login_as("ana", Role::Analyst, None).await;
+    // The county's host was seen compromised on 2021-03-03, the clinic's vulnerable on 03-04.
+    let a = w.get(&mut jar, "/?at=2021-03-03").await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(a.body.contains("As known on 2021-03-03"), "{}", a.body);
+    assert!(a.body.contains("value=\"2021-03-03\""), "the date field keeps the date");
+    let counts = past_section(&a.body);
+    assert!(counts.contains("compromised</span></th><td>1</td><td>1</td>"), "{counts}");
+    assert!(counts.contains("vulnerable</span></th><td>0</td><td>0</td>"), "{counts}");
+    let a = w.get(&mut jar, "/?at=2021-03-04").await;
+    assert!(past_section(&a.body).contains("vulnerable</span></th><td>1</td><td>1</td>"));
+    let a = w.get(&mut jar, "/?at=2021-03-02").await;
+    assert!(past_section(&a.body).contains("compromised</span></th><td>0</td><td>0</td>"));
+    // Today's view has no past section.
+    assert!(!w.get(&mut jar, "/").await.body.contains("As known on"));
+
+    // The organisation's page: a step recorded today is not in the past state.
+    let csrf = w.get(&mut jar, &format!("/organisations/{}", w.county)).await.csrf();
+    let path = format!("/organisations/{}/communication", w.county);
+    w.post_form(&mut jar, &path, &[("csrf", &csrf), ("state", "notified"), ("note", "letter")]).await;
+    let a = w.get(&mut jar, &format!("/organisations/{}?at=2021-03-03", w.county)).await;
+    assert_eq!(a.status, StatusCode::OK);
+    let past = past_section(&a.body);
+    assert!(past.contains("compromised") && past.contains("not contacted"), "{past}");
+    assert!(a.body.contains("State on 2021-03-03"));
+    let a = w.get(&mut jar, &format!("/organisations/{}?at=2021-03-02", w.county)).await;
+    assert!(a.body.contains("not known yet"), "the host was not seen yet");
+    assert!(past_section(&a.body).contains("none known yet"));
+    let a = w.get(&mut jar, &format!("/organisations/{}", w.county)).await;
+    assert!(!a.body.contains("As known on") && a.body.contains("notified"));
+    for bad in ["2021-13-01", "yesterday", "2021-03-03T10:00:00Z"] {
+        assert_eq!(w.get(&mut jar, &format!("/?at={bad}")).await.status, StatusCode::BAD_REQUEST, "{bad}");
+        let a = w.get(&mut jar, &format!("/organisations/{}?at={bad}", w.county)).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+}
+crate::on_both!(past_date_views);
+
+fn past_section(body: &str) -> &str {
+    let start = body.find("id=\"past\"").unwrap_or_else(|| panic!("no past section: {body}"));
+    let rest = &body[start..];
+    &rest[..rest.find("</section>").unwrap()]
+}

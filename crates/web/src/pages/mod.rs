@@ -5,6 +5,7 @@ pub mod admin;
 pub mod assets;
 pub mod hosts;
 pub mod ingests;
+pub mod notifications;
 pub mod orgs;
 pub mod overview;
 pub mod portal;
@@ -17,7 +18,7 @@ use taskforce_service::query::{Page, PageParams};
 use crate::render::{PageError, PageResult};
 
 /// What a query-string component must encode (RFC 3986 unreserved characters stay as they are).
-const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+pub const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 /// Query parameters as given (`?a=1&b=`).
 pub type QueryPairs = Vec<(String, String)>;

@@ -87,32 +87,70 @@ pub async fn detail(
         return Ok(r);
     }
     let db = &s.db;
-    let detail = query::org_detail(db, id, None).await?.ok_or(PageError::NotFound("organisation"))?;
+    let at = past_date(&q)?;
+    let detail = query::org_detail(db, id, at.as_ref().map(|(_, bound)| bound.as_str()))
+        .await?
+        .ok_or(PageError::NotFound("organisation"))?;
     let path = format!("/organisations/{id}");
     let hosts =
         query::list_hosts(db, &HostFilter { org: Some(id), ..HostFilter::default() }, page_params(&q, "hosts_")?)
             .await??;
+    let mut host_rows = Vec::with_capacity(hosts.items.len());
+    for h in &hosts.items {
+        let mut row = serde_json::to_value(h).map_err(anyhow::Error::from)?;
+        if let Some((_, bound)) = &at {
+            row["state_then"] = json!(query::host_state_at(db, h.id, bound).await?);
+        }
+        host_rows.push(row);
+    }
     let findings = dashboard::org_findings(db, id, page_params(&q, "findings_")?).await?;
     let timeline = dashboard::org_timeline(db, id, page_params(&q, "events_")?).await?;
     let from = CommState::parse(&detail.summary.comm_state).unwrap_or(CommState::NotContacted);
     let next_steps: Vec<&str> = CommState::ALL.into_iter().filter(|c| from.can_go_to(*c)).map(|c| c.as_str()).collect();
+    // What the notification service sent (the same reads as its API).
+    let tp = page_params(&q, "tickets_")?;
+    let (limit, offset) = tp.limit_offset();
+    let (tickets, total) = taskforce_notify::api::ticket_page(db, Some(id), None, limit, offset).await?;
+    let tickets = super::notifications::page_of(tickets, total, tp);
+    let mp = page_params(&q, "messages_")?;
+    let (limit, offset) = mp.limit_offset();
+    let (messages, total) = taskforce_notify::api::outbox_page(db, None, Some(id), limit, offset).await?;
+    let messages = super::notifications::page_of(messages, total, mp);
     Ok(page(
         "org.html",
         json!({
             "title": detail.summary.name,
             "viewer": viewer.context(),
+            "past": detail.at,
+            "at_day": at.as_ref().map(|(day, _)| day),
             "org": detail,
-            "hosts": hosts.items,
+            "hosts": host_rows,
             "hosts_pager": pager(&hosts, &path, &q, "hosts_"),
             "findings": findings.items,
             "findings_pager": pager(&findings, &path, &q, "findings_"),
             "timeline": timeline.items,
             "timeline_pager": pager(&timeline, &path, &q, "events_"),
+            "tickets": tickets.items,
+            "tickets_pager": pager(&tickets, &path, &q, "tickets_"),
+            "messages": messages.items,
+            "messages_pager": pager(&messages, &path, &q, "messages_"),
             "next_steps": next_steps,
             "saved": param(&q, "saved"),
         }),
     )?
     .into_response())
+}
+
+/// `?at=YYYY-MM-DD` of the past-date views: the day as given and its end (the bound the
+/// service's state model answers for), or `None` for today.
+pub fn past_date(q: &QueryPairs) -> PageResult<Option<(String, String)>> {
+    let Some(day) = param(q, "at") else { return Ok(None) };
+    let valid = day.len() == 10 && day.parse::<jiff::civil::Date>().is_ok();
+    if !valid {
+        return Err(PageError::BadRequest(format!("not a date (YYYY-MM-DD): {day:?}")));
+    }
+    let bound = api::at_param(Some(&day)).map_err(PageError::from)?.unwrap_or_default();
+    Ok(Some((day, bound)))
 }
 
 #[derive(Deserialize)]

@@ -2,7 +2,7 @@
 //! communication state, the urgent lists, the trend of host states drawn from the state history,
 //! the latest ingests.
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect};
 use serde_json::{Value, json};
 use taskforce_service::api::AppState;
@@ -10,14 +10,21 @@ use taskforce_service::dashboard;
 use taskforce_service::query::{self, HostFilter, OrgFilter, PageParams};
 use taskforce_service::state::{CommState, TechState};
 
+use super::QueryPairs;
 use crate::auth::Viewer;
 use crate::render::{PageResult, page as render_page};
 
-pub async fn page(State(s): State<AppState>, viewer: Viewer) -> PageResult {
+pub async fn page(State(s): State<AppState>, viewer: Viewer, Query(q): Query<QueryPairs>) -> PageResult {
     if !viewer.is_staff() {
         return Ok(Redirect::to("/portal").into_response());
     }
     let db = &s.db;
+    let at = super::orgs::past_date(&q)?;
+    // The past-date view: the counts as the state history knew them at the end of that day.
+    let past = match &at {
+        Some((day, bound)) => Some(past_counts(day, &query::stats(db, Some(bound)).await?)),
+        None => None,
+    };
     let cells = dashboard::state_matrix(db).await?;
     let techs: Vec<&str> = TechState::ALL.iter().map(|t| t.as_str()).collect();
     let comms: Vec<&str> = CommState::ALL.iter().map(|c| c.as_str()).collect();
@@ -53,6 +60,7 @@ pub async fn page(State(s): State<AppState>, viewer: Viewer) -> PageResult {
     .await??;
     let trend = cached_trend(&s).await?;
     let ingests = dashboard::ingests(db, PageParams { page: 1, per_page: 8 }).await?;
+    let (notifications, _) = taskforce_notify::api::outbox_page(db, None, None, 8, 0).await?;
     Ok(render_page(
         "overview.html",
         json!({
@@ -64,9 +72,29 @@ pub async fn page(State(s): State<AppState>, viewer: Viewer) -> PageResult {
             "regressed": regressed,
             "chart": chart(&trend),
             "ingests": ingests.items,
+            "notifications": notifications,
+            "past": past,
+            "at_day": at.as_ref().map(|(day, _)| day),
         }),
     )?
     .into_response())
+}
+
+/// The past-date counts in the states' order (worst first), for the template.
+fn past_counts(day: &str, st: &query::Stats) -> Value {
+    let per = |m: &std::collections::BTreeMap<String, i64>, names: &[&str]| -> Vec<Value> {
+        names.iter().map(|n| json!({"state": n, "count": m.get(*n).copied().unwrap_or(0)})).collect()
+    };
+    let techs: Vec<&str> = TechState::ALL.iter().map(|t| t.as_str()).collect();
+    let comms: Vec<&str> = CommState::ALL.iter().map(|c| c.as_str()).collect();
+    json!({
+        "day": day,
+        "organisations": per(&st.organisations, &techs),
+        "hosts": per(&st.hosts, &techs),
+        "communication": per(&st.communication, &comms),
+        "urgent": st.urgent,
+        "regressed": st.regressed_hosts,
+    })
 }
 
 /// The trend, recomputed only when the state history grew: events are append-only, so the
@@ -137,11 +165,4 @@ fn chart(points: &[dashboard::TrendPoint]) -> Value {
         "states": TechState::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
         "table": table,
     })
-}
-
-/// Notifications arrive with the notification service (issue 10); the place is kept here.
-pub async fn notifications(viewer: Viewer) -> PageResult {
-    viewer.require_staff()?;
-    Ok(render_page("notifications.html", json!({"title": "Notifications", "viewer": viewer.context()}))?
-        .into_response())
 }

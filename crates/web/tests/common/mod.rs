@@ -18,7 +18,83 @@ use taskforce_service::tokens::{self, Role};
 use taskforce_service::{Config, Db};
 use tower::ServiceExt;
 
+#[allow(unused_imports)]
 pub use svc::{SS_HEADER, hunt_report, ss_row};
+use taskforce_notify::NotifyConfig;
+use taskforce_notify::api::NotifyState;
+
+/// Notification settings for tests: mail to `smtp` (a real SMTP sink on loopback) or, when
+/// none is given, to the discard port on loopback (nothing listens: sending defers).
+pub fn notify_state(smtp: Option<String>) -> NotifyState {
+    NotifyState::new(NotifyConfig {
+        smtp: smtp.unwrap_or_else(|| "smtp://127.0.0.1:9".into()),
+        from: "cert@taskforce.example".into(),
+        base_url: "https://taskforce.example".into(),
+        rate_per_sec: 1000.0,
+        domain_rate_per_sec: 1000.0,
+        retry_base_secs: 0,
+        timeout_secs: 10,
+        ..NotifyConfig::default()
+    })
+    .unwrap()
+}
+
+/// A real SMTP server on loopback (the notification crate's sink, Debian's python3-aiosmtpd)
+/// that stores each message it accepts; stopped when dropped.
+pub struct Sink {
+    child: std::process::Child,
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl Sink {
+    pub fn start() -> Sink {
+        use std::io::BufRead;
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../notify/tests/smtp_sink.py");
+        let dir = tempfile::tempdir().unwrap();
+        let python = if std::path::Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
+        let mut child = std::process::Command::new(python)
+            .arg(script)
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("python3 with aiosmtpd (apt-get install python3-aiosmtpd)");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .unwrap_or_else(|| panic!("the SMTP sink did not start (is python3-aiosmtpd installed?): {line:?}"))
+            .parse()
+            .unwrap();
+        Sink { child, dir, port }
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// How many messages the sink stored.
+    pub fn count(&self) -> usize {
+        std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+            .count()
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An organisation with a host to report and no address at all.
+pub const QUIET_ORG: &str = "org,network,asn,sector,cc,abuse_email\nQuiet Example Ltd,203.0.113.0/28,,Retail,US,\n";
 
 /// Organisations: a county (192.0.2.0/24), a clinic (198.51.100.0/25) and a hoster (AS64511).
 pub const ORGS: &str = "org,network,asn,sector,cc,abuse_email\n\
@@ -48,7 +124,7 @@ pub async fn web(kind: &str) -> Option<Web> {
     let db = Db::connect(&url).await.unwrap();
     let dir = tmp.unwrap_or_else(|| tempfile::tempdir().unwrap());
     let config = Arc::new(Config { database: url, upload_dir: Some(dir.path().to_path_buf()), ..Config::default() });
-    let app = taskforce_web::app(AppState { db: db.clone(), config: config.clone() });
+    let app = taskforce_web::app(AppState { db: db.clone(), config: config.clone() }, notify_state(None));
     let (_, admin) = tokens::create(&db, "root", Role::Admin, None).await.unwrap();
     let (_, analyst) = tokens::create(&db, "ana-token", Role::Analyst, None).await.unwrap();
     let mut w = Web { db, app, admin, analyst, config, dir, county: 0, clinic: 0 };
@@ -110,6 +186,24 @@ impl Jar {
 }
 
 impl Web {
+    /// Rebuilds the application so that notifications go to `sink`.
+    pub fn mail_to(&mut self, sink: &Sink) {
+        self.app = taskforce_web::app(
+            AppState { db: self.db.clone(), config: self.config.clone() },
+            notify_state(Some(sink.url())),
+        );
+    }
+
+    /// Adds [`QUIET_ORG`] and a compromised host of it.
+    pub async fn add_quiet_org(&self) {
+        self.api_upload("orgs", "quiet.csv", QUIET_ORG).await;
+        let feed = format!(
+            "{SS_HEADER}{}",
+            ss_row("2021-03-05 00:00:00", "203.0.113.5", "exchange;webshell", "QUIET", "/aspnet_client/y.aspx")
+        );
+        self.api_upload("shadowserver", "2021-03-05-scan_exchange.csv", feed).await;
+    }
+
     pub async fn send(&self, req: Request<Body>) -> Answer {
         let resp = self.app.clone().oneshot(req).await.unwrap();
         let status = resp.status();
@@ -131,6 +225,17 @@ impl Web {
 
     /// POST an urlencoded form with the jar's cookies.
     pub async fn post_form(&self, jar: &mut Jar, path: &str, fields: &[(&str, &str)]) -> Answer {
+        self.post_form_from(jar, path, fields, None).await
+    }
+
+    /// [`Web::post_form`] from a client address, as the server sees it on a connection.
+    pub async fn post_form_from(
+        &self,
+        jar: &mut Jar,
+        path: &str,
+        fields: &[(&str, &str)],
+        from: Option<std::net::SocketAddr>,
+    ) -> Answer {
         let body = fields.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect::<Vec<_>>().join("&");
         let mut req = Request::builder()
             .method("POST")
@@ -139,7 +244,11 @@ impl Web {
         if let Some(c) = jar.header() {
             req = req.header(header::COOKIE, c);
         }
-        let a = self.send(req.body(Body::from(body)).unwrap()).await;
+        let mut req = req.body(Body::from(body)).unwrap();
+        if let Some(addr) = from {
+            req.extensions_mut().insert(axum::extract::ConnectInfo(addr));
+        }
+        let a = self.send(req).await;
         jar.absorb(&a);
         a
     }
