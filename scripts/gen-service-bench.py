@@ -22,8 +22,8 @@ Writes into OUT_DIR:
   daily/day-NN.csv      with --daily-days N: a daily report per day (2021-04-01 onwards), every
                         host once on port 443 and a fixed twentieth of them on port 80 too, with
                         few changes from one day to the next: each day about 2% of the
-                        vulnerable hosts are patched and 0.2% of the hosts are seen for the first
-                        time (a year of daily reports is mostly the same facts again).
+                        vulnerable hosts are patched, and 6% of the hosts first appear on a
+                        later day (a year of daily reports is mostly the same facts again).
 
 Addresses are allocated from 10.0.0.0/8 (synthetic: nothing here is ever contacted). The same
 seed and parameters give byte-identical files.
