@@ -19,7 +19,8 @@
 #
 # For SQLite (a fresh bench-data/service/bench.db) and, when TASKFORCE_BENCH_PG is set to a
 # postgres:// URL, for PostgreSQL (its `public` schema is DROPPED and recreated: use a throwaway
-# database), it times `taskforce ingest` of orgs.csv, asn.tsv and the scan file under GNU time,
+# database), it times the ingest (crates/service/examples/ingest_bench.rs: `taskforce ingest`'s
+# library call without the binary) of orgs.csv, asn.tsv and the scan file under GNU time,
 # creates an analyst token, starts `taskforce serve` on 127.0.0.1 and runs
 # crates/service/examples/api_load.rs against four endpoints.
 #
@@ -28,6 +29,7 @@
 #   REQUESTS [2000] per endpoint   CONCURRENCY [8]   WARMUP [100]   PORT [18089]
 #   TASKFORCE_BENCH_PG  postgres://USER:PASS@HOST/DB (optional; needs psql)
 #   SKIP_BUILD=1        use the existing release binaries
+#   INGEST_BIN          another build of examples/ingest_bench (e.g. of an earlier commit)
 #   DAILY_DAYS [30]  DAILY_ROWS [250000]  DAILY_ORGS [DAILY_ROWS/25]   0 days: no daily part
 #   PARTS [bulk,api,daily]  which parts to run (bulk: the 1M-row file; api needs bulk)
 #
@@ -54,6 +56,9 @@ has_part() { [[ $parts == *",$1,"* ]]; }
 target_dir=${CARGO_TARGET_DIR:-target}
 bin=$target_dir/release/taskforce
 load=$target_dir/release/examples/api_load
+# Ingestion runs through the service crate's own bench binary (the same `ingest_file` call and
+# report as `taskforce ingest`), so the ingest figures need no yara-x/wasmtime build.
+ingest_bin=${INGEST_BIN:-$target_dir/release/examples/ingest_bench}
 
 for tool in /usr/bin/time curl python3; do
   command -v "$tool" > /dev/null || { echo "bench-service: $tool is missing" >&2; exit 1; }
@@ -62,12 +67,15 @@ grep -qx '/bench-data' .gitignore || echo "bench-service: warning: bench-data is
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   echo "== building (release)"
-  # No YARA (yara-x/wasmtime take ~20 minutes to build and play no part in the service).
-  cargo build --release -q -p taskforce --no-default-features
-  if has_part api; then cargo build --release -q -p taskforce-service --example api_load; fi
+  cargo build --release -q -p taskforce-service --example ingest_bench
+  # The API part needs `taskforce serve` (the binary builds yara-x: ~20 minutes the first time).
+  if has_part api; then
+    cargo build --release -q -p taskforce --no-default-features
+    cargo build --release -q -p taskforce-service --example api_load
+  fi
 fi
-[ -x "$bin" ] || { echo "bench-service: $bin missing" >&2; exit 1; }
-if has_part api && [ ! -x "$load" ]; then echo "bench-service: $load missing" >&2; exit 1; fi
+[ -x "$ingest_bin" ] || { echo "bench-service: $ingest_bin missing" >&2; exit 1; }
+if has_part api && { [ ! -x "$load" ] || [ ! -x "$bin" ]; }; then echo "bench-service: $bin or $load missing" >&2; exit 1; fi
 
 server_pid=""
 work=$(mktemp -d)
@@ -183,8 +191,8 @@ bench_daily() {
   local url=$2 files
   echo
   echo "== $backend: $daily_days daily reports of ~$daily_rows rows ($daily_orgs organisations)"
-  timed "orgs orgs.csv" "$(data_rows "$daily_data/orgs.csv")" "$bin" ingest --database "$url" orgs "$daily_data/orgs.csv"
-  timed "asn asn.tsv" "$(data_rows "$daily_data/asn.tsv")" "$bin" ingest --database "$url" asn "$daily_data/asn.tsv"
+  timed "orgs orgs.csv" "$(data_rows "$daily_data/orgs.csv")" "$ingest_bin" "$url" orgs "$daily_data/orgs.csv"
+  timed "asn asn.tsv" "$(data_rows "$daily_data/asn.tsv")" "$ingest_bin" "$url" asn "$daily_data/asn.tsv"
   printf '  %-6s %9s %9s %11s %9s %7s %8s %10s %12s\n' day rows seconds rows/s floor-s ratio "RSS MB" "DB MB" "raw file MB" >> "$work/daily-$backend.txt"
   files=$(ls "$daily_data"/daily/day-*.csv)
   for f in $files; do
@@ -192,7 +200,7 @@ bench_daily() {
     day=$(basename "$f" .csv)
     n=$(data_rows "$f")
     floor=$(floor_secs "$backend" "$url" "$f")
-    timed "daily $day" "$n" "$bin" ingest --database "$url" shadowserver "$f" > /dev/null
+    timed "daily $day" "$n" "$ingest_bin" "$url" shadowserver "$f" > /dev/null
     ratio=$(awk -v a="$last_secs" -v b="$floor" 'BEGIN { printf "%.1f", (b > 0 ? a / b : 0) }')
     bytes=$(db_bytes "$backend" "$url")
     raw=$(du -b "$f" | cut -f1)
@@ -215,11 +223,11 @@ bench_backend() {
   echo
   echo "== $backend"
   echo "-- ingest"
-  timed "orgs orgs.csv" "$(data_rows "$data/orgs.csv")" "$bin" ingest --database "$url" orgs "$data/orgs.csv"
-  timed "asn asn.tsv" "$(data_rows "$data/asn.tsv")" "$bin" ingest --database "$url" asn "$data/asn.tsv"
+  timed "orgs orgs.csv" "$(data_rows "$data/orgs.csv")" "$ingest_bin" "$url" orgs "$data/orgs.csv"
+  timed "asn asn.tsv" "$(data_rows "$data/asn.tsv")" "$ingest_bin" "$url" asn "$data/asn.tsv"
   local floor
   floor=$(floor_secs "$backend" "$url" "$data/scan_exchange-1m.csv")
-  timed "shadowserver scan_exchange" "$scan_rows" "$bin" ingest --database "$url" shadowserver "$data/scan_exchange-1m.csv"
+  timed "shadowserver scan_exchange" "$scan_rows" "$ingest_bin" "$url" shadowserver "$data/scan_exchange-1m.csv"
   echo "  floor (bare bulk load of the same file): $floor s; ingest / floor: $(awk -v a="$last_secs" -v b="$floor" 'BEGIN { printf "%.1f", (b > 0 ? a / b : 0) }')x"
   echo "  database size: $(($(db_bytes "$backend" "$url") / 1048576)) MB (raw file $(($(du -b "$data/scan_exchange-1m.csv" | cut -f1) / 1048576)) MB)"
   has_part api || return 0
