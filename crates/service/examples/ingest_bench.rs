@@ -25,7 +25,6 @@ async fn main() -> anyhow::Result<()> {
     let kind = IngestKind::parse(kind).ok_or_else(|| anyhow::anyhow!("unknown kind {kind:?}"))?;
     let mut config = taskforce_service::Config { database: url.clone(), ..Default::default() };
     config.apply_env(|k| std::env::var(k).ok().filter(|_| k != "TASKFORCE_DATABASE"))?;
-    #[allow(unused_mut)]
     let mut db = Db::connect(url).await?;
     set_retention(&mut db, &config);
     let uploader = Uploader { name: "cli".into(), reporter_org: None };

@@ -506,7 +506,7 @@ pub async fn write_batch_in(
                 .bind(o.detail.clone())
                 .bind(ext.map(|e| e.last_at.clone()))
                 .bind(1 + ext.map_or(0, |e| e.rows))
-                .bind(ext.map(|_| ingest_id).flatten())
+                .bind(ext.and(ingest_id))
                 .bind(ext.map(|e| e.line as i64));
         }
         for row in q.fetch_all(&mut **tx).await? {
