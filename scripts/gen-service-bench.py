@@ -19,6 +19,11 @@ Writes into OUT_DIR:
                         organisation holding all of its hosts; organisations that own a whole
                         ASN also list it.
   params.json           the parameters and the counts (a stamp for scripts/bench-service.sh).
+  daily/day-NN.csv      with --daily-days N: a daily report per day (2021-04-01 onwards), every
+                        host once on port 443 and a fixed twentieth of them on port 80 too, with
+                        few changes from one day to the next: each day about 2% of the
+                        vulnerable hosts are patched, and 6% of the hosts first appear on a
+                        later day (a year of daily reports is mostly the same facts again).
 
 Addresses are allocated from 10.0.0.0/8 (synthetic: nothing here is ever contacted). The same
 seed and parameters give byte-identical files.
@@ -95,6 +100,67 @@ def ip_text(n):
     return f"{n >> 24}.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
 
 
+def shadowserver_row(ts, ip, port, name, tag, asn, cc, h, sector_index, version, srv, url):
+    region, city = REGIONS[cc][h % len(REGIONS[cc])]
+    sector, naics, sic = SECTORS[sector_index]
+    return (
+        f'"{ts}","{ip_text(ip)}",{port},{q(name)},"{tag}",{asn},"{cc}","{region}","{city}",{naics},{sic},"{sector}",'
+        f'{q(version)},"{srv}",{q(url)}\n'
+    )
+
+
+def write_daily(out_dir, days, rnd, h_ip, h_org, h_prof, h_ver, h_name, h_srv, h_url, org_asn, asn_cc, org_sector):
+    """Daily reports over the same hosts: mostly the same facts, a few changes a day."""
+    if days <= 0:
+        return {}
+    n_hosts = len(h_ip)
+    first_day = [0 if rnd.random() < 0.94 else rnd.randrange(days) for _ in range(n_hosts)]
+    patch_day = []
+    for h in range(n_hosts):
+        d = days
+        if h_prof[h] == 0:
+            for k in range(days):
+                if rnd.random() < 0.02:
+                    d = k
+                    break
+        patch_day.append(d)
+    os.makedirs(os.path.join(out_dir, "daily"), exist_ok=True)
+    written = {}
+    for d in range(days):
+        date = time.strftime("%Y-%m-%d", time.gmtime(1617235200 + d * 86400))
+        rows = []
+        for h in range(n_hosts):
+            if first_day[h] > d:
+                continue
+            rows.append((rnd.randrange(86400), h, 443))
+            if h % 20 == 0:
+                rows.append((rnd.randrange(86400), h, 80))
+        rows.sort()
+        name = f"daily/day-{d + 1:02d}.csv"
+        with open(os.path.join(out_dir, name), "w", newline="") as f:
+            f.write(HEADER)
+            out = []
+            for sec, h, port in rows:
+                prof = h_prof[h]
+                if prof == 1:
+                    tag, version, url = TAG_SHELL, h_ver[h], h_url[h]
+                elif prof == 0 and d < patch_day[h]:
+                    tag, version, url = TAG_VULN, h_ver[h], ""
+                else:
+                    tag, version, url = TAG_PLAIN, (h_ver[h] if prof == 2 else "15.2.1258.12"), ""
+                o = h_org[h]
+                asn = org_asn[o]
+                ts = f"{date} {sec // 3600:02d}:{sec // 60 % 60:02d}:{sec % 60:02d}"
+                out.append(shadowserver_row(ts, h_ip[h], port, h_name[h], tag, asn, asn_cc[asn], h, org_sector[o], version, h_srv[h], url))
+                if len(out) >= 50_000:
+                    f.write("".join(out))
+                    out.clear()
+            f.write("".join(out))
+        written[name] = len(rows)
+    log(f"daily/: {days} daily reports of {min(written.values())}..{max(written.values())} rows")
+    return written
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("out_dir")
@@ -103,6 +169,7 @@ def main():
     ap.add_argument("--hosts", type=int, default=None, help="distinct hosts (default 2.5 x orgs)")
     ap.add_argument("--asn-ranges", type=int, default=None, help="ASN ranges (default orgs / 5, e.g. 20,000)")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--daily-days", type=int, default=0, help="also write this many daily reports (default none)")
     args = ap.parse_args()
 
     n_orgs = args.orgs
@@ -255,19 +322,14 @@ def main():
             seen_days.add((h, d))
             o = h_org[h]
             asn = org_asn[o]
-            cc = asn_cc[asn]
-            region, city = REGIONS[cc][h % len(REGIONS[cc])]
-            sector, naics, sic = SECTORS[org_sector[o]]
-            name = h_name[h]
             ts = f"{DAYS[d]} {sec // 3600:02d}:{sec // 60 % 60:02d}:{sec % 60:02d}"
-            out.append(
-                f'"{ts}","{ip_text(h_ip[h])}",{port},{q(name)},"{tag}",{asn},"{cc}","{region}","{city}",{naics},{sic},"{sector}",'
-                f'{q(version)},"{h_srv[h]}",{q(url)}\n'
-            )
+            out.append(shadowserver_row(ts, h_ip[h], port, h_name[h], tag, asn, asn_cc[asn], h, org_sector[o], version, h_srv[h], url))
             if len(out) >= 50_000:
                 f.write("".join(out))
                 out.clear()
         f.write("".join(out))
+
+    daily = write_daily(args.out_dir, args.daily_days, rnd, h_ip, h_org, h_prof, h_ver, h_name, h_srv, h_url, org_asn, asn_cc, org_sector)
 
     n = len(rows)
     pct = lambda c: f"{100 * c / n:.1f}%"
@@ -288,6 +350,7 @@ def main():
             "scan_exchange-1m.csv": n,
             "asn.tsv": len(ranges),
             "orgs.csv": n_orgs,
+            **daily,
         },
     }
     with open(os.path.join(args.out_dir, "params.json"), "w") as f:

@@ -34,6 +34,10 @@ pub struct Config {
     /// for sending on a schedule, …). The service keeps it as written; `taskforce serve` hands it
     /// to the notification crate, which checks its keys.
     pub notify: Option<toml::Table>,
+    /// Days the line-by-line provenance of feed files is kept (which line of which file went to
+    /// which observation); the files' hashes and counts, and each observation's first and last
+    /// file and line, are kept forever. 0 keeps only the current ingest's lines.
+    pub line_detail_days: u64,
 }
 
 impl Default for Config {
@@ -49,6 +53,7 @@ impl Default for Config {
             secure_cookies: false,
             session_hours: 12,
             notify: None,
+            line_detail_days: crate::provenance::DEFAULT_LINE_DETAIL_DAYS,
         }
     }
 }
@@ -69,7 +74,7 @@ impl Config {
     }
 
     /// Applies `TASKFORCE_DATABASE`, `TASKFORCE_LISTEN`, `TASKFORCE_MAX_UPLOAD_BYTES`,
-    /// `TASKFORCE_LOG_FORMAT`, `TASKFORCE_UPLOAD_DIR`.
+    /// `TASKFORCE_LOG_FORMAT`, `TASKFORCE_UPLOAD_DIR`, `TASKFORCE_LINE_DETAIL_DAYS`.
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<()> {
         if let Some(v) = get("TASKFORCE_DATABASE") {
             self.database = v;
@@ -86,6 +91,10 @@ impl Config {
         }
         if let Some(v) = get("TASKFORCE_UPLOAD_DIR") {
             self.upload_dir = Some(v.into());
+        }
+        if let Some(v) = get("TASKFORCE_LINE_DETAIL_DAYS") {
+            self.line_detail_days =
+                v.parse().with_context(|| format!("TASKFORCE_LINE_DETAIL_DAYS={v:?} is not a number of days"))?;
         }
         Ok(())
     }
@@ -127,6 +136,10 @@ mod tests {
         assert_eq!(c.listen.port(), 9999);
         assert!(c.database.starts_with("postgres"));
         assert!(c.apply_env(|k| (k == "TASKFORCE_LISTEN").then(|| "nope".into())).is_err());
+        assert_eq!(c.line_detail_days, crate::provenance::DEFAULT_LINE_DETAIL_DAYS);
+        c.apply_env(|k| (k == "TASKFORCE_LINE_DETAIL_DAYS").then(|| "7".into())).unwrap();
+        assert_eq!(c.line_detail_days, 7);
+        assert!(c.apply_env(|k| (k == "TASKFORCE_LINE_DETAIL_DAYS").then(|| "a week".into())).is_err());
     }
 
     #[test]

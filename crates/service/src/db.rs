@@ -52,6 +52,9 @@ pub struct Db {
     /// written (0: never), to prove a failed upload leaves nothing behind.
     #[cfg(feature = "fault-injection")]
     pub fail_ingest_after_batches: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Days the row-level provenance of feed ingests is kept (`Config::line_detail_days`);
+    /// pruned at the end of each feed ingest.
+    pub line_detail_days: u64,
 }
 
 /// The migration files, in order. Add a file here and in `migrations/`; never edit an applied one.
@@ -59,6 +62,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "tracking", include_str!("../migrations/0001_tracking.sql")),
     (3, "notify", include_str!("../migrations/0003_notify.sql")),
     (4, "web", include_str!("../migrations/0004_web.sql")),
+    (5, "fact_runs", include_str!("../migrations/0005_fact_runs.sql")),
 ];
 
 /// The schema version this build expects (the last migration).
@@ -111,6 +115,7 @@ impl Db {
             dialect,
             #[cfg(feature = "fault-injection")]
             fail_ingest_after_batches: Default::default(),
+            line_detail_days: crate::provenance::DEFAULT_LINE_DETAIL_DAYS,
         };
         db.migrate().await?;
         Ok(db)

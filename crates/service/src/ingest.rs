@@ -251,6 +251,7 @@ pub(crate) async fn start_ingest(
             .execute(&mut **tx)
             .await?;
         sqlx::query("DELETE FROM ingest_error WHERE ingest_id = $1").bind(id).execute(&mut **tx).await?;
+        sqlx::query("DELETE FROM ingest_lines WHERE ingest_id = $1").bind(id).execute(&mut **tx).await?;
         return Ok(id);
     }
     let row = sqlx::query(
@@ -402,6 +403,7 @@ async fn ingest_feed(
     if let Some(actor) = audit_actor {
         audit_ingest(&mut *txn, actor, &summary).await?;
     }
+    crate::provenance::prune_line_detail(&mut txn, db.line_detail_days, &crate::time::now()).await?;
     txn.commit().await?;
     Ok(summary)
 }

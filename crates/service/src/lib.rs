@@ -14,6 +14,7 @@ pub mod enrich;
 pub mod feeds;
 pub mod ingest;
 pub mod orgs_import;
+pub mod provenance;
 pub mod query;
 pub mod records;
 pub mod server;

@@ -50,7 +50,8 @@ pub async fn run(config: Config) -> Result<()> {
 
 /// [`run`] with the application built by `build` (the binary passes the API plus the pages).
 pub async fn run_app(config: Config, build: AppBuilder) -> Result<()> {
-    let db = Db::connect(&config.database).await?;
+    let mut db = Db::connect(&config.database).await?;
+    db.line_detail_days = config.line_detail_days;
     let listener =
         TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;

@@ -36,6 +36,8 @@ pub struct BatchStats {
 /// A host as the batch sees it.
 #[derive(Debug, Clone)]
 struct HostRow {
+    /// `None` until the host is stored.
+    id: Option<i64>,
     ip: String,
     org_id: Option<i64>,
     org_via: Option<String>,
@@ -56,6 +58,7 @@ const HOST_COLUMNS: &str = "id, ip, org_id, org_via, asn, asn_source, cc, hostna
 fn host_from_row(row: &sqlx::any::AnyRow) -> Result<HostRow> {
     let state: String = row.try_get(12)?;
     Ok(HostRow {
+        id: Some(row.try_get(0)?),
         ip: row.try_get(1)?,
         org_id: row.try_get(2)?,
         org_via: row.try_get(3)?,
@@ -145,8 +148,70 @@ async fn resolve_servername(
 /// One pending state event.
 struct Event {
     ip: String,
-    obs_index: usize,
+    obs: ObsRef,
+    /// The input line that caused it (0: none).
+    line: u64,
     t: Transition,
+}
+
+/// The observation a row went to: one of this batch's new rows (index into `kept`), or a stored
+/// one that the row extended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ObsRef {
+    New(usize),
+    Stored(i64),
+}
+
+/// The current fact of a host's stream, as the batch sees it.
+#[derive(Debug, Clone)]
+struct Head {
+    fact: String,
+    obs: ObsRef,
+    first_at: String,
+    last_at: String,
+}
+
+/// A later sighting of an observation: its newest time, how many rows, the line of the last.
+#[derive(Debug, Clone)]
+struct Extension {
+    last_at: String,
+    rows: i64,
+    line: u64,
+}
+
+/// The current fact of each stream of these hosts (`host id` → `(stream, head)`).
+async fn load_heads(
+    tx: &mut Transaction<'_, Any>,
+    d: Dialect,
+    host_ids: &[i64],
+) -> Result<HashMap<i64, Vec<(String, Head)>>> {
+    let mut out: HashMap<i64, Vec<(String, Head)>> = HashMap::new();
+    for chunk in host_ids.chunks(500) {
+        let sql = format!(
+            "SELECT f.host_id, f.stream, f.fact, f.observation_id, o.observed_at, COALESCE(o.last_observed_at, o.observed_at) \
+             FROM fact_head f JOIN observation o ON o.id = f.observation_id WHERE f.host_id IN {}",
+            placeholders(d, 1, chunk.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            let head = Head {
+                fact: row.try_get(2)?,
+                obs: ObsRef::Stored(row.try_get(3)?),
+                first_at: row.try_get(4)?,
+                last_at: row.try_get(5)?,
+            };
+            out.entry(row.try_get(0)?).or_default().push((row.try_get(1)?, head));
+        }
+    }
+    Ok(out)
+}
+
+/// `YYYY-MM-DD` of a stored time.
+fn day(at: &str) -> &str {
+    at.get(..10).unwrap_or(at)
 }
 
 /// Writes a batch in a transaction of its own (locked for writing), returned uncommitted so the
@@ -216,17 +281,57 @@ pub async fn write_batch_in(
     let ips: Vec<String> = fresh.iter().map(|(_, ip)| ip.clone()).collect::<BTreeSet<_>>().into_iter().collect();
     let mut hosts = load_hosts(tx, d, &ips).await?;
     let before_orgs: HashMap<String, Option<i64>> = hosts.iter().map(|(ip, h)| (ip.clone(), h.org_id)).collect();
+    let stored_ids: Vec<i64> = hosts.values().filter_map(|h| h.id).collect();
+    let mut heads: HashMap<(String, String), Head> = HashMap::new();
+    if fresh.iter().any(|(o, _)| o.stream().is_some()) {
+        let by_id: HashMap<i64, &str> = hosts.values().filter_map(|h| Some((h.id?, h.ip.as_str()))).collect();
+        for (host_id, list) in load_heads(tx, d, &stored_ids).await? {
+            for (stream, head) in list {
+                heads.insert((by_id[&host_id].to_string(), stream), head);
+            }
+        }
+    }
 
     // Apply each row in order.
     let mut kept: Vec<(Observed, String)> = Vec::with_capacity(fresh.len());
+    // Later sightings of this batch's new observations (by index) and of stored ones (by id).
+    let mut kept_ext: HashMap<usize, Extension> = HashMap::new();
+    let mut stored_ext: HashMap<i64, Extension> = HashMap::new();
+    // Streams whose head moved to one of this batch's new observations.
+    let mut new_heads: BTreeSet<(String, String)> = BTreeSet::new();
+    // Which observation each taken line of a stream went to (row-level provenance).
+    let mut lines: Vec<(u64, ObsRef)> = Vec::new();
     let mut events: Vec<Event> = Vec::new();
-    let mut findings: HashMap<(String, String), (String, String, i64, usize)> = HashMap::new();
+    let mut findings: HashMap<(String, String), (String, String, i64, ObsRef)> = HashMap::new();
     for (mut o, ip) in fresh {
         // Evidence cannot be newer than its arrival: a time in the future (a skewed clock, or a
         // report claiming evidence from 2099 to stay "verified" against every later sighting)
         // counts as the time it was received. The row's own text keeps what it said.
         if o.observed_at > now {
             o.observed_at = now.clone();
+        }
+        // The stream's current fact: the same fact again the same day is already known; on a
+        // later day it extends that observation (no new row) unless the host's state moved since.
+        let stream = o.stream();
+        let fact = stream.as_ref().map(|_| o.fact());
+        let head_key = stream.map(|s| (ip.clone(), s));
+        let mut extends = None;
+        if let (Some(key), Some(fact)) = (&head_key, &fact)
+            && let Some(head) = heads.get(key)
+            && head.fact == *fact
+            && o.observed_at >= head.first_at
+        {
+            if day(&o.observed_at) <= day(&head.last_at) {
+                stats.duplicate += 1;
+                lines.push((o.line, head.obs));
+                continue;
+            }
+            // Something happened to the host since (a remediation, a verification): a new
+            // chapter of its history, so the fact starts a new observation.
+            let state_at = hosts.get(&ip).and_then(|h| h.state.state_at.as_deref());
+            if state_at.is_none_or(|at| at <= head.last_at.as_str()) {
+                extends = Some(head.obs);
+            }
         }
         let only_none = o.signals.iter().all(|s| *s == Signal::None);
         if !hosts.contains_key(&ip) {
@@ -272,32 +377,65 @@ pub async fn write_batch_in(
             host.first_seen = o.observed_at.clone();
         }
         host.changed = true;
-        let obs_index = kept.len();
+        let obs = match extends {
+            Some(obs) => {
+                let blank = || Extension { last_at: String::new(), rows: 0, line: 0 };
+                let ext = match obs {
+                    ObsRef::New(i) => kept_ext.entry(i).or_insert_with(blank),
+                    ObsRef::Stored(id) => stored_ext.entry(id).or_insert_with(blank),
+                };
+                ext.last_at = o.observed_at.clone();
+                ext.rows += 1;
+                ext.line = o.line;
+                let head = heads.get_mut(head_key.as_ref().expect("a stream")).expect("extends a head");
+                head.last_at = o.observed_at.clone();
+                obs
+            }
+            None => {
+                let obs = ObsRef::New(kept.len());
+                if let (Some(key), Some(fact)) = (head_key, fact) {
+                    // An older row (a late file) is kept as its own observation; the head stays.
+                    if heads.get(&key).is_none_or(|h| o.observed_at >= h.last_at) {
+                        heads.insert(
+                            key.clone(),
+                            Head { fact, obs, first_at: o.observed_at.clone(), last_at: o.observed_at.clone() },
+                        );
+                        new_heads.insert(key);
+                    }
+                }
+                obs
+            }
+        };
+        if o.stream().is_some() {
+            lines.push((o.line, obs));
+        }
         for signal in &o.signals {
             for t in host.state.apply(*signal, &o.observed_at) {
-                events.push(Event { ip: ip.clone(), obs_index, t });
+                events.push(Event { ip: ip.clone(), obs, line: o.line, t });
             }
         }
         for kind in &o.findings {
             let entry = findings
                 .entry((ip.clone(), kind.clone()))
-                .or_insert_with(|| (o.observed_at.clone(), o.observed_at.clone(), 0, obs_index));
+                .or_insert_with(|| (o.observed_at.clone(), o.observed_at.clone(), 0, obs));
             if o.observed_at < entry.0 {
                 entry.0 = o.observed_at.clone();
             }
             if o.observed_at >= entry.1 {
                 entry.1 = o.observed_at.clone();
-                entry.3 = obs_index;
+                entry.3 = obs;
             }
             entry.2 += 1;
         }
-        kept.push((o, ip));
+        if extends.is_none() {
+            kept.push((o, ip));
+        }
         stats.ok += 1;
     }
 
     // Hosts: one upsert for new and changed ones.
+    let mut host_ids: HashMap<String, i64> = hosts.values().filter_map(|h| Some((h.ip.clone(), h.id?))).collect();
     let changed: Vec<&HostRow> = hosts.values().filter(|h| h.changed).collect();
-    let mut host_ids: HashMap<String, i64> = HashMap::new();
     for chunk in changed.chunks(800) {
         let mut sql = String::from(
             "INSERT INTO host (ip, org_id, org_via, asn, asn_source, cc, hostname, servername, version, first_seen, last_seen, tech_state, tech_rank, state_at, regressed, compromised_ever, fixed_at, clean_hunt_at, clean_probe_at) VALUES ",
@@ -338,16 +476,18 @@ pub async fn write_batch_in(
     // Observations (immutable), then the events and findings that point at them.
     // Ids are matched back by natural key: PostgreSQL does not promise RETURNING in VALUES order.
     let mut ids_by_key: HashMap<String, i64> = HashMap::with_capacity(kept.len());
-    for chunk in kept.chunks(1000) {
+    for (chunk_index, chunk) in kept.chunks(1000).enumerate() {
+        let chunk_start = chunk_index * 1000;
         let mut sql = String::from(
-            "INSERT INTO observation (ingest_id, line, host_id, kind, natural_key, observed_at, recorded_at, signals, port, tags, version, url, asn_reported, cc_reported, detail) VALUES ",
+            "INSERT INTO observation (ingest_id, line, host_id, kind, natural_key, observed_at, recorded_at, signals, port, tags, version, url, asn_reported, cc_reported, detail, last_observed_at, seen_count, last_ingest_id, last_line) VALUES ",
         );
-        sql.push_str(&values_list(d, chunk.len(), 15));
+        sql.push_str(&values_list(d, chunk.len(), 19));
         sql.push_str(" RETURNING id, natural_key");
         let mut q = sqlx::query(AssertSqlSafe(sql));
-        for (o, ip) in chunk {
+        for (i, (o, ip)) in chunk.iter().enumerate() {
             let kind = o.natural_key.split('|').next().unwrap_or("feed").to_string();
             let signals: Vec<&str> = o.signals.iter().map(|s| s.as_str()).collect();
+            let ext = kept_ext.get(&(chunk_start + i));
             q = q
                 .bind(ingest_id)
                 .bind(o.line as i64)
@@ -363,7 +503,11 @@ pub async fn write_batch_in(
                 .bind(o.url.clone())
                 .bind(o.asn_reported)
                 .bind(o.cc_reported.clone())
-                .bind(o.detail.clone());
+                .bind(o.detail.clone())
+                .bind(ext.map(|e| e.last_at.clone()))
+                .bind(1 + ext.map_or(0, |e| e.rows))
+                .bind(ext.and(ingest_id))
+                .bind(ext.map(|e| e.line as i64));
         }
         for row in q.fetch_all(&mut **tx).await? {
             ids_by_key.insert(row.try_get(1)?, row.try_get(0)?);
@@ -378,6 +522,24 @@ pub async fn write_batch_in(
                 .ok_or_else(|| anyhow::anyhow!("observation {:?} was not stored", o.natural_key))
         })
         .collect::<Result<_>>()?;
+    let id_of = |obs: ObsRef| match obs {
+        ObsRef::New(i) => obs_ids[i],
+        ObsRef::Stored(id) => id,
+    };
+
+    extend_observations(tx, d, ingest_id, &stored_ext).await?;
+    let head_rows: Vec<(i64, &str, &str, i64)> = new_heads
+        .iter()
+        .map(|key| {
+            let head = &heads[key];
+            (host_ids[&key.0], key.1.as_str(), head.fact.as_str(), id_of(head.obs))
+        })
+        .collect();
+    write_heads(tx, d, &head_rows).await?;
+    if let Some(ingest_id) = ingest_id {
+        let resolved: Vec<(u64, i64)> = lines.iter().map(|(line, obs)| (*line, id_of(*obs))).collect();
+        write_lines(tx, d, ingest_id, &resolved).await?;
+    }
 
     for chunk in events.chunks(800) {
         let mut sql = String::from(
@@ -386,7 +548,7 @@ pub async fn write_batch_in(
         sql.push_str(&values_list(d, chunk.len(), 11));
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for e in chunk {
-            let (o, _) = &kept[e.obs_index];
+            let line = e.line;
             q = q
                 .bind(host_ids[&e.ip])
                 .bind(hosts[&e.ip].org_id)
@@ -395,8 +557,8 @@ pub async fn write_batch_in(
                 .bind(e.t.to.as_str())
                 .bind(e.t.at.clone())
                 .bind(now.clone())
-                .bind(obs_ids[e.obs_index])
-                .bind(if o.line > 0 { format!("{source_label}#{}", o.line) } else { source_label.to_string() })
+                .bind(id_of(e.obs))
+                .bind(if line > 0 { format!("{source_label}#{line}") } else { source_label.to_string() })
                 .bind(e.t.regressed as i64)
                 .bind(e.t.reason.clone());
         }
@@ -418,14 +580,14 @@ pub async fn write_batch_in(
              count = finding.count + excluded.count",
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
-        for ((ip, kind), (first, last, count, obs_index)) in chunk {
+        for ((ip, kind), (first, last, count, obs)) in chunk {
             q = q
                 .bind(host_ids[ip])
                 .bind(kind.clone())
                 .bind(first.clone())
                 .bind(last.clone())
                 .bind(*count)
-                .bind(obs_ids[*obs_index]);
+                .bind(id_of(*obs));
         }
         q.execute(&mut **tx).await?;
     }
@@ -444,8 +606,72 @@ pub async fn write_batch_in(
     Ok((stats, orgs))
 }
 
+/// Later sightings of stored observations: newest time, count, the ingest and line of the last.
+async fn extend_observations(
+    tx: &mut Transaction<'_, Any>,
+    d: Dialect,
+    ingest_id: Option<i64>,
+    extended: &HashMap<i64, Extension>,
+) -> Result<()> {
+    let rows: Vec<(&i64, &Extension)> = extended.iter().collect();
+    for chunk in rows.chunks(1000) {
+        let sql = format!(
+            "UPDATE observation SET last_observed_at = v.column2, seen_count = seen_count + v.column3, \
+             last_ingest_id = v.column4, last_line = v.column5 FROM (VALUES {}) AS v WHERE observation.id = v.column1",
+            values_list(d, chunk.len(), 5)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (id, e) in chunk {
+            q = q.bind(**id).bind(e.last_at.clone()).bind(e.rows).bind(ingest_id).bind(e.line as i64);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Moves the heads of these streams (`host id, stream, fact, observation id`).
+async fn write_heads(tx: &mut Transaction<'_, Any>, d: Dialect, rows: &[(i64, &str, &str, i64)]) -> Result<()> {
+    for chunk in rows.chunks(1000) {
+        let sql = format!(
+            "INSERT INTO fact_head (host_id, stream, fact, observation_id) VALUES {} \
+             ON CONFLICT (host_id, stream) DO UPDATE SET fact = excluded.fact, observation_id = excluded.observation_id",
+            values_list(d, chunk.len(), 4)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (host_id, stream, fact, obs) in chunk {
+            q = q.bind(*host_id).bind(stream.to_string()).bind(fact.to_string()).bind(*obs);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Row-level provenance of one batch: runs of consecutive lines, each line's observation id
+/// (empty for a line that made none: rejected, ignored).
+async fn write_lines(tx: &mut Transaction<'_, Any>, d: Dialect, ingest_id: i64, lines: &[(u64, i64)]) -> Result<()> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let mut sorted = lines.to_vec();
+    sorted.sort_unstable();
+    let runs = crate::provenance::encode_runs(&sorted);
+    for chunk in runs.chunks(500) {
+        let sql = format!(
+            "INSERT INTO ingest_lines (ingest_id, first_line, last_line, observation_ids) VALUES {}",
+            values_list(d, chunk.len(), 4)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for run in chunk {
+            q = q.bind(ingest_id).bind(run.first_line as i64).bind(run.last_line as i64).bind(run.ids.clone());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 fn new_host(ip: &str, at: &str) -> HostRow {
     HostRow {
+        id: None,
         ip: ip.to_string(),
         org_id: None,
         org_via: None,

@@ -123,7 +123,8 @@ pub fn ingest(args: IngestArgs) -> Result<u8> {
         .with_context(|| format!("unknown kind {:?}: one of {}", args.kind, IngestKind::NAMES))?;
     let config = args.options.config()?;
     runtime()?.block_on(async move {
-        let db = Db::connect(&config.database).await?;
+        let mut db = Db::connect(&config.database).await?;
+        db.line_detail_days = config.line_detail_days;
         let uploader = Uploader { name: "cli".into(), reporter_org: None };
         let mut refused = 0;
         for path in &args.files {

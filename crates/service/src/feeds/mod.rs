@@ -74,6 +74,33 @@ pub struct Observed {
 }
 
 impl Observed {
+    /// The stream a daily-feed row belongs to (`shadowserver|443`, `intelmq|<feed>|443`): a row
+    /// whose [`fact`](Self::fact) equals the stream's current one extends that observation
+    /// instead of adding a row. `None` (probe results, hunt reports): every row is its own.
+    pub fn stream(&self) -> Option<String> {
+        let mut parts = self.natural_key.split('|');
+        let port = self.port.unwrap_or(0);
+        match parts.next()? {
+            "shadowserver" => Some(format!("shadowserver|{port}")),
+            "intelmq" => Some(format!("intelmq|{}|{port}", parts.next()?)),
+            _ => None,
+        }
+    }
+
+    /// What the row says about its host in its stream: signals, tags, version, url, findings.
+    /// Names and times are not part of it (a new name is kept on the host, not as a new fact).
+    pub fn fact(&self) -> String {
+        let signals: Vec<&str> = self.signals.iter().map(|s| s.as_str()).collect();
+        format!(
+            "{}|{}|{}|{}|{}",
+            signals.join(","),
+            self.tags.as_deref().unwrap_or(""),
+            self.version.as_deref().unwrap_or(""),
+            self.url.as_deref().unwrap_or(""),
+            self.findings.join(",")
+        )
+    }
+
     /// Replaces NUL characters (valid UTF-8 that PostgreSQL's text type refuses) with U+FFFD in
     /// every stored field, so a hostile row is kept, inert, on both databases. `detail` is JSON,
     /// whose writer escapes NUL already; it is scrubbed too in case a parser wrote it by hand.
