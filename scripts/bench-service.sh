@@ -21,9 +21,13 @@
 #   TASKFORCE_BENCH_PG  postgres://USER:PASS@HOST/DB (optional; needs psql)
 #   SKIP_BUILD=1        use the existing release binaries
 #
+# Deep pages (before/after) and the 200-client mixed load test: scripts/bench-pages.sh
+# (LOAD_SECONDS, LOAD_CLIENTS, PAGE_REPEATS).
+#
 # Needs GNU time (/usr/bin/time), curl and python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-pages.sh
 
 rows=${ROWS:-1000000}
 orgs=${ORGS:-100000}
@@ -47,7 +51,7 @@ grep -qx '/bench-data' .gitignore || echo "bench-service: warning: bench-data is
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   echo "== building (release)"
   cargo build --release -q -p taskforce
-  cargo build --release -q -p taskforce-service --example api_load
+  cargo build --release -q -p taskforce-service --example api_load --example page_queries
 fi
 [ -x "$bin" ] && [ -x "$load" ] || { echo "bench-service: $bin or $load missing" >&2; exit 1; }
 
@@ -157,6 +161,7 @@ bench_backend() {
     --path '/api/v1/organisations?page=500' \
     --path '/api/v1/organisations/{org}' \
     --path '/api/v1/organisations/{org}/hosts' | tee "$work/api-$backend.txt"
+  bench_pages "$backend" "$url"
   kill -TERM "$server_pid"
   local status=0
   wait "$server_pid" || status=$?
@@ -193,3 +198,4 @@ for f in "$work"/api-*.txt; do
   echo "API, ${b%.txt}:"
   cat "$f"
 done
+bench_pages_summary

@@ -34,6 +34,8 @@ pub async fn serve_app_on(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let app = build(AppState { db: db.clone(), config: Arc::new(config) });
+    // Jobs a stopped server left unfinished run again (the router turned background jobs on).
+    crate::jobs::resume(&db).await?;
     axum::serve(listener, app).with_graceful_shutdown(shutdown).await.context("serving")?;
     db.pool.close().await;
     Ok(())
