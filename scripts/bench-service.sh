@@ -20,6 +20,9 @@
 #   REQUESTS [2000] per endpoint   CONCURRENCY [8]   WARMUP [100]   PORT [18089]
 #   TASKFORCE_BENCH_PG  postgres://USER:PASS@HOST/DB (optional; needs psql)
 #   SKIP_BUILD=1        use the existing release binaries
+#   TASKFORCE_BIN       the binary to run (default target/release/taskforce); for the service
+#                       alone without the YARA build: SKIP_BUILD=1 after `cargo build --release
+#                       -p taskforce-service --examples`, TASKFORCE_BIN=target/release/examples/service_bench
 #
 # Deep pages (before/after) and the 200-client mixed load test: scripts/bench-pages.sh
 # (LOAD_SECONDS, LOAD_CLIENTS, PAGE_REPEATS).
@@ -40,7 +43,7 @@ warmup=${WARMUP:-100}
 port=${PORT:-18089}
 data=bench-data/service
 target_dir=${CARGO_TARGET_DIR:-target}
-bin=$target_dir/release/taskforce
+bin=${TASKFORCE_BIN:-$target_dir/release/taskforce}
 load=$target_dir/release/examples/api_load
 
 for tool in /usr/bin/time curl python3; do

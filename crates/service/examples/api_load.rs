@@ -156,7 +156,8 @@ fn parse_args() -> Result<Options, String> {
     if paths.is_empty() && mix.is_none() {
         return Err(format!("no --path given\n{USAGE}"));
     }
-    if mix.is_some() && (clients == 0 || !(duration > 0.0) || !(rss_every > 0.0)) {
+    if mix.is_some() && (clients == 0 || duration.is_nan() || duration <= 0.0 || rss_every.is_nan() || rss_every <= 0.0)
+    {
         return Err("--clients, --duration and --rss-every must be positive".into());
     }
     if let Some(p) = paths.iter().find(|p| !p.starts_with('/')) {

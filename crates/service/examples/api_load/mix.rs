@@ -18,11 +18,15 @@ use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, USER_AGENT};
 
 use super::{Options, Rng, percentile_ms};
 
-/// A route of the mix: its label (the table's row), weight, and how a request is made.
+/// A request to send: method, path and query, body.
+type Request = (hyper::Method, String, Option<String>);
+
+/// A route of the mix: its label (the table's row), weight, and how a request is made (from the
+/// worker's random numbers, the targets and a counter unique to the request).
 struct Route {
     label: &'static str,
     weight: u32,
-    make: fn(&mut Rng, &Targets, u64) -> (hyper::Method, String, Option<String>),
+    make: fn(&mut Rng, &Targets, u64) -> Request,
 }
 
 /// Hosts (id, address, organisation) known to the service, read once at the start.
