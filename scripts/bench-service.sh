@@ -32,10 +32,17 @@
 #   INGEST_BIN          another build of examples/ingest_bench (e.g. of an earlier commit)
 #   DAILY_DAYS [30]  DAILY_ROWS [250000]  DAILY_ORGS [DAILY_ROWS/25]   0 days: no daily part
 #   PARTS [bulk,api,daily]  which parts to run (bulk: the 1M-row file; api needs bulk)
+#   TASKFORCE_BIN       the binary to run (default target/release/taskforce); for the service
+#                       alone without the YARA build: SKIP_BUILD=1 after `cargo build --release
+#                       -p taskforce-service --examples`, TASKFORCE_BIN=target/release/examples/service_bench
+#
+# Deep pages (before/after) and the 200-client mixed load test: scripts/bench-pages.sh
+# (LOAD_SECONDS, LOAD_CLIENTS, PAGE_REPEATS).
 #
 # Needs GNU time (/usr/bin/time), curl and python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/bench-pages.sh
 
 rows=${ROWS:-1000000}
 orgs=${ORGS:-100000}
@@ -54,7 +61,7 @@ daily_data=$data/daily-$daily_rows-$daily_orgs
 parts=,${PARTS:-bulk,api,daily},
 has_part() { [[ $parts == *",$1,"* ]]; }
 target_dir=${CARGO_TARGET_DIR:-target}
-bin=$target_dir/release/taskforce
+bin=${TASKFORCE_BIN:-$target_dir/release/taskforce}
 load=$target_dir/release/examples/api_load
 # Ingestion runs through the service crate's own bench binary (the same `ingest_file` call and
 # report as `taskforce ingest`), so the ingest figures need no yara-x/wasmtime build.
@@ -71,7 +78,7 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
   # The API part needs `taskforce serve` (the binary builds yara-x: ~20 minutes the first time).
   if has_part api; then
     cargo build --release -q -p taskforce --no-default-features
-    cargo build --release -q -p taskforce-service --example api_load
+    cargo build --release -q -p taskforce-service --example api_load --example page_queries
   fi
 fi
 [ -x "$ingest_bin" ] || { echo "bench-service: $ingest_bin missing" >&2; exit 1; }
@@ -264,6 +271,7 @@ bench_backend() {
     --path '/api/v1/organisations?page=500' \
     --path '/api/v1/organisations/{org}' \
     --path '/api/v1/organisations/{org}/hosts' | tee "$work/api-$backend.txt"
+  bench_pages "$backend" "$url"
   kill -TERM "$server_pid"
   local status=0
   wait "$server_pid" || status=$?
@@ -322,3 +330,4 @@ for f in "$work"/api-*.txt; do
   echo "API, ${b%.txt}:"
   cat "$f"
 done
+bench_pages_summary

@@ -26,6 +26,16 @@
 //!   --max-host N         for {host} [default 1]
 //!   --seed N             for the random ids [default 1]
 //!   --timeout SECS       per request [default 30]
+//!
+//! Mixed load (`--mix standard`, instead of --path): `--clients` workers for `--duration`
+//! seconds, each request a route picked by weight among reads, uploads and analyst records;
+//! a table per route, and the server's memory over time with `--server-pid` (see mix.rs).
+//!   --mix standard       the mix of api_load/mix.rs
+//!   --clients N          [default 200]
+//!   --duration SECS      [default 60]
+//!   --server-pid PID     sample /proc/PID/status VmRSS
+//!   --rss-every SECS     [default 10]
+//!   exit status 1 when any request of the mix failed
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -41,9 +51,13 @@ use hyper::header::{ACCEPT, AUTHORIZATION, HOST, USER_AGENT};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+#[path = "api_load/mix.rs"]
+mod mix;
+
 const USAGE: &str = "usage: api_load --url http://127.0.0.1:PORT (--token TOKEN | --token-file FILE) \
-(--path PATH ... | --paths-file FILE) [--requests N] [--concurrency C] [--warmup N] [--max-org N] \
-[--max-host N] [--seed N] [--timeout SECS]";
+(--path PATH ... | --paths-file FILE | --mix standard [--clients N] [--duration SECS] [--server-pid PID] \
+[--rss-every SECS]) [--requests N] [--concurrency C] [--warmup N] [--max-org N] [--max-host N] [--seed N] \
+[--timeout SECS]";
 
 struct Options {
     addr: SocketAddr,
@@ -57,6 +71,8 @@ struct Options {
     max_host: u64,
     seed: u64,
     timeout: Duration,
+    /// `--mix standard`: the mixed load instead of the paths.
+    mix: Option<mix::MixOptions>,
 }
 
 /// `http://HOST[:PORT][/]` with HOST one of the loopback names; anything else is refused.
@@ -94,6 +110,7 @@ fn parse_args() -> Result<Options, String> {
     let (mut url, mut token, mut paths) = (None, std::env::var("TASKFORCE_TOKEN").ok(), Vec::new());
     let (mut requests, mut concurrency, mut warmup, mut max_org, mut max_host, mut seed, mut timeout) =
         (1000usize, 8usize, 0usize, 1u64, 1u64, 1u64, 30f64);
+    let (mut mix, mut clients, mut duration, mut server_pid, mut rss_every) = (None, 200usize, 60f64, None, 10f64);
     fn num<T: std::str::FromStr>(flag: &str, v: String) -> Result<T, String> {
         v.parse().map_err(|_| format!("{flag}: not a number: {v:?}"))
     }
@@ -124,14 +141,24 @@ fn parse_args() -> Result<Options, String> {
             "--max-host" => max_host = num(&flag, value)?,
             "--seed" => seed = num(&flag, value)?,
             "--timeout" => timeout = num(&flag, value)?,
+            "--mix" if value == "standard" => mix = Some(value),
+            "--mix" => return Err(format!("--mix: the only mix is \"standard\", not {value:?}")),
+            "--clients" => clients = num(&flag, value)?,
+            "--duration" => duration = num(&flag, value)?,
+            "--server-pid" => server_pid = Some(num(&flag, value)?),
+            "--rss-every" => rss_every = num(&flag, value)?,
             _ => return Err(format!("unknown option {flag:?}\n{USAGE}")),
         }
     }
     let url = url.ok_or_else(|| format!("--url is required\n{USAGE}"))?;
     let (addr, host_header) = parse_url(&url)?;
     let token = token.filter(|t| !t.is_empty()).ok_or_else(|| format!("a token is required\n{USAGE}"))?;
-    if paths.is_empty() {
+    if paths.is_empty() && mix.is_none() {
         return Err(format!("no --path given\n{USAGE}"));
+    }
+    if mix.is_some() && (clients == 0 || duration.is_nan() || duration <= 0.0 || rss_every.is_nan() || rss_every <= 0.0)
+    {
+        return Err("--clients, --duration and --rss-every must be positive".into());
     }
     if let Some(p) = paths.iter().find(|p| !p.starts_with('/')) {
         return Err(format!("{p:?}: a path starts with /"));
@@ -151,6 +178,12 @@ fn parse_args() -> Result<Options, String> {
         max_host,
         seed,
         timeout: Duration::from_secs_f64(timeout),
+        mix: mix.map(|_| mix::MixOptions {
+            clients,
+            duration: Duration::from_secs_f64(duration),
+            server_pid,
+            rss_every: Duration::from_secs_f64(rss_every),
+        }),
     })
 }
 
@@ -318,6 +351,16 @@ async fn main() -> ExitCode {
     if let Err(e) = connect(&o).await {
         eprintln!("api_load: {e}");
         return ExitCode::from(2);
+    }
+    if let Some(m) = o.mix {
+        return match mix::run(o.clone(), m).await {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(1),
+            Err(e) => {
+                eprintln!("api_load: {e}");
+                ExitCode::from(2)
+            }
+        };
     }
     let width = o.paths.iter().map(|p| p.len()).max().unwrap_or(4).max(4);
     println!(

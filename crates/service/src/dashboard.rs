@@ -124,7 +124,7 @@ pub async fn org_timeline(db: &Db, org_id: i64, p: PageParams) -> Result<Page<Ti
         })
     })
     .collect::<Result<_>>()?;
-    Ok(Page { items, page: p.page.max(1), per_page: limit as u32, total })
+    Ok(Page { items, page: p.page.max(1), per_page: limit as u32, total, next_cursor: None })
 }
 
 /// A finding of one of an organisation's hosts.
@@ -166,7 +166,7 @@ pub async fn org_findings(db: &Db, org_id: i64, p: PageParams) -> Result<Page<Or
         })
     })
     .collect::<Result<_>>()?;
-    Ok(Page { items, page: p.page.max(1), per_page: limit as u32, total })
+    Ok(Page { items, page: p.page.max(1), per_page: limit as u32, total, next_cursor: None })
 }
 
 /// A host's observations, newest first, optionally of one kind (`probe`, `hunt`, …), with their
@@ -206,7 +206,7 @@ pub async fn host_observations(
         .iter()
         .map(crate::query::observation_info)
         .collect::<Result<_>>()?;
-    Ok(Page { items, page: p.page.max(1), per_page: limit as u32, total })
+    Ok(Page { items, page: p.page.max(1), per_page: limit as u32, total, next_cursor: None })
 }
 
 /// Where a host stands on the way to `verified_clean`, in words an owner can act on.
@@ -313,7 +313,7 @@ pub async fn ingests(db: &Db, p: PageParams) -> Result<Page<IngestRow>> {
         .iter()
         .map(ingest_from)
         .collect::<Result<_>>()?;
-    Ok(Page { items, page: p.page.max(1), per_page: limit as u32, total })
+    Ok(Page { items, page: p.page.max(1), per_page: limit as u32, total, next_cursor: None })
 }
 
 pub async fn ingest(db: &Db, id: i64) -> Result<Option<IngestRow>> {
@@ -345,7 +345,7 @@ pub async fn rejected_rows(db: &Db, ingest_id: i64, p: PageParams) -> Result<Pag
             .iter()
             .map(|r| Ok(RejectedRow { line: r.try_get(0)?, message: r.try_get(1)? }))
             .collect::<Result<_>>()?;
-    Ok(Page { items, page: p.page.max(1), per_page: limit as u32, total })
+    Ok(Page { items, page: p.page.max(1), per_page: limit as u32, total, next_cursor: None })
 }
 
 /// The hosts an ingest wrote observations about (what an uploaded report changed).

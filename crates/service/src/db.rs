@@ -48,6 +48,10 @@ impl Dialect {
 pub struct Db {
     pub pool: AnyPool,
     pub dialect: Dialect,
+    /// Set by the server (`api::router_with`): work such as re-enrichment is handed to a
+    /// background task instead of running in the caller (a request); the CLI leaves it unset and
+    /// runs that work before it exits. See `jobs`.
+    pub background_jobs: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Test hook (feature `fault-injection`): fail a feed ingest after this many batches were
     /// written (0: never), to prove a failed upload leaves nothing behind.
     #[cfg(feature = "fault-injection")]
@@ -63,6 +67,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "notify", include_str!("../migrations/0003_notify.sql")),
     (4, "web", include_str!("../migrations/0004_web.sql")),
     (5, "fact_runs", include_str!("../migrations/0005_fact_runs.sql")),
+    (6, "pages", include_str!("../migrations/0006_pages.sql")),
 ];
 
 /// The schema version this build expects (the last migration).
@@ -113,6 +118,7 @@ impl Db {
         let db = Db {
             pool,
             dialect,
+            background_jobs: Default::default(),
             #[cfg(feature = "fault-injection")]
             fail_ingest_after_batches: Default::default(),
             line_detail_days: crate::provenance::DEFAULT_LINE_DETAIL_DAYS,
@@ -125,7 +131,7 @@ impl Db {
         let migrations = MIGRATIONS
             .iter()
             .map(|(version, name, sql)| {
-                let sql = sql.replace("{{ID}}", self.dialect.id_column());
+                let sql = for_dialect(sql, self.dialect).replace("{{ID}}", self.dialect.id_column());
                 Migration::new(
                     *version,
                     Cow::Borrowed(*name),
@@ -153,6 +159,31 @@ impl Db {
         }
         Ok(())
     }
+}
+
+/// A migration's text for one database: lines between `-- @sqlite` (or `-- @postgres`) and
+/// `-- @end` are kept only for that database (triggers and functions differ too much for one
+/// text); every other line is kept for both.
+fn for_dialect(sql: &str, dialect: Dialect) -> String {
+    // Migrations without sections stay byte for byte (their applied checksums must hold).
+    if !sql.contains("-- @end") {
+        return sql.to_string();
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut section: Option<Dialect> = None;
+    for line in sql.lines() {
+        match line.trim() {
+            "-- @sqlite" => section = Some(Dialect::Sqlite),
+            "-- @postgres" => section = Some(Dialect::Postgres),
+            "-- @end" => section = None,
+            _ if section.is_none_or(|d| d == dialect) => {
+                out.push_str(line);
+                out.push('\n');
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// A URL without its password, for messages.
@@ -213,6 +244,16 @@ mod tests {
         assert_eq!(placeholders(Dialect::Postgres, 3, 3), "($3, $4, $5)");
         assert_eq!(placeholders(Dialect::Sqlite, 3, 3), "(?, ?, ?)");
         assert_eq!(values_list(Dialect::Postgres, 2, 2), "($1, $2), ($3, $4)");
+    }
+
+    #[test]
+    fn dialect_sections() {
+        let sql = "a\n-- @sqlite\ns\n-- @end\n-- @postgres\np\n-- @end\nb\n";
+        assert_eq!(for_dialect(sql, Dialect::Sqlite), "a\ns\nb\n");
+        assert_eq!(for_dialect(sql, Dialect::Postgres), "a\np\nb\n");
+        // A migration without sections is kept as it is (line by line), so applied checksums hold.
+        let plain = include_str!("../migrations/0001_tracking.sql");
+        assert_eq!(for_dialect(plain, Dialect::Postgres), plain);
     }
 
     #[test]

@@ -487,7 +487,8 @@ async fn ingest_asn(
     }
     tx.commit().await?;
     // Derived data, recomputed from what was committed (a re-run repeats it).
-    store::reenrich_all(db).await?;
+    // In the server a background job (`jobs`); in the CLI, before the command returns.
+    crate::jobs::after_mapping_change(db, &format!("ingest:{ingest_id}")).await?;
     Ok(summary)
 }
 

@@ -13,6 +13,7 @@ pub mod db;
 pub mod enrich;
 pub mod feeds;
 pub mod ingest;
+pub mod jobs;
 pub mod orgs_import;
 pub mod provenance;
 pub mod query;

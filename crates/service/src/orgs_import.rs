@@ -291,6 +291,7 @@ pub async fn ingest_orgs(
     }
     tx.commit().await?;
     // Derived data, recomputed from what was committed.
-    store::reenrich_all(db).await?;
+    // In the server a background job (`jobs`); in the CLI, before the command returns.
+    crate::jobs::after_mapping_change(db, &format!("ingest:{ingest_id}")).await?;
     Ok(summary)
 }

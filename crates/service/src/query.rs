@@ -19,7 +19,7 @@ enum Bind {
 }
 
 /// WHERE clauses with `$N` placeholders numbered as they are added.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Where {
     clauses: Vec<String>,
     binds: Vec<Bind>,
@@ -33,7 +33,19 @@ impl Where {
     }
 
     fn sql(&self) -> String {
-        if self.clauses.is_empty() { String::new() } else { format!(" WHERE {}", self.clauses.join(" AND ")) }
+        self.sql_and(&[])
+    }
+
+    /// The WHERE part with `extra` clauses added (for one statement only).
+    fn sql_and(&self, extra: &[&str]) -> String {
+        let all: Vec<&str> = self.clauses.iter().map(String::as_str).chain(extra.iter().copied()).collect();
+        if all.is_empty() { String::new() } else { format!(" WHERE {}", all.join(" AND ")) }
+    }
+
+    /// Binds one more value; returns its placeholder (`$N`).
+    fn push(&mut self, value: Bind) -> String {
+        self.binds.push(value);
+        format!("${}", self.binds.len())
     }
 
     fn bind<'q>(
@@ -76,9 +88,97 @@ impl PageParams {
 #[derive(Debug, Serialize)]
 pub struct Page<T> {
     pub items: Vec<T>,
+    /// The page number asked for (0 when the page was asked by `cursor`).
     pub page: u32,
     pub per_page: u32,
     pub total: i64,
+    /// Where the next page starts (`?cursor=`), `None` on the last page. Lists that do not
+    /// page by key leave it out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// Where a keyset page starts: just after this row in a list ordered worst first
+/// (`tech_rank DESC`), then by id. Unlike `OFFSET`, a deep page costs what the first one does:
+/// the database seeks to the key in the list's index instead of walking every row before it.
+/// Written as `<rank>.<id>` (clients pass `next_cursor` back as it is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub rank: i64,
+    pub id: i64,
+}
+
+impl Cursor {
+    pub fn parse(text: &str) -> Result<Cursor, BadFilter> {
+        let bad = || BadFilter(format!("unreadable cursor {text:?}: pass back a next_cursor as it was given"));
+        let (rank, id) = text.split_once('.').ok_or_else(bad)?;
+        Ok(Cursor { rank: rank.parse().map_err(|_| bad())?, id: id.parse().map_err(|_| bad())? })
+    }
+
+    pub fn text(self) -> String {
+        format!("{}.{}", self.rank, self.id)
+    }
+}
+
+/// One page of a list ordered `rank DESC, id` (`rank`/`id`: the columns, `rank_index`: where
+/// the rank is in `columns`): by `OFFSET` for `?page=`, by key for a cursor. Reads one row more
+/// than the page to know whether a next page exists.
+#[allow(clippy::too_many_arguments)]
+async fn keyset_page(
+    db: &Db,
+    columns: &str,
+    from: &str,
+    w: &Where,
+    rank: &str,
+    id: &str,
+    cursor: Option<Cursor>,
+    p: PageParams,
+) -> Result<(Vec<AnyRow>, Option<Cursor>)> {
+    let (limit, offset) = p.limit_offset();
+    let fetch = limit + 1;
+    let (sql, keyed) = match cursor {
+        None => (
+            format!("SELECT {columns} FROM {from}{} ORDER BY {rank} DESC, {id} LIMIT {fetch} OFFSET {offset}", w.sql()),
+            None,
+        ),
+        Some(c) => {
+            // Two index range seeks (the rest of the cursor's rank, then the lower ranks), each
+            // at most a page long; an `OR` of both would make the database scan and filter.
+            let mut w2 = w.clone();
+            let r = w2.push(Bind::Int(c.rank));
+            let i = w2.push(Bind::Int(c.id));
+            let same = w2.sql_and(&[&format!("{rank} = {r}"), &format!("{id} > {i}")]);
+            let lower = w2.sql_and(&[&format!("{rank} < {r}")]);
+            let (out_rank, out_id) = (unqualified(rank), unqualified(id));
+            (
+                format!(
+                    "SELECT * FROM (\
+                     SELECT * FROM (SELECT {columns} FROM {from}{same} ORDER BY {id} LIMIT {fetch}) k1 \
+                     UNION ALL \
+                     SELECT * FROM (SELECT {columns} FROM {from}{lower} ORDER BY {rank} DESC, {id} LIMIT {fetch}) k2\
+                     ) k ORDER BY {out_rank} DESC, {out_id} LIMIT {fetch}"
+                ),
+                Some(w2),
+            )
+        }
+    };
+    let w = keyed.as_ref().unwrap_or(w);
+    let mut rows = w.bind(sqlx::query(AssertSqlSafe(sql))).fetch_all(&db.pool).await?;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        let last = rows.last().expect("a full page");
+        // By convention the id is the first column and the rank the last.
+        let n = last.columns().len();
+        Some(Cursor { rank: last.try_get(n - 1)?, id: last.try_get(0)? })
+    } else {
+        None
+    };
+    Ok((rows, next))
+}
+
+/// `h.id` → `id`: how a column is named outside its subquery.
+fn unqualified(column: &str) -> &str {
+    column.rsplit('.').next().unwrap_or(column)
 }
 
 /// Organisation list filters.
@@ -157,10 +257,27 @@ fn time_filter(s: &str) -> Result<String, BadFilter> {
 
 /// Worst first, then by id: the urgent list is page 1.
 pub async fn list_orgs(db: &Db, f: &OrgFilter, p: PageParams) -> Result<Result<Page<OrgSummary>, BadFilter>> {
+    list_orgs_from(db, f, p, None).await
+}
+
+/// [`list_orgs`] from a cursor (`None`: by page number).
+pub async fn list_orgs_from(
+    db: &Db,
+    f: &OrgFilter,
+    p: PageParams,
+    cursor: Option<Cursor>,
+) -> Result<Result<Page<OrgSummary>, BadFilter>> {
     let mut w = Where::default();
+    // The same filters over `org_tally`, while only its keys are filtered on.
+    let mut tally = Some(Where::default());
     if let Some(s) = &f.state {
         match state_filter(s) {
-            Ok(s) => w.add("tech_rank = $?", Bind::Int(s.rank())),
+            Ok(s) => {
+                w.add("tech_rank = $?", Bind::Int(s.rank()));
+                if let Some(t) = &mut tally {
+                    t.add("tech_rank = $?", Bind::Int(s.rank()));
+                }
+            }
             Err(e) => return Ok(Err(e)),
         }
     }
@@ -169,46 +286,74 @@ pub async fn list_orgs(db: &Db, f: &OrgFilter, p: PageParams) -> Result<Result<P
             return Ok(Err(BadFilter(format!("unknown communication state {c:?}"))));
         }
         w.add("comm_state = $?", Bind::Text(c.clone()));
+        if let Some(t) = &mut tally {
+            t.add("comm_state = $?", Bind::Text(c.clone()));
+        }
     }
     if let Some(s) = &f.sector {
         w.add("LOWER(sector) = LOWER($?)", Bind::Text(s.clone()));
+        tally = None;
     }
     if let Some(c) = &f.country {
         w.add("cc = UPPER($?)", Bind::Text(c.clone()));
+        tally = None;
     }
     if let Some(asn) = f.asn {
         w.add(
             "(id IN (SELECT org_id FROM org_asn WHERE asn = $?) OR id IN (SELECT org_id FROM host WHERE asn = $? AND org_id IS NOT NULL))",
             Bind::Int(asn),
         );
+        tally = None;
     }
     if let Some(t) = &f.last_seen_after {
         match time_filter(t) {
             Ok(t) => w.add("last_seen >= $?", Bind::Text(t)),
             Err(e) => return Ok(Err(e)),
         }
+        tally = None;
     }
-    match f.regressed {
-        Some(true) => w.clauses.push("regressed > 0".into()),
-        Some(false) => w.clauses.push("regressed = 0".into()),
-        None => {}
+    if let Some(r) = f.regressed {
+        w.clauses.push(if r { "regressed > 0" } else { "regressed = 0" }.into());
+        if let Some(t) = &mut tally {
+            t.clauses.push(if r { "regressed = 1" } else { "regressed = 0" }.into());
+        }
     }
     if let Some(n) = &f.name {
         w.add("LOWER(name) LIKE LOWER($?) ESCAPE '\\'", Bind::Text(format!("%{}%", like_escape(n))));
+        tally = None;
     }
-    let (limit, offset) = p.limit_offset();
-    let total: i64 = w
-        .bind(sqlx::query(AssertSqlSafe(format!("SELECT COUNT(*) FROM organisation{}", w.sql()))))
-        .fetch_one(&db.pool)
-        .await?
-        .try_get(0)?;
-    let sql = format!(
-        "SELECT {ORG_COLUMNS} FROM organisation{} ORDER BY tech_rank DESC, id LIMIT {limit} OFFSET {offset}",
-        w.sql()
-    );
-    let rows = w.bind(sqlx::query(AssertSqlSafe(sql))).fetch_all(&db.pool).await?;
+    let total = match &tally {
+        Some(t) => tally_sum(db, "org_tally", t).await?,
+        None => count(db, "organisation", &w).await?,
+    };
+    let columns = format!("{ORG_COLUMNS}, tech_rank");
+    let (rows, next) = keyset_page(db, &columns, "organisation", &w, "tech_rank", "id", cursor, p).await?;
     let items = rows.iter().map(org_from).collect::<Result<_>>()?;
-    Ok(Ok(Page { items, page: p.page.max(1), per_page: limit as u32, total }))
+    Ok(Ok(page_of(items, p, cursor, total, next)))
+}
+
+/// The page's envelope.
+fn page_of<T>(items: Vec<T>, p: PageParams, cursor: Option<Cursor>, total: i64, next: Option<Cursor>) -> Page<T> {
+    let (limit, _) = p.limit_offset();
+    Page {
+        items,
+        page: if cursor.is_some() { 0 } else { p.page.max(1) },
+        per_page: limit as u32,
+        total,
+        next_cursor: next.map(Cursor::text),
+    }
+}
+
+/// A list's total kept by the write paths (`org_tally`, `host_tally`: see migration 0006).
+async fn tally_sum(db: &Db, table: &str, w: &Where) -> Result<i64> {
+    let sql = format!("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM {table}{}", w.sql());
+    Ok(w.bind(sqlx::query(AssertSqlSafe(sql))).fetch_one(&db.pool).await?.try_get(0)?)
+}
+
+/// A list's total by counting (filters the tallies do not keep).
+async fn count(db: &Db, from: &str, w: &Where) -> Result<i64> {
+    let sql = format!("SELECT COUNT(*) FROM {from}{}", w.sql());
+    Ok(w.bind(sqlx::query(AssertSqlSafe(sql))).fetch_one(&db.pool).await?.try_get(0)?)
 }
 
 #[derive(Debug, Serialize)]
@@ -429,49 +574,68 @@ fn host_from(r: &AnyRow) -> Result<HostSummary> {
 }
 
 pub async fn list_hosts(db: &Db, f: &HostFilter, p: PageParams) -> Result<Result<Page<HostSummary>, BadFilter>> {
+    list_hosts_from(db, f, p, None).await
+}
+
+/// [`list_hosts`] from a cursor (`None`: by page number).
+pub async fn list_hosts_from(
+    db: &Db,
+    f: &HostFilter,
+    p: PageParams,
+    cursor: Option<Cursor>,
+) -> Result<Result<Page<HostSummary>, BadFilter>> {
     let mut w = Where::default();
+    // The same filters over `host_tally`, while only its keys are filtered on.
+    let mut tally = Some(Where::default());
     if let Some(s) = &f.state {
         match state_filter(s) {
-            Ok(s) => w.add("h.tech_rank = $?", Bind::Int(s.rank())),
+            Ok(s) => {
+                w.add("h.tech_rank = $?", Bind::Int(s.rank()));
+                if let Some(t) = &mut tally {
+                    t.add("tech_rank = $?", Bind::Int(s.rank()));
+                }
+            }
             Err(e) => return Ok(Err(e)),
         }
     }
     if let Some(asn) = f.asn {
         w.add("h.asn = $?", Bind::Int(asn));
+        tally = None;
     }
     if let Some(c) = &f.country {
         w.add("h.cc = UPPER($?)", Bind::Text(c.clone()));
+        tally = None;
     }
     if let Some(org) = f.org {
         w.add("h.org_id = $?", Bind::Int(org));
+        tally = None;
     }
     if let Some(s) = &f.sector {
         w.add("h.org_id IN (SELECT id FROM organisation WHERE LOWER(sector) = LOWER($?))", Bind::Text(s.clone()));
+        tally = None;
     }
     if let Some(t) = &f.last_seen_after {
         match time_filter(t) {
             Ok(t) => w.add("h.last_seen >= $?", Bind::Text(t)),
             Err(e) => return Ok(Err(e)),
         }
+        tally = None;
     }
-    match f.regressed {
-        Some(true) => w.clauses.push("h.regressed = 1".into()),
-        Some(false) => w.clauses.push("h.regressed = 0".into()),
-        None => {}
+    if let Some(r) = f.regressed {
+        let clause = if r { "regressed = 1" } else { "regressed = 0" };
+        w.clauses.push(format!("h.{clause}"));
+        if let Some(t) = &mut tally {
+            t.clauses.push(clause.into());
+        }
     }
-    let (limit, offset) = p.limit_offset();
-    let total: i64 = w
-        .bind(sqlx::query(AssertSqlSafe(format!("SELECT COUNT(*) FROM host h{}", w.sql()))))
-        .fetch_one(&db.pool)
-        .await?
-        .try_get(0)?;
-    let sql = format!(
-        "SELECT {HOST_LIST_COLUMNS} FROM host h{} ORDER BY h.tech_rank DESC, h.id LIMIT {limit} OFFSET {offset}",
-        w.sql()
-    );
-    let rows = w.bind(sqlx::query(AssertSqlSafe(sql))).fetch_all(&db.pool).await?;
+    let total = match &tally {
+        Some(t) => tally_sum(db, "host_tally", t).await?,
+        None => count(db, "host h", &w).await?,
+    };
+    let columns = format!("{HOST_LIST_COLUMNS}, h.tech_rank");
+    let (rows, next) = keyset_page(db, &columns, "host h", &w, "h.tech_rank", "h.id", cursor, p).await?;
     let items = rows.iter().map(host_from).collect::<Result<_>>()?;
-    Ok(Ok(Page { items, page: p.page.max(1), per_page: limit as u32, total }))
+    Ok(Ok(page_of(items, p, cursor, total, next)))
 }
 
 pub async fn host_summary(db: &Db, id: i64) -> Result<Option<HostSummary>> {
@@ -629,21 +793,30 @@ pub async fn stats(db: &Db, at: Option<&str>) -> Result<Stats> {
     let (urgent, regressed_hosts);
     match at {
         None => {
-            for r in
-                sqlx::query("SELECT tech_state, COUNT(*) FROM host GROUP BY tech_state").fetch_all(&db.pool).await?
-            {
-                hosts.insert(r.try_get(0)?, r.try_get(1)?);
-            }
+            // From the tallies the write paths keep (migration 0006): no scan of the tables.
+            let name = |rank: i64| TechState::from_rank(rank).map(|t| t.as_str().to_string());
             for r in sqlx::query(
-                "SELECT tech_state, COUNT(*) FROM organisation WHERE tech_state IS NOT NULL GROUP BY tech_state",
+                "SELECT tech_rank, CAST(SUM(n) AS BIGINT) FROM host_tally GROUP BY tech_rank HAVING SUM(n) > 0",
             )
             .fetch_all(&db.pool)
             .await?
             {
-                organisations.insert(r.try_get(0)?, r.try_get(1)?);
+                if let Some(state) = name(r.try_get(0)?) {
+                    hosts.insert(state, r.try_get(1)?);
+                }
             }
             for r in sqlx::query(
-                "SELECT comm_state, COUNT(*) FROM organisation WHERE tech_state IS NOT NULL GROUP BY comm_state",
+                "SELECT tech_rank, CAST(SUM(n) AS BIGINT) FROM org_tally WHERE tech_rank >= 0 GROUP BY tech_rank HAVING SUM(n) > 0",
+            )
+            .fetch_all(&db.pool)
+            .await?
+            {
+                if let Some(state) = name(r.try_get(0)?) {
+                    organisations.insert(state, r.try_get(1)?);
+                }
+            }
+            for r in sqlx::query(
+                "SELECT comm_state, CAST(SUM(n) AS BIGINT) FROM org_tally WHERE tech_rank >= 0 GROUP BY comm_state HAVING SUM(n) > 0",
             )
             .fetch_all(&db.pool)
             .await?
@@ -651,13 +824,17 @@ pub async fn stats(db: &Db, at: Option<&str>) -> Result<Stats> {
                 communication.insert(r.try_get(0)?, r.try_get(1)?);
             }
             urgent = sqlx::query(
-                "SELECT COUNT(*) FROM organisation WHERE tech_state = 'compromised' AND comm_state = 'not_contacted'",
+                "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM org_tally WHERE tech_rank = $1 AND comm_state = 'not_contacted'",
             )
+            .bind(TechState::Compromised.rank())
             .fetch_one(&db.pool)
             .await?
             .try_get(0)?;
             regressed_hosts =
-                sqlx::query("SELECT COUNT(*) FROM host WHERE regressed = 1").fetch_one(&db.pool).await?.try_get(0)?;
+                sqlx::query("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM host_tally WHERE regressed = 1")
+                    .fetch_one(&db.pool)
+                    .await?
+                    .try_get(0)?;
         }
         Some(at) => {
             // Each host's last technical event at or before `at` (events are ordered per host).

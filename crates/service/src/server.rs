@@ -34,6 +34,8 @@ pub async fn serve_app_on(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let app = build(AppState { db: db.clone(), config: Arc::new(config) });
+    // Jobs a stopped server left unfinished run again (the router turned background jobs on).
+    crate::jobs::resume(&db).await?;
     // With each connection's peer address (the pages throttle failed logins per address).
     axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown)

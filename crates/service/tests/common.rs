@@ -126,7 +126,33 @@ impl Svc {
     }
 
     pub async fn upload(&self, kind: &str, name: &str, content: impl Into<Vec<u8>>) -> Value {
-        self.ok("POST", &format!("/api/v1/ingest/{kind}?file_name={name}"), content.into()).await
+        let answer = self.ok("POST", &format!("/api/v1/ingest/{kind}?file_name={name}"), content.into()).await;
+        // A mapping file (ASN ranges, organisations) queues a background re-enrichment: the
+        // scenarios read hosts after it, so they wait for it as a client would.
+        if kind.starts_with("asn") || kind == "orgs" {
+            self.jobs_done().await;
+        }
+        answer
+    }
+
+    /// Waits (at most 60 s) until no background job is pending or running; fails on a failed one.
+    pub async fn jobs_done(&self) {
+        use sqlx::Row;
+        for _ in 0..3000 {
+            let open: i64 = sqlx::query("SELECT COUNT(*) FROM job WHERE status IN ('pending', 'running')")
+                .fetch_one(&self.db.pool)
+                .await
+                .unwrap()
+                .try_get(0)
+                .unwrap();
+            if open == 0 {
+                let failed = self.count("job WHERE status = 'failed'").await;
+                assert_eq!(failed, 0, "a background job failed: {}", self.get("/api/v1/jobs").await);
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("background jobs still open after 60 s: {}", self.get("/api/v1/jobs").await);
     }
 
     pub async fn count(&self, table: &str) -> i64 {

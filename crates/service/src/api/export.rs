@@ -1,11 +1,16 @@
 //! Per-organisation exports: CSV with Shadowserver's column names (plus our state columns) and
 //! IntelMQ events (JSON lines), ready to attach to a notification.
 
+use std::collections::HashMap;
+
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::IntoResponse;
+use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 use sqlx::Row;
+use tokio::sync::mpsc;
 
 use super::{ApiError, ApiResult, AppState, require_org_access};
 use crate::db::Db;
@@ -29,59 +34,131 @@ struct ExportRow {
     webshell_url: Option<String>,
 }
 
-async fn rows(db: &Db, org: i64) -> ApiResult<(query::OrgDetail, Vec<ExportRow>)> {
-    let detail = query::org_detail(db, org, None).await?.ok_or_else(|| ApiError::not_found("organisation"))?;
-    let hosts = sqlx::query(
-        "SELECT h.id, h.ip, h.hostname, h.asn, h.cc, h.version, h.servername, h.tech_state, h.regressed, h.first_seen, h.last_seen, \
-         (SELECT o.port FROM observation o WHERE o.host_id = h.id AND o.port IS NOT NULL ORDER BY o.observed_at DESC LIMIT 1) \
-         FROM host h WHERE h.org_id = $1 ORDER BY h.tech_rank DESC, h.ip",
-    )
-    .bind(org)
-    .fetch_all(&db.pool)
-    .await?;
-    let mut out = Vec::with_capacity(hosts.len());
-    for h in hosts {
-        let id: i64 = h.try_get(0)?;
-        let kinds: Vec<String> = sqlx::query("SELECT kind FROM finding WHERE host_id = $1 ORDER BY kind")
-            .bind(id)
-            .fetch_all(&db.pool)
-            .await?
-            .iter()
-            .map(|r| r.try_get::<String, _>(0))
-            .collect::<Result<_, _>>()?;
-        let mut tags = vec!["exchange".to_string()];
-        let mut webshell_url = None;
-        for k in &kinds {
-            if let Some(cve) = k.strip_prefix("vulnerable:") {
-                tags.push(cve.to_string());
-            } else if let Some(url) = k.strip_prefix("webshell:") {
-                if !tags.iter().any(|t| t == "webshell") {
-                    tags.push("webshell".into());
-                }
-                if url != "unknown" {
-                    webshell_url = Some(url.to_string());
-                }
-            } else if k.starts_with("hunt:") && !tags.iter().any(|t| t == "hunt-finding") {
-                tags.push("hunt-finding".into());
+/// What every row of an organisation's export repeats: its name, sector, abuse address, and
+/// per host address the accounts its hunt reports named (`account (action, action)`).
+struct OrgContext {
+    org: query::OrgDetail,
+    accounts: HashMap<String, Vec<String>>,
+    /// How many accounts (personal data) the export names: its read is audited when > 0.
+    named: usize,
+    /// When the export was made (IntelMQ's `time.observation`).
+    now: String,
+}
+
+async fn context(db: &Db, id: i64) -> ApiResult<OrgContext> {
+    let org = query::org_detail(db, id, None).await?.ok_or_else(|| ApiError::not_found("organisation"))?;
+    let list = query::org_accounts(db, id).await?;
+    let mut accounts: HashMap<String, Vec<String>> = HashMap::new();
+    for a in &list {
+        for h in &a.hosts {
+            if let Some(ip) = h.get("ip").and_then(|v| v.as_str()) {
+                accounts.entry(ip.to_string()).or_default().push(format!("{} ({})", a.account, a.actions.join(", ")));
             }
         }
-        out.push(ExportRow {
-            ip: h.try_get(1)?,
-            hostname: h.try_get(2)?,
-            asn: h.try_get(3)?,
-            cc: h.try_get(4)?,
-            version: h.try_get(5)?,
-            servername: h.try_get(6)?,
-            tech_state: h.try_get(7)?,
-            regressed: h.try_get::<i64, _>(8)? != 0,
-            first_seen: h.try_get(9)?,
-            last_seen: h.try_get(10)?,
-            port: h.try_get(11)?,
-            tags,
-            webshell_url,
-        });
     }
-    Ok((detail, out))
+    Ok(OrgContext { org, accounts, named: list.len(), now: crate::time::now() })
+}
+
+/// Rows in flight between the reader and the writer of an export.
+const EXPORT_QUEUE: usize = 256;
+
+/// Streams the organisation's hosts, worst first, each with its finding kinds: ONE query (the
+/// hosts joined to their findings, grouped back per host as they arrive), never one per host,
+/// and never the whole list in memory: the reader task waits while the writer (the response
+/// body) is behind.
+fn spawn_rows(db: &Db, org: i64) -> mpsc::Receiver<anyhow::Result<ExportRow>> {
+    let (tx, rx) = mpsc::channel(EXPORT_QUEUE);
+    let pool = db.pool.clone();
+    tokio::spawn(async move {
+        let sql = "SELECT h.id, h.ip, h.hostname, h.asn, h.cc, h.version, h.servername, h.tech_state, h.regressed, h.first_seen, h.last_seen, \
+             (SELECT o.port FROM observation o WHERE o.host_id = h.id AND o.port IS NOT NULL ORDER BY o.observed_at DESC LIMIT 1), f.kind \
+             FROM host h LEFT JOIN finding f ON f.host_id = h.id WHERE h.org_id = $1 ORDER BY h.tech_rank DESC, h.ip, h.id, f.kind";
+        let mut rows = sqlx::query(sql).bind(org).fetch(&pool);
+        let mut current: Option<(i64, ExportRow)> = None;
+        while let Some(row) = rows.next().await {
+            let step = row.map_err(anyhow::Error::from).and_then(|r| {
+                let id: i64 = r.try_get(0)?;
+                let kind: Option<String> = r.try_get(12)?;
+                let finished = match &current {
+                    Some((open, _)) if *open == id => None,
+                    _ => current.replace((id, export_row(&r)?)).map(|(_, done)| done),
+                };
+                if let (Some(kind), Some((_, open))) = (kind, current.as_mut()) {
+                    add_finding(open, &kind);
+                }
+                Ok(finished)
+            });
+            match step {
+                Ok(None) => {}
+                Ok(Some(done)) => {
+                    if tx.send(Ok(done)).await.is_err() {
+                        return; // the client went away
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            }
+        }
+        if let Some((_, last)) = current {
+            let _ = tx.send(Ok(last)).await;
+        }
+    });
+    rx
+}
+
+fn export_row(h: &sqlx::any::AnyRow) -> anyhow::Result<ExportRow> {
+    Ok(ExportRow {
+        ip: h.try_get(1)?,
+        hostname: h.try_get(2)?,
+        asn: h.try_get(3)?,
+        cc: h.try_get(4)?,
+        version: h.try_get(5)?,
+        servername: h.try_get(6)?,
+        tech_state: h.try_get(7)?,
+        regressed: h.try_get::<i64, _>(8)? != 0,
+        first_seen: h.try_get(9)?,
+        last_seen: h.try_get(10)?,
+        port: h.try_get(11)?,
+        tags: vec!["exchange".to_string()],
+        webshell_url: None,
+    })
+}
+
+/// A finding kind as the export's tags (in kind order: CVEs, then webshell, hunt).
+fn add_finding(r: &mut ExportRow, kind: &str) {
+    if let Some(cve) = kind.strip_prefix("vulnerable:") {
+        r.tags.push(cve.to_string());
+    } else if let Some(url) = kind.strip_prefix("webshell:") {
+        if !r.tags.iter().any(|t| t == "webshell") {
+            r.tags.push("webshell".into());
+        }
+        if url != "unknown" {
+            r.webshell_url = Some(url.to_string());
+        }
+    } else if kind.starts_with("hunt:") && !r.tags.iter().any(|t| t == "hunt-finding") {
+        r.tags.push("hunt-finding".into());
+    }
+}
+
+/// An export as a response body: `header`, then one piece per host as the rows arrive.
+fn stream_body(
+    header: Vec<u8>,
+    rows: mpsc::Receiver<anyhow::Result<ExportRow>>,
+    ctx: OrgContext,
+    line: fn(&OrgContext, &ExportRow) -> anyhow::Result<Vec<u8>>,
+) -> Body {
+    let first = futures_util::stream::once(async move { Ok::<Bytes, anyhow::Error>(Bytes::from(header)) });
+    let rest = futures_util::stream::unfold((rows, ctx), move |(mut rows, ctx)| async move {
+        let item = rows.recv().await?;
+        let piece = item.and_then(|r| line(&ctx, &r)).map(Bytes::from).inspect_err(|e| {
+            // Headers are gone: the client sees a cut transfer; the log says why.
+            tracing::error!(error = format!("{e:#}"), "export stopped");
+        });
+        Some((piece, (rows, ctx)))
+    });
+    Body::from_stream(first.chain(rest).map(|r| r.map_err(|e| std::io::Error::other(format!("{e:#}")))))
 }
 
 /// Shadowserver `scan_exchange` columns first (same names and order), then ours.
@@ -113,10 +190,9 @@ const CSV_HEADER: [&str; 22] = [
 
 pub async fn csv(State(s): State<AppState>, p: Principal, Path(id): Path<i64>) -> ApiResult<impl IntoResponse> {
     require_org_access(&p, id)?;
-    let body = csv_bytes(&s.db, id).await?;
+    let ctx = context(&s.db, id).await?;
     // Account names are personal data: a read of an export that holds them is audited.
-    let named = crate::query::org_accounts(&s.db, id).await?.len();
-    if named > 0 {
+    if ctx.named > 0 {
         super::audit(
             &s.db,
             &p,
@@ -124,60 +200,65 @@ pub async fn csv(State(s): State<AppState>, p: Principal, Path(id): Path<i64>) -
             "accounts",
             id,
             None,
-            Some(serde_json::json!({"accounts": named, "via": "export.csv"})),
+            Some(serde_json::json!({"accounts": ctx.named, "via": "export.csv"})),
         )
         .await?;
     }
+    let body = stream_body(csv_header()?, spawn_rows(&s.db, id), ctx, csv_line);
     let name = format!("attachment; filename=\"taskforce-org-{id}.csv\"");
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, name)], body))
 }
 
 /// The CSV export of one organisation's hosts (also attached to its notifications).
 pub async fn csv_bytes(db: &Db, id: i64) -> ApiResult<Vec<u8>> {
-    let (org, rows) = rows(db, id).await?;
-    // Per host: "account (action, action)" for each account its hunt reports named.
-    let mut accounts: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
-    for a in crate::query::org_accounts(db, id).await? {
-        for h in &a.hosts {
-            if let Some(ip) = h.get("ip").and_then(|v| v.as_str()) {
-                accounts.entry(ip.to_string()).or_default().push(format!("{} ({})", a.account, a.actions.join(", ")));
-            }
-        }
+    let ctx = context(db, id).await?;
+    let mut out = csv_header()?;
+    let mut rows = spawn_rows(db, id);
+    while let Some(row) = rows.recv().await {
+        out.extend(csv_line(&ctx, &row?)?);
     }
+    Ok(out)
+}
+
+fn csv_header() -> anyhow::Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let io = |e: csv::Error| ApiError::from(anyhow::Error::from(e));
-    w.write_record(CSV_HEADER).map_err(io)?;
-    for r in &rows {
-        let ts = r.last_seen.replace('T', " ").trim_end_matches('Z').to_string();
-        // Feed data (host names, server names, URLs, organisation names) is attacker-reachable:
-        // every cell goes out neutralised for spreadsheets.
-        let cells: [String; 22] = [
-            ts,
-            r.ip.clone(),
-            r.port.map(|p| p.to_string()).unwrap_or_default(),
-            r.hostname.clone().unwrap_or_default(),
-            r.tags.join(";"),
-            r.asn.map(|a| a.to_string()).unwrap_or_default(),
-            r.cc.clone().unwrap_or_default(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            org.summary.sector.clone().unwrap_or_default(),
-            r.version.clone().unwrap_or_default(),
-            r.servername.clone().unwrap_or_default(),
-            r.webshell_url.clone().unwrap_or_default(),
-            r.tech_state.clone(),
-            r.regressed.to_string(),
-            r.first_seen.clone(),
-            r.last_seen.clone(),
-            org.summary.name.clone(),
-            org.abuse_contact.clone().unwrap_or_default(),
-            accounts.get(&r.ip).map(|list| list.join("; ")).unwrap_or_default(),
-        ];
-        w.write_record(cells.iter().map(|c| spreadsheet_safe(c).into_owned())).map_err(io)?;
-    }
-    w.into_inner().map_err(|e| ApiError::from(anyhow::anyhow!("{e}")))
+    w.write_record(CSV_HEADER)?;
+    w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// One host's CSV record (with its line end).
+fn csv_line(ctx: &OrgContext, r: &ExportRow) -> anyhow::Result<Vec<u8>> {
+    let org = &ctx.org;
+    let ts = r.last_seen.replace('T', " ").trim_end_matches('Z').to_string();
+    // Feed data (host names, server names, URLs, organisation names) is attacker-reachable:
+    // every cell goes out neutralised for spreadsheets.
+    let cells: [String; 22] = [
+        ts,
+        r.ip.clone(),
+        r.port.map(|p| p.to_string()).unwrap_or_default(),
+        r.hostname.clone().unwrap_or_default(),
+        r.tags.join(";"),
+        r.asn.map(|a| a.to_string()).unwrap_or_default(),
+        r.cc.clone().unwrap_or_default(),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        org.summary.sector.clone().unwrap_or_default(),
+        r.version.clone().unwrap_or_default(),
+        r.servername.clone().unwrap_or_default(),
+        r.webshell_url.clone().unwrap_or_default(),
+        r.tech_state.clone(),
+        r.regressed.to_string(),
+        r.first_seen.clone(),
+        r.last_seen.clone(),
+        org.summary.name.clone(),
+        org.abuse_contact.clone().unwrap_or_default(),
+        ctx.accounts.get(&r.ip).map(|list| list.join("; ")).unwrap_or_default(),
+    ];
+    let mut w = csv::Writer::from_writer(Vec::with_capacity(256));
+    w.write_record(cells.iter().map(|c| spreadsheet_safe(c).into_owned()))?;
+    w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// OWASP's rule against CSV (formula) injection: a cell starting with `=`, `+`, `-`, `@`, a tab
@@ -201,51 +282,59 @@ fn classification(state: &str) -> (&'static str, &'static str, &'static str) {
 
 pub async fn intelmq(State(s): State<AppState>, p: Principal, Path(id): Path<i64>) -> ApiResult<impl IntoResponse> {
     require_org_access(&p, id)?;
-    let out = intelmq_lines(&s.db, id).await?;
-    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], out))
+    let ctx = context(&s.db, id).await?;
+    let body = stream_body(Vec::new(), spawn_rows(&s.db, id), ctx, intelmq_line);
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body))
 }
 
 /// The IntelMQ events (JSON lines) of one organisation's hosts.
 pub async fn intelmq_lines(db: &Db, id: i64) -> ApiResult<String> {
-    let (org, rows) = rows(db, id).await?;
-    let now = crate::time::now();
-    let mut out = String::new();
-    for r in &rows {
-        let (taxonomy, ctype, ident) = classification(&r.tech_state);
-        let mut e = Map::new();
-        let mut put = |k: &str, v: Value| {
-            if !v.is_null() {
-                e.insert(k.to_string(), v);
-            }
-        };
-        put("__type", json!("Event"));
-        put("feed.provider", json!("taskforce"));
-        put("feed.name", json!("exchange-tracking"));
-        put("time.source", json!(r.last_seen.replace('Z', "+00:00")));
-        put("time.observation", json!(now.replace('Z', "+00:00")));
-        put("source.ip", json!(r.ip));
-        put("source.port", json!(r.port));
-        put("source.asn", json!(r.asn));
-        put("source.reverse_dns", json!(r.hostname));
-        put("source.geolocation.cc", json!(r.cc));
-        put("source.abuse_contact", json!(org.abuse_contact));
-        put("classification.taxonomy", json!(taxonomy));
-        put("classification.type", json!(ctype));
-        put("classification.identifier", json!(ident));
-        put("destination.url", json!(r.webshell_url.as_ref().map(|u| format!("https://{}{u}", r.ip))));
-        put("extra.tag", json!(r.tags.join(";")));
-        put("extra.version", json!(r.version));
-        put("extra.servername", json!(r.servername));
-        put("extra.state", json!(r.tech_state));
-        put("extra.regressed", json!(r.regressed));
-        put("extra.first_seen", json!(r.first_seen));
-        put("extra.organisation", json!(org.summary.name));
-        put("extra.source.sector", json!(org.summary.sector));
-        put("tlp", json!("AMBER"));
-        out.push_str(&Value::Object(e).to_string());
-        out.push('\n');
+    let ctx = context(db, id).await?;
+    let mut out = Vec::new();
+    let mut rows = spawn_rows(db, id);
+    while let Some(row) = rows.recv().await {
+        out.extend(intelmq_line(&ctx, &row?)?);
     }
-    Ok(out)
+    String::from_utf8(out).map_err(|e| ApiError::from(anyhow::Error::from(e)))
+}
+
+/// One host's IntelMQ event (with its line end).
+fn intelmq_line(ctx: &OrgContext, r: &ExportRow) -> anyhow::Result<Vec<u8>> {
+    let (org, now) = (&ctx.org, &ctx.now);
+    let (taxonomy, ctype, ident) = classification(&r.tech_state);
+    let mut e = Map::new();
+    let mut put = |k: &str, v: Value| {
+        if !v.is_null() {
+            e.insert(k.to_string(), v);
+        }
+    };
+    put("__type", json!("Event"));
+    put("feed.provider", json!("taskforce"));
+    put("feed.name", json!("exchange-tracking"));
+    put("time.source", json!(r.last_seen.replace('Z', "+00:00")));
+    put("time.observation", json!(now.replace('Z', "+00:00")));
+    put("source.ip", json!(r.ip));
+    put("source.port", json!(r.port));
+    put("source.asn", json!(r.asn));
+    put("source.reverse_dns", json!(r.hostname));
+    put("source.geolocation.cc", json!(r.cc));
+    put("source.abuse_contact", json!(org.abuse_contact));
+    put("classification.taxonomy", json!(taxonomy));
+    put("classification.type", json!(ctype));
+    put("classification.identifier", json!(ident));
+    put("destination.url", json!(r.webshell_url.as_ref().map(|u| format!("https://{}{u}", r.ip))));
+    put("extra.tag", json!(r.tags.join(";")));
+    put("extra.version", json!(r.version));
+    put("extra.servername", json!(r.servername));
+    put("extra.state", json!(r.tech_state));
+    put("extra.regressed", json!(r.regressed));
+    put("extra.first_seen", json!(r.first_seen));
+    put("extra.organisation", json!(org.summary.name));
+    put("extra.source.sector", json!(org.summary.sector));
+    put("tlp", json!("AMBER"));
+    let mut line = serde_json::to_vec(&Value::Object(e))?;
+    line.push(b'\n');
+    Ok(line)
 }
 
 #[cfg(test)]

@@ -17,8 +17,9 @@ pub async fn list(
     Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Value>> {
     require_staff(&p)?;
-    let (filter, page) = host_filter(&q)?;
-    let result = query::list_hosts(&s.db, &filter, page).await?.map_err(|e| ApiError::bad_request(e.0))?;
+    let l = host_filter(&q)?;
+    let result =
+        query::list_hosts_from(&s.db, &l.filter, l.page, l.cursor).await?.map_err(|e| ApiError::bad_request(e.0))?;
     Ok(Json(serde_json::to_value(result).map_err(anyhow::Error::from)?))
 }
 

@@ -20,6 +20,7 @@ use crate::tokens::{Principal, Role};
 mod admin;
 pub mod export;
 mod hosts;
+mod jobs;
 mod orgs;
 pub mod uploads;
 
@@ -183,6 +184,9 @@ pub const ENDPOINTS: &[Endpoint] = &[
     ep("GET", "/api/v1/ingests", Access::Staff),
     ep("GET", "/api/v1/ingests/{id}", Access::Staff),
     ep("GET", "/api/v1/audit", Access::Staff),
+    ep("GET", "/api/v1/jobs", Access::Staff),
+    ep("POST", "/api/v1/jobs/reenrich", Access::Staff),
+    ep("GET", "/api/v1/jobs/{id}", Access::Staff),
     ep("GET", "/api/v1/tokens", Access::Admin),
     ep("POST", "/api/v1/tokens", Access::Admin),
     ep("DELETE", "/api/v1/tokens/{id}", Access::Admin),
@@ -198,6 +202,8 @@ pub fn router(state: AppState) -> Router {
 /// The API plus `extra` routes from other crates (e.g. `taskforce_notify::api::routes()`), which
 /// get the same state, body limit, timeout and tracing.
 pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
+    // Behind the API, long work (re-enrichment) runs as a background job, never in a request.
+    state.db.background_jobs.store(true, std::sync::atomic::Ordering::SeqCst);
     let upload_routes = Router::new()
         .route("/api/v1/ingest/{kind}", post(uploads::ingest))
         .route("/api/v1/organisations/{id}/hunt-reports", post(uploads::hunt_report))
@@ -222,6 +228,9 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/api/v1/ingests", get(admin::ingests))
         .route("/api/v1/ingests/{id}", get(admin::ingest_detail))
         .route("/api/v1/audit", get(admin::audit_log))
+        .route("/api/v1/jobs", get(jobs::list))
+        .route("/api/v1/jobs/reenrich", post(jobs::reenrich))
+        .route("/api/v1/jobs/{id}", get(jobs::detail))
         .route("/api/v1/tokens", get(admin::list_tokens).post(admin::create_token))
         .route("/api/v1/tokens/{id}", delete(admin::revoke_token))
         .merge(extra)

@@ -14,11 +14,12 @@ use crate::query::{self, HostFilter, OrgFilter, PageParams};
 use crate::records;
 use crate::tokens::Principal;
 
-/// Page numbers as given, parsed with a clear error.
+/// Page numbers (or a keyset cursor) as given, parsed with a clear error.
 #[derive(Deserialize, Default)]
 pub struct PageParamsRaw {
     page: Option<String>,
     per_page: Option<String>,
+    cursor: Option<String>,
 }
 
 impl PageParamsRaw {
@@ -31,6 +32,22 @@ impl PageParamsRaw {
         };
         Ok(PageParams { page: num(&self.page, 1)?, per_page: num(&self.per_page, 50)? })
     }
+
+    /// `?cursor=` (a `next_cursor` given back); with `page` too it is ambiguous, so refused.
+    pub fn cursor(&self) -> ApiResult<Option<query::Cursor>> {
+        match &self.cursor {
+            None => Ok(None),
+            Some(_) if self.page.is_some() => Err(ApiError::bad_request("give page or cursor, not both")),
+            Some(c) => query::Cursor::parse(c).map(Some).map_err(|e| ApiError::bad_request(e.0)),
+        }
+    }
+}
+
+/// A list's filters and where its page starts.
+pub struct ListParams<F> {
+    pub filter: F,
+    pub page: PageParams,
+    pub cursor: Option<query::Cursor>,
 }
 
 pub async fn list(
@@ -39,13 +56,14 @@ pub async fn list(
     Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Value>> {
     require_staff(&p)?;
-    let (filter, page) = org_filter(&q)?;
-    let result = query::list_orgs(&s.db, &filter, page).await?.map_err(|e| ApiError::bad_request(e.0))?;
+    let l = org_filter(&q)?;
+    let result =
+        query::list_orgs_from(&s.db, &l.filter, l.page, l.cursor).await?.map_err(|e| ApiError::bad_request(e.0))?;
     Ok(Json(serde_json::to_value(result).map_err(anyhow::Error::from)?))
 }
 
 /// Query strings by hand: numbers and booleans with clear errors.
-fn org_filter(q: &[(String, String)]) -> ApiResult<(OrgFilter, PageParams)> {
+fn org_filter(q: &[(String, String)]) -> ApiResult<ListParams<OrgFilter>> {
     let mut f = OrgFilter::default();
     let mut page = PageParamsRaw::default();
     for (k, v) in q {
@@ -60,13 +78,14 @@ fn org_filter(q: &[(String, String)]) -> ApiResult<(OrgFilter, PageParams)> {
             "name" => f.name = Some(v.clone()),
             "page" => page.page = Some(v.clone()),
             "per_page" => page.per_page = Some(v.clone()),
+            "cursor" => page.cursor = Some(v.clone()),
             _ => return Err(ApiError::bad_request(format!("unknown parameter {k:?}"))),
         }
     }
-    Ok((f, page.parse()?))
+    Ok(ListParams { filter: f, page: page.parse()?, cursor: page.cursor()? })
 }
 
-pub fn host_filter(q: &[(String, String)]) -> ApiResult<(HostFilter, PageParams)> {
+pub fn host_filter(q: &[(String, String)]) -> ApiResult<ListParams<HostFilter>> {
     let mut f = HostFilter::default();
     let mut page = PageParamsRaw::default();
     for (k, v) in q {
@@ -80,10 +99,11 @@ pub fn host_filter(q: &[(String, String)]) -> ApiResult<(HostFilter, PageParams)
             "regressed" => f.regressed = Some(parse_bool(k, v)?),
             "page" => page.page = Some(v.clone()),
             "per_page" => page.per_page = Some(v.clone()),
+            "cursor" => page.cursor = Some(v.clone()),
             _ => return Err(ApiError::bad_request(format!("unknown parameter {k:?}"))),
         }
     }
-    Ok((f, page.parse()?))
+    Ok(ListParams { filter: f, page: page.parse()?, cursor: page.cursor()? })
 }
 
 fn parse_num(k: &str, v: &str) -> ApiResult<i64> {
@@ -119,12 +139,13 @@ pub async fn hosts(
     Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<Value>> {
     require_org_access(&p, id)?;
-    let (mut filter, page) = host_filter(&q)?;
-    filter.org = Some(id);
+    let mut l = host_filter(&q)?;
+    l.filter.org = Some(id);
     if query::org_summary(&s.db, id).await?.is_none() {
         return Err(ApiError::not_found("organisation"));
     }
-    let result = query::list_hosts(&s.db, &filter, page).await?.map_err(|e| ApiError::bad_request(e.0))?;
+    let result =
+        query::list_hosts_from(&s.db, &l.filter, l.page, l.cursor).await?.map_err(|e| ApiError::bad_request(e.0))?;
     Ok(Json(serde_json::to_value(result).map_err(anyhow::Error::from)?))
 }
 
@@ -229,7 +250,7 @@ pub struct NewMapping {
 }
 
 /// Assigns a network or an ASN to the organisation (manual: wins over imported mappings), then
-/// re-maps every host.
+/// queues the re-mapping of every host.
 pub async fn add_mapping(
     State(s): State<AppState>,
     Staff(p): Staff,
@@ -275,8 +296,11 @@ pub async fn add_mapping(
     let mut after = json!({"org_id": id, table: value, "managed": "manual"});
     audit_in(&mut tx, &p, "assign", table, &value, before, Some(after.clone())).await?;
     tx.commit().await?;
-    // Derived from the committed mapping (a re-run repeats it).
-    after["hosts_remapped"] = json!(crate::store::reenrich_all(&s.db).await?);
+    // Every host is looked up again by a background job (a request never waits for that);
+    // the answer names the job, whose progress `GET /api/v1/jobs/{id}` reports.
+    let job = crate::jobs::request_reenrich(&s.db, &super::actor_label(&p)).await?;
+    crate::jobs::spawn_worker(s.db.clone());
+    after["reenrich_job"] = json!(job.id);
     Ok((StatusCode::CREATED, Json(after)))
 }
 
