@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use taskforce_samples::{Layout, SampleSpec, Scenario, Summary, generate, generate_bulk};
+use taskforce_samples::{BulkMix, Layout, SampleSpec, Scenario, Summary, generate, generate_bulk, generate_bulk_mix};
 
 /// A temporary directory removed on drop (no extra dev-dependency).
 struct Tmp(PathBuf);
@@ -412,6 +412,28 @@ fn bulk_reaches_the_target_size() {
     // Deterministic too.
     let t2 = Tmp::new("bulk2");
     generate_bulk(&t2.0, target, 7).unwrap();
+    assert_eq!(tree, read_tree(&t2.0));
+}
+
+/// The dense mix: a scanner probe on about one line in ten (lines the rules match, verdict none),
+/// the same ten attack lines, and still deterministic.
+#[test]
+fn dense_bulk_has_scanner_probes_on_one_line_in_ten() {
+    let t = Tmp::new("dense");
+    let target = 2 << 20;
+    let s = generate_bulk_mix(&t.0, target, 7, BulkMix::Dense).unwrap();
+    assert!(s.bytes >= target, "{s:?}");
+    assert_eq!(s.attack_lines, 10);
+    let tree = read_tree(&t.0);
+    let all = lines_of(&tree, "");
+    let probes = all
+        .iter()
+        .filter(|(_, l)| l.contains("Nmap Scripting Engine") || l.contains("zgrab") || l.contains("json%3F@test.com"))
+        .count();
+    let share = probes as f64 / all.len() as f64;
+    assert!((0.07..0.13).contains(&share), "{probes} of {} lines", all.len());
+    let t2 = Tmp::new("dense2");
+    generate_bulk_mix(&t2.0, target, 7, BulkMix::Dense).unwrap();
     assert_eq!(tree, read_tree(&t2.0));
 }
 
