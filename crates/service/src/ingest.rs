@@ -316,7 +316,6 @@ async fn ingest_feed(
     audit_actor: Option<&str>,
 ) -> Result<IngestSummary, IngestError> {
     let kind = IngestKind::Feed(feed);
-    let enricher = Enricher::load(db).await?;
     let label = format!("{}:{}", feed.as_str(), file_name);
 
     // The parser runs on a blocking thread and hands over bounded batches (backpressure: at
@@ -362,6 +361,9 @@ async fn ingest_feed(
     if let Some(done) = finished_ingest(&mut *txn, kind, sha256).await? {
         return Ok(done);
     }
+    // The owners' mapping is read under the write lock: a mapping change that committed while
+    // this ingest waited is seen, and none can commit during it.
+    let enricher = Enricher::load(db).await?;
     let ingest_id = start_ingest(&mut txn, kind, file_name, sha256, uploader).await?;
     let mut summary = summary(ingest_id, kind, file_name, sha256);
     let mut orgs = std::collections::BTreeSet::new();
