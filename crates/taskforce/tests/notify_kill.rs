@@ -4,76 +4,18 @@
 
 #[path = "../../service/tests/common.rs"]
 mod common;
+mod sink;
 
+use sink::Sink;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const ORGS: usize = 40;
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_taskforce")
-}
-
-struct Sink {
-    child: Child,
-    dir: tempfile::TempDir,
-    port: u16,
-}
-
-impl Sink {
-    fn start(delay: &str) -> Sink {
-        let dir = tempfile::tempdir().unwrap();
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../notify/tests/smtp_sink.py");
-        let python = if Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
-        let mut child = Command::new(python)
-            .arg(script)
-            .arg("--dir")
-            .arg(dir.path())
-            .args(["--delay", delay])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 with aiosmtpd");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let port = line.trim().strip_prefix("PORT ").expect("the sink's port").parse().unwrap();
-        Sink { child, dir, port }
-    }
-
-    fn count(&self) -> usize {
-        std::fs::read_dir(self.dir.path())
-            .unwrap()
-            .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "eml"))
-            .count()
-    }
-
-    /// Message-ID → tickets of every stored message.
-    fn ids(&self) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        for e in std::fs::read_dir(self.dir.path()).unwrap() {
-            let p = e.unwrap().path();
-            if p.extension().is_none_or(|x| x != "eml") {
-                continue;
-            }
-            let bytes = std::fs::read(&p).unwrap();
-            let (headers, _) = mailparse::parse_headers(&bytes).unwrap();
-            use mailparse::MailHeaderMap;
-            out.push((
-                headers.get_first_value("Message-ID").unwrap(),
-                headers.get_first_value("X-Taskforce-Ticket").unwrap(),
-            ));
-        }
-        out
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn run(args: &[&str], db: &str) {
@@ -107,7 +49,7 @@ async fn kill_mid_batch(kind: &str) {
     run(&["ingest", "-q", "orgs", orgs.to_str().unwrap()], &db);
     run(&["ingest", "-q", "shadowserver", feed.to_str().unwrap()], &db);
     // Each message takes the sink 40 ms: the batch takes long enough to be killed in the middle.
-    let sink = Sink::start("0.04");
+    let sink = Sink::start(&["--delay", "0.04"]);
     let smtp = format!("smtp://127.0.0.1:{}", sink.port);
     let send = [
         "notify",

@@ -5,10 +5,12 @@
 
 #[path = "../../service/tests/common.rs"]
 mod common;
+mod sink;
 
+use sink::Sink;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,57 +21,6 @@ const ORGS: usize = 12;
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_taskforce")
-}
-
-struct Sink {
-    child: Child,
-    dir: tempfile::TempDir,
-}
-
-impl Sink {
-    fn start(port: u16) -> Sink {
-        let dir = tempfile::tempdir().unwrap();
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../notify/tests/smtp_sink.py");
-        let python = if Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
-        let mut child = Command::new(python)
-            .arg(script)
-            .arg("--dir")
-            .arg(dir.path())
-            .args(["--port", &port.to_string()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 with aiosmtpd");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        assert!(line.starts_with("PORT "), "the SMTP sink did not start: {line:?}");
-        Sink { child, dir }
-    }
-
-    /// (Message-ID, ticket) of every stored message.
-    fn ids(&self) -> Vec<(String, String)> {
-        let mut out = Vec::new();
-        for e in std::fs::read_dir(self.dir.path()).unwrap() {
-            let p = e.unwrap().path();
-            if p.extension().is_none_or(|x| x != "eml") {
-                continue;
-            }
-            let bytes = std::fs::read(&p).unwrap();
-            let (headers, _) = mailparse::parse_headers(&bytes).unwrap();
-            use mailparse::MailHeaderMap;
-            out.push((
-                headers.get_first_value("Message-ID").unwrap(),
-                headers.get_first_value("X-Taskforce-Ticket").unwrap(),
-            ));
-        }
-        out
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A loopback port nothing listens on (yet).
@@ -174,7 +125,7 @@ async fn scheduled_sending(kind: &str) {
     serve.wait_for("a run against the missing SMTP server", |s| {
         s.lines_with("scheduled notification run").iter().any(|l| l.contains(&format!("\"deferred\":{ORGS},")))
     });
-    let sink = Sink::start(port);
+    let sink = Sink::start(&["--port", &port.to_string()]);
     let started = Instant::now();
     while sink.ids().len() < ORGS {
         assert!(started.elapsed() < Duration::from_secs(90), "only {} message(s) arrived", sink.ids().len());
@@ -225,7 +176,7 @@ async fn one_run_at_a_time(kind: &str) {
     let Some((db, _keep)) = common::fresh_database(kind).await else { return };
     let _data = world(&db);
     let port = free_port();
-    let sink = Sink::start(port);
+    let sink = Sink::start(&["--port", &port.to_string()]);
     let store = taskforce_service::Db::connect(&db).await.unwrap();
     let held = taskforce_notify::run_lock::try_acquire(&store).await.unwrap().expect("nobody holds the lock yet");
     assert!(taskforce_notify::run_lock::try_acquire(&store).await.unwrap().is_none(), "held once");
