@@ -28,9 +28,19 @@ pub struct EventHit {
     pub detail: Vec<(String, String)>,
 }
 
+impl EventHit {
+    /// True when the hit names a path the attacker wrote (`written_path`), which the correlation
+    /// of later requests needs whatever the cap and the window do to the hit itself.
+    pub fn names_written_path(&self) -> bool {
+        self.detail.iter().any(|(k, _)| k == "written_path")
+    }
+}
+
 /// What one event file gave.
 #[derive(Debug, Default)]
 pub struct EventScan {
+    /// Hits kept in this file (at most `max_hits_per_rule` per rule); `hunt_host` hands them to
+    /// the host-wide cap as soon as the file is read.
     pub hits: Vec<EventHit>,
     pub events: u64,
     pub first: Option<Timestamp>,
@@ -82,12 +92,16 @@ fn read_up_to(reader: &mut dyn Read, buf: &mut [u8]) -> usize {
     n
 }
 
-/// Reads one event file and evaluates every event with `sigma`.
+/// Reads one event file and evaluates every event with `sigma`. Hits outside `window`
+/// (`--since`, `--until`) are neither kept nor counted, so they cannot take the places under the
+/// per-rule cap of hits inside it; one that names a written path is still kept (the correlation
+/// links later requests to it; the window drops it from the report afterwards).
 pub fn scan(
     evidence: &Evidence,
     item: &Item,
     sigma: &SigmaSet,
     max_hits_per_rule: usize,
+    window: (Option<Timestamp>, Option<Timestamp>),
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<EventScan, String> {
     let mut out = EventScan::default();
@@ -102,7 +116,15 @@ pub fn scan(
         if out.computer.is_none() && !event.computer.is_empty() {
             out.computer = Some(event.computer.clone());
         }
+        let in_window = crate::scope::in_window(event.time, window.0, window.1);
         for hit in sigma.evaluate_event(&event) {
+            if !in_window {
+                let h = to_hit(&hit, &event, &written);
+                if h.names_written_path() {
+                    out.hits.push(h);
+                }
+                continue;
+            }
             let n = kept.entry(hit.index).or_default();
             if *n < max_hits_per_rule {
                 *n += 1;

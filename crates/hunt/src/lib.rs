@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod correlate;
 pub mod events;
+mod host_cap;
 pub mod identify;
 mod page_use;
 mod percent;
@@ -174,11 +175,21 @@ pub fn hunt_host(evidence: &Evidence, rules: &RuleSet, options: Options<'_>) -> 
             &empty_sigma
         }
     };
+    // Event hits go to the host-wide cap as each file is read, so a host with hundreds of event
+    // logs holds what the report prints, not every file's share of it.
+    let host_cap = host_cap::HostCap::new(cap, options.since, options.until, sigma);
     let outcomes: Vec<(&Item, ItemResult)> = items
         .par_iter()
-        .map(|item| {
+        .enumerate()
+        .map(|(index, item)| {
             if events::is_event_file(evidence, item) {
-                return (*item, ItemResult::Events(events::scan(evidence, item, sigma, cap, progress)));
+                let scan = events::scan(evidence, item, sigma, cap, (options.since, options.until), progress).map(
+                    |mut scan| {
+                        host_cap.absorb(index, &item.path, std::mem::take(&mut scan.hits));
+                        scan
+                    },
+                );
+                return (*item, ItemResult::Events(scan));
             }
             let outcome = match evidence.open_item(item) {
                 Ok(reader) => {
@@ -282,12 +293,15 @@ pub fn hunt_host(evidence: &Evidence, rules: &RuleSet, options: Options<'_>) -> 
         }
         spills.extend(scan.overflow.iter().map(|o| Spill::of(rules, sigma, o)));
     }
-    for (item, scan) in &event_files {
-        for hit in &scan.hits {
-            judged.push(event_finding(sigma, hit, &item.path));
-        }
+    let capped = host_cap.finish();
+    for (_, path, hit) in &capped.kept {
+        judged.push(event_finding(sigma, hit, path));
+    }
+    for (_, scan) in &event_files {
         spills.extend(scan.overflow.iter().map(|o| Spill::of(rules, sigma, o)));
     }
+    spills.extend(capped.overflow.iter().map(|o| Spill::of(rules, sigma, o)));
+    drop(capped);
     correlate_writes(evidence, &files, &mut judged, &mut spills, sigma, tuning, progress);
     let swept = options.files.map(|s| sweep::sweep(evidence, s, progress));
     if let Some(sw) = &swept {

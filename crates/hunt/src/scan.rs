@@ -176,7 +176,7 @@ impl Columns {
         }
         let t = record.field(self.time?)?;
         match self.date.and_then(|d| record.field(d)) {
-            Some(d) => time::parse(&format!("{d} {t}")),
+            Some(d) => time::parse_date_time(&d, &t),
             None => time::parse(&t),
         }
     }
@@ -382,7 +382,9 @@ impl LineState {
                 }
             }
         }
-        self.last_line = first_line + bytecount::count(data, b'\n') as u64;
+        // The counter has counted up to the last line it was asked for; only the rest is counted
+        // here (counting the whole chunk again cost 3% of a dense scan).
+        self.last_line = counter.at(data, data.len());
     }
 
     /// Reads time, host and build from a data row; false when the row has no readable time.

@@ -74,10 +74,15 @@ pub fn apply_allowlist(judged: &mut [Judged], allow: &Allowlist) {
 /// Keeps the findings inside `[since, until]`; undated findings (a file on disk without a time)
 /// are kept, since nothing says they are outside.
 pub fn apply_window(judged: &mut Vec<Judged>, since: Option<Timestamp>, until: Option<Timestamp>) {
-    judged.retain(|j| match j.timestamp {
+    judged.retain(|j| in_window(j.timestamp, since, until));
+}
+
+/// Whether a time is inside `[since, until]`; undated is inside.
+pub fn in_window(time: Option<Timestamp>, since: Option<Timestamp>, until: Option<Timestamp>) -> bool {
+    match time {
         Some(t) => since.is_none_or(|s| t >= s) && until.is_none_or(|u| t <= u),
         None => true,
-    });
+    }
 }
 
 /// Parses `--since`/`--until`: RFC 3339, or a date (`2021-03-01`, midnight UTC).

@@ -240,3 +240,77 @@ fn findings_are_capped_per_rule_and_the_rest_counted() {
         assert_eq!(r.host.verdict, Verdict::Clean, "{}", r.host.reason);
     }
 }
+
+/// `Remove-MailboxExportRequest` without confirmation (a built-in Sigma rule, context only), as
+/// MSExchange Management writes it, at `secs` after the epoch.
+fn export_removed(record_id: u64, secs: u64) -> taskforce_evtx_writer::Event {
+    taskforce_evtx_writer::Event {
+        provider: "MSExchange CmdletLogs".into(),
+        event_id: 1,
+        level: 4,
+        channel: "MSExchange Management".into(),
+        computer: "EXCH01.contoso.local".into(),
+        time: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs),
+        record_id,
+        data: taskforce_evtx_writer::EventData::Unnamed(vec![
+            "Remove-MailboxExportRequest".into(),
+            format!("-Identity \"contoso.local/Users/u{record_id}\\MailboxExport\" -Confirm \"False\""),
+            "contoso.local/Users/admin".into(),
+        ]),
+    }
+}
+
+#[test]
+fn event_hits_are_capped_across_the_hosts_files_and_the_rest_counted() {
+    // Three event logs (archived copies of the channel) whose events interleave in time: 40
+    // hits each, 120 in all, at a cap of 7 per rule and host.
+    const T0: u64 = 1_629_540_000; // 2021-08-21T10:00:00Z
+    const RULE: &str = "44e4ebb4-cb71-44a7-904d-20718c86f724";
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("Windows/System32/winevt/Logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    for file in 0..3u64 {
+        let events: Vec<_> = (0..40u64).map(|k| export_removed(k + 1, T0 + (k * 3 + file) * 60)).collect();
+        std::fs::write(
+            logs.join(format!("Archive-MSExchange Management-{file}.evtx")),
+            taskforce_evtx_writer::write_evtx(&events),
+        )
+        .unwrap();
+    }
+    let sigma = taskforce_sigma::SigmaSet::builtin();
+    let hunt = |cap: usize, since: Option<jiff::Timestamp>| {
+        hunt_opts(
+            dir.path(),
+            Options { sigma: Some(&sigma), max_findings_per_rule: Some(cap), since, ..Options::default() },
+        )
+        .host
+    };
+    let host = hunt(7, None);
+    let of_rule: Vec<_> = host.findings.iter().filter(|f| f.rule == RULE).collect();
+    let (summary, kept): (Vec<&taskforce_report::Finding>, Vec<_>) =
+        of_rule.iter().copied().partition(|f| f.detail.contains_key("capped"));
+    assert_eq!(kept.len(), 7, "{of_rule:#?}");
+    assert_eq!(summary.len(), 1, "one summary finding");
+    let capped = &summary[0].detail["capped"];
+    assert_eq!(capped["omitted"], 113, "120 hits, 7 listed: the other 113 are counted");
+    assert_eq!(capped["kept"], 7);
+    assert_eq!(capped["cap"], 7);
+    // The kept ones are the first seven minutes, whichever file they are in; the omitted ones
+    // run from the eighth to the last.
+    let times: Vec<&str> = kept.iter().map(|f| f.time.as_deref().unwrap()).collect();
+    assert_eq!(times.first(), Some(&"2021-08-21T10:00:00Z"));
+    assert_eq!(times.last(), Some(&"2021-08-21T10:06:00Z"));
+    assert_eq!(kept.iter().map(|f| f.source.as_str()).collect::<std::collections::BTreeSet<_>>().len(), 3);
+    assert_eq!(capped["first"], "2021-08-21T10:07:00Z");
+    assert_eq!(capped["last"], "2021-08-21T11:59:00Z");
+    assert!(summary[0].title.contains("113 more hits"), "{}", summary[0].title);
+    // Below the cap nothing is counted; a time window is applied before the cap, so the hits it
+    // leaves out neither take a place nor are counted.
+    let all = hunt(1000, None);
+    assert_eq!(all.findings.iter().filter(|f| f.rule == RULE).count(), 120);
+    let since = "2021-08-21T11:00:00Z".parse().unwrap();
+    let windowed = hunt(7, Some(since));
+    let summary = windowed.findings.iter().find(|f| f.rule == RULE && f.detail.contains_key("capped")).unwrap();
+    assert_eq!(summary.detail["capped"]["omitted"], 60 - 7, "60 hits from 11:00 on, 7 listed");
+    assert_eq!(summary.detail["capped"]["first"], "2021-08-21T11:07:00Z");
+}

@@ -257,7 +257,16 @@ impl Rule {
 
     /// Evaluates the rule on one record.
     pub fn evaluate(&self, record: &dyn Fields) -> Option<Hit> {
-        let mut memo: Vec<Option<bool>> = vec![None; self.selections.len()];
+        // Each selection is tested at most once; on the stack for the usual handful (this runs for
+        // every candidate line, so a heap allocation here showed in dense scans).
+        let mut small = [None; 16];
+        let mut large = Vec::new();
+        let memo: &mut [Option<bool>] = if self.selections.len() <= small.len() {
+            &mut small[..self.selections.len()]
+        } else {
+            large.resize(self.selections.len(), None);
+            &mut large
+        };
         let mut sel = |i: usize| *memo[i].get_or_insert_with(|| self.selections[i].matches(record));
         if !self.condition.eval(&mut sel) {
             return None;
