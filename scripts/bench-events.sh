@@ -43,7 +43,7 @@ subset() {
 }
 
 echo "corpus copy: $(find "$dir" -type f | wc -l) files, $(awk "BEGIN {printf \"%.0f\", $bytes / 1e6}") MB, $(nproc) cores"
-printf '%-26s %7s %7s %7s %10s %8s %9s\n' "rules" "wall s" "cpu s" "events" "events/s" "MB/s" "peak RSS"
+printf '%-26s %7s %7s %7s %10s %8s %9s %s\n' "rules" "wall s" "cpu s" "events" "events/s" "MB/s" "peak RSS" "load (1 min)"
 run() {
   local label=$1; shift
   local tfile stats
@@ -53,9 +53,11 @@ run() {
   local events sigma_n
   events=$(grep -o 'and [0-9]* events' "$stats" | awk '{print $2}')
   sigma_n=$(grep -o '[0-9]* Sigma rules' "$stats" | awk '{print $1}')
-  printf '%-26s %7s %7s %7s %10s %8s %6s MB\n' "$label ($sigma_n Sigma)" "$secs" \
+  # The load average beside each figure: on a shared machine it says how much the figure means.
+  printf '%-26s %7s %7s %7s %10s %8s %6s MB %s\n' "$label ($sigma_n Sigma)" "$secs" \
     "$(awk "BEGIN {printf \"%.2f\", $user + $sys}")" "$events" \
-    "$(awk "BEGIN {printf \"%.0f\", $events / $secs}")" "$(awk "BEGIN {printf \"%.0f\", $bytes / 1e6 / $secs}")" "$((kb / 1024))"
+    "$(awk "BEGIN {printf \"%.0f\", $events / $secs}")" "$(awk "BEGIN {printf \"%.0f\", $bytes / 1e6 / $secs}")" "$((kb / 1024))" \
+    "$(cut -d' ' -f1 /proc/loadavg)"
   rm -f "$tfile" "$stats"
 }
 run "built-in only"
