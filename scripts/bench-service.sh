@@ -143,15 +143,19 @@ timed() {
   fi
   # The service's own one-line report (stderr) and its JSON summary (stdout).
   grep -v '^{' "$log" | sed 's/^/    /' || true
-  local elapsed kb secs
+  local elapsed kb secs cpu
   elapsed=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$tfile")
+  # CPU time (user + sys) of the ingest process: steadier than wall time on a shared machine
+  # (for PostgreSQL it leaves out the server's own work).
+  cpu=$(awk -F': ' '/User time \(seconds\)|System time \(seconds\)/ { s += $2 } END { printf "%.2f", s }' "$tfile")
   kb=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$tfile")
   secs=$(awk -v t="$elapsed" 'BEGIN { n = split(t, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; printf "%.2f", s }')
   local rate
   rate=$(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')
-  printf '  %-28s %9s rows %9s s %11s rows/s %8s MB peak RSS\n' "$name" "$n" "$secs" "$rate" "$((kb / 1024))"
+  printf '  %-28s %9s rows %9s s %11s rows/s %8s MB peak RSS %8s s CPU (load %s)\n' "$name" "$n" "$secs" "$rate" "$((kb / 1024))" "$cpu" \
+    "$(cut -d' ' -f1-3 /proc/loadavg)"
   printf '%-12s %-28s %9s %9s %11s %8s\n' "$backend" "$name" "$n" "$secs" "$rate" "$((kb / 1024))" >> "$summary"
-  last_secs=$secs last_rate=$rate last_mb=$((kb / 1024))
+  last_secs=$secs last_rate=$rate last_mb=$((kb / 1024)) last_cpu=$cpu
 }
 
 # wall_secs CMD...: the wall time of CMD in seconds (GNU time), its output discarded.

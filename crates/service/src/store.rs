@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use anyhow::Result;
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
+use crate::bulk::{self, Ty, Val};
 use crate::db::{Db, Dialect, placeholders, values_list};
 use crate::enrich::Enricher;
 use crate::feeds::{Observed, RowError, Target};
@@ -55,45 +56,122 @@ struct HostRow {
 
 const HOST_COLUMNS: &str = "id, ip, org_id, org_via, asn, asn_source, cc, hostname, servername, version, first_seen, last_seen, tech_state, state_at, regressed, compromised_ever, fixed_at, clean_hunt_at, clean_probe_at";
 
-fn host_from_row(row: &sqlx::any::AnyRow) -> Result<HostRow> {
-    let state: String = row.try_get(12)?;
-    Ok(HostRow {
-        id: Some(row.try_get(0)?),
-        ip: row.try_get(1)?,
-        org_id: row.try_get(2)?,
-        org_via: row.try_get(3)?,
-        asn: row.try_get(4)?,
-        asn_source: row.try_get(5)?,
-        cc: row.try_get(6)?,
-        hostname: row.try_get(7)?,
-        servername: row.try_get(8)?,
-        version: row.try_get(9)?,
-        first_seen: row.try_get(10)?,
-        last_seen: row.try_get(11)?,
-        state: HostState {
-            state: TechState::parse(&state),
-            state_at: Some(row.try_get(13)?),
-            regressed: row.try_get::<i64, _>(14)? != 0,
-            compromised_ever: row.try_get::<i64, _>(15)? != 0,
-            fixed_at: row.try_get(16)?,
-            clean_hunt_at: row.try_get(17)?,
-            clean_probe_at: row.try_get(18)?,
-        },
-        changed: false,
-    })
+/// The column types of a host write (`id`, then `HOST_COLUMNS` without it, in that order).
+const HOST_WRITE_TYPES: [Ty; 20] = [
+    Ty::Int,
+    Ty::Text,
+    Ty::Int,
+    Ty::Text,
+    Ty::Int,
+    Ty::Text,
+    Ty::Text,
+    Ty::Text,
+    Ty::Text,
+    Ty::Text,
+    Ty::Text,
+    Ty::Text,
+    Ty::Text,
+    Ty::Int,
+    Ty::Text,
+    Ty::Int,
+    Ty::Int,
+    Ty::Text,
+    Ty::Text,
+    Ty::Text,
+];
+
+/// The column types of an observation write, in the order of its INSERT.
+const OBSERVATION_WRITE_TYPES: [Ty; 20] = [
+    Ty::Int,
+    Ty::Int,
+    Ty::Int,
+    Ty::Int,
+    Ty::Text,
+    Ty::Text,
+    Ty::Text,
+    Ty::Text,
+    Ty::Text,
+    Ty::Int,
+    Ty::Text,
+    Ty::Text,
+    Ty::Text,
+    Ty::Int,
+    Ty::Text,
+    Ty::Text,
+    Ty::Text,
+    Ty::Int,
+    Ty::Int,
+    Ty::Int,
+];
+
+/// A stored host as [`bulk::fetch_json_rows`] decodes it (the order of `HOST_COLUMNS`).
+#[derive(serde::Deserialize)]
+struct StoredHost(
+    i64,
+    String,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+impl From<StoredHost> for HostRow {
+    fn from(h: StoredHost) -> HostRow {
+        HostRow {
+            id: Some(h.0),
+            ip: h.1,
+            org_id: h.2,
+            org_via: h.3,
+            asn: h.4,
+            asn_source: h.5,
+            cc: h.6,
+            hostname: h.7,
+            servername: h.8,
+            version: h.9,
+            first_seen: h.10,
+            last_seen: h.11,
+            state: HostState {
+                state: TechState::parse(&h.12),
+                state_at: Some(h.13),
+                regressed: h.14 != 0,
+                compromised_ever: h.15 != 0,
+                fixed_at: h.16,
+                clean_hunt_at: h.17,
+                clean_probe_at: h.18,
+            },
+            changed: false,
+        }
+    }
 }
 
-/// Loads hosts by address (chunked IN lists).
+/// Loads hosts by address (chunked IN lists, each chunk one aggregated row).
 async fn load_hosts(tx: &mut Transaction<'_, Any>, d: Dialect, ips: &[String]) -> Result<HashMap<String, HostRow>> {
-    let mut out = HashMap::new();
+    let mut out = HashMap::with_capacity(ips.len());
     for chunk in ips.chunks(500) {
-        let sql = format!("SELECT {HOST_COLUMNS} FROM host WHERE ip IN {}", placeholders(d, 1, chunk.len()));
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for ip in chunk {
-            q = q.bind(ip.clone());
-        }
-        for row in q.fetch_all(&mut **tx).await? {
-            let h = host_from_row(&row)?;
+        let sql =
+            bulk::json_rows_sql(d, HOST_COLUMNS, &format!("FROM host WHERE ip IN {}", placeholders(d, 1, chunk.len())));
+        let rows: Vec<StoredHost> = bulk::fetch_json_rows(tx, sql, |mut q| {
+            for ip in chunk {
+                q = q.bind(ip.clone());
+            }
+            q
+        })
+        .await?;
+        for h in rows {
+            let h = HostRow::from(h);
             out.insert(h.ip.clone(), h);
         }
     }
@@ -104,15 +182,19 @@ async fn load_hosts(tx: &mut Transaction<'_, Any>, d: Dialect, ips: &[String]) -
 async fn existing_keys(tx: &mut Transaction<'_, Any>, d: Dialect, keys: &[&str]) -> Result<HashSet<String>> {
     let mut out = HashSet::new();
     for chunk in keys.chunks(500) {
-        let sql =
-            format!("SELECT natural_key FROM observation WHERE natural_key IN {}", placeholders(d, 1, chunk.len()));
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for k in chunk {
-            q = q.bind(k.to_string());
-        }
-        for row in q.fetch_all(&mut **tx).await? {
-            out.insert(row.try_get::<String, _>(0)?);
-        }
+        let sql = bulk::json_rows_sql(
+            d,
+            "natural_key",
+            &format!("FROM observation WHERE natural_key IN {}", placeholders(d, 1, chunk.len())),
+        );
+        let rows: Vec<(String,)> = bulk::fetch_json_rows(tx, sql, |mut q| {
+            for k in chunk {
+                q = q.bind(k.to_string());
+            }
+            q
+        })
+        .await?;
+        out.extend(rows.into_iter().map(|(k,)| k));
     }
     Ok(out)
 }
@@ -187,23 +269,24 @@ async fn load_heads(
 ) -> Result<HashMap<i64, Vec<(String, Head)>>> {
     let mut out: HashMap<i64, Vec<(String, Head)>> = HashMap::new();
     for chunk in host_ids.chunks(500) {
-        let sql = format!(
-            "SELECT f.host_id, f.stream, f.fact, f.observation_id, o.observed_at, COALESCE(o.last_observed_at, o.observed_at) \
-             FROM fact_head f JOIN observation o ON o.id = f.observation_id WHERE f.host_id IN {}",
-            placeholders(d, 1, chunk.len())
+        let sql = bulk::json_rows_sql(
+            d,
+            "f.host_id, f.stream, f.fact, f.observation_id, o.observed_at, COALESCE(o.last_observed_at, o.observed_at)",
+            &format!(
+                "FROM fact_head f JOIN observation o ON o.id = f.observation_id WHERE f.host_id IN {}",
+                placeholders(d, 1, chunk.len())
+            ),
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        for row in q.fetch_all(&mut **tx).await? {
-            let head = Head {
-                fact: row.try_get(2)?,
-                obs: ObsRef::Stored(row.try_get(3)?),
-                first_at: row.try_get(4)?,
-                last_at: row.try_get(5)?,
-            };
-            out.entry(row.try_get(0)?).or_default().push((row.try_get(1)?, head));
+        let rows: Vec<(i64, String, String, i64, String, String)> = bulk::fetch_json_rows(tx, sql, |mut q| {
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            q
+        })
+        .await?;
+        for (host_id, stream, fact, obs, first_at, last_at) in rows {
+            let head = Head { fact, obs: ObsRef::Stored(obs), first_at, last_at };
+            out.entry(host_id).or_default().push((stream, head));
         }
     }
     Ok(out)
@@ -281,6 +364,8 @@ pub async fn write_batch_in(
     let ips: Vec<String> = fresh.iter().map(|(_, ip)| ip.clone()).collect::<BTreeSet<_>>().into_iter().collect();
     let mut hosts = load_hosts(tx, d, &ips).await?;
     let before_orgs: HashMap<String, Option<i64>> = hosts.iter().map(|(ip, h)| (ip.clone(), h.org_id)).collect();
+    // The hosts as stored, to write only what the batch changed.
+    let stored = hosts.clone();
     let stored_ids: Vec<i64> = hosts.values().filter_map(|h| h.id).collect();
     let mut heads: HashMap<(String, String), Head> = HashMap::new();
     if fresh.iter().any(|(o, _)| o.stream().is_some()) {
@@ -433,95 +518,59 @@ pub async fn write_batch_in(
         stats.ok += 1;
     }
 
-    // Hosts: one upsert for new and changed ones.
-    let mut host_ids: HashMap<String, i64> = hosts.values().filter_map(|h| Some((h.ip.clone(), h.id?))).collect();
+    // Hosts: one upsert for new and changed ones, new hosts with ids reserved up front (no
+    // `RETURNING` rows to stream back; see `bulk`).
     let changed: Vec<&HostRow> = hosts.values().filter(|h| h.changed).collect();
-    for chunk in changed.chunks(800) {
-        let mut sql = String::from(
-            "INSERT INTO host (ip, org_id, org_via, asn, asn_source, cc, hostname, servername, version, first_seen, last_seen, tech_state, tech_rank, state_at, regressed, compromised_ever, fixed_at, clean_hunt_at, clean_probe_at) VALUES ",
-        );
-        sql.push_str(&values_list(d, chunk.len(), 19));
-        sql.push_str(
-            " ON CONFLICT (ip) DO UPDATE SET org_id = excluded.org_id, org_via = excluded.org_via, asn = excluded.asn, asn_source = excluded.asn_source, cc = excluded.cc, hostname = excluded.hostname, servername = excluded.servername, version = excluded.version, first_seen = excluded.first_seen, last_seen = excluded.last_seen, tech_state = excluded.tech_state, tech_rank = excluded.tech_rank, state_at = excluded.state_at, regressed = excluded.regressed, compromised_ever = excluded.compromised_ever, fixed_at = excluded.fixed_at, clean_hunt_at = excluded.clean_hunt_at, clean_probe_at = excluded.clean_probe_at RETURNING id, ip",
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for h in chunk {
-            let state = h.state.state.unwrap_or(TechState::Exposed);
-            q = q
-                .bind(h.ip.clone())
-                .bind(h.org_id)
-                .bind(h.org_via.clone())
-                .bind(h.asn)
-                .bind(h.asn_source.clone())
-                .bind(h.cc.clone())
-                .bind(h.hostname.clone())
-                .bind(h.servername.clone())
-                .bind(h.version.clone())
-                .bind(h.first_seen.clone())
-                .bind(h.last_seen.clone())
-                .bind(state.as_str())
-                .bind(state.rank())
-                .bind(h.state.state_at.clone().unwrap_or_else(|| h.last_seen.clone()))
-                .bind(h.state.regressed as i64)
-                .bind(h.state.compromised_ever as i64)
-                .bind(h.state.fixed_at.clone())
-                .bind(h.state.clean_hunt_at.clone())
-                .bind(h.state.clean_probe_at.clone());
-        }
-        for row in q.fetch_all(&mut **tx).await? {
-            host_ids.insert(row.try_get(1)?, row.try_get(0)?);
-        }
+    let new_count = changed.iter().filter(|h| h.id.is_none()).count();
+    let mut fresh_ids = bulk::reserve_ids(tx, d, "host", new_count).await?.into_iter();
+    let mut host_ids: HashMap<String, i64> = HashMap::with_capacity(hosts.len());
+    for h in hosts.values() {
+        let id = match h.id {
+            Some(id) => id,
+            None if h.changed => fresh_ids.next().expect("one reserved id per new host"),
+            None => continue,
+        };
+        host_ids.insert(h.ip.clone(), id);
     }
+    write_hosts(tx, d, &changed, &stored, &host_ids).await?;
 
-    // Observations (immutable), then the events and findings that point at them.
-    // Ids are matched back by natural key: PostgreSQL does not promise RETURNING in VALUES order.
-    let mut ids_by_key: HashMap<String, i64> = HashMap::with_capacity(kept.len());
-    for (chunk_index, chunk) in kept.chunks(1000).enumerate() {
-        let chunk_start = chunk_index * 1000;
-        let mut sql = String::from(
-            "INSERT INTO observation (ingest_id, line, host_id, kind, natural_key, observed_at, recorded_at, signals, port, tags, version, url, asn_reported, cc_reported, detail, last_observed_at, seen_count, last_ingest_id, last_line) VALUES ",
-        );
-        sql.push_str(&values_list(d, chunk.len(), 19));
-        sql.push_str(" RETURNING id, natural_key");
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for (i, (o, ip)) in chunk.iter().enumerate() {
-            let kind = o.natural_key.split('|').next().unwrap_or("feed").to_string();
-            let signals: Vec<&str> = o.signals.iter().map(|s| s.as_str()).collect();
-            let ext = kept_ext.get(&(chunk_start + i));
-            q = q
-                .bind(ingest_id)
-                .bind(o.line as i64)
-                .bind(host_ids[ip])
-                .bind(kind)
-                .bind(o.natural_key.clone())
-                .bind(o.observed_at.clone())
-                .bind(now.clone())
-                .bind(signals.join(","))
-                .bind(o.port)
-                .bind(o.tags.clone())
-                .bind(o.version.clone())
-                .bind(o.url.clone())
-                .bind(o.asn_reported)
-                .bind(o.cc_reported.clone())
-                .bind(o.detail.clone())
-                .bind(ext.map(|e| e.last_at.clone()))
-                .bind(1 + ext.map_or(0, |e| e.rows))
-                .bind(ext.and(ingest_id))
-                .bind(ext.map(|e| e.line as i64));
-        }
-        for row in q.fetch_all(&mut **tx).await? {
-            ids_by_key.insert(row.try_get(1)?, row.try_get(0)?);
-        }
+    // Observations (immutable), then the events and findings that point at them; ids reserved
+    // up front, in `kept` order.
+    let obs_ids = bulk::reserve_ids(tx, d, "observation", kept.len()).await?;
+    let mut rows = bulk::JsonRows::default();
+    for (i, (o, ip)) in kept.iter().enumerate() {
+        let kind = o.natural_key.split('|').next().unwrap_or("feed");
+        let signals: Vec<&str> = o.signals.iter().map(|s| s.as_str()).collect();
+        let signals = signals.join(",");
+        let ext = kept_ext.get(&i);
+        rows.push(&[
+            Val::Int(Some(obs_ids[i])),
+            Val::Int(ingest_id),
+            Val::Int(Some(o.line as i64)),
+            Val::Int(Some(host_ids[ip])),
+            Val::Text(Some(kind)),
+            Val::Text(Some(&o.natural_key)),
+            Val::Text(Some(&o.observed_at)),
+            Val::Text(Some(&now)),
+            Val::Text(Some(&signals)),
+            Val::Int(o.port),
+            Val::Text(o.tags.as_deref()),
+            Val::Text(o.version.as_deref()),
+            Val::Text(o.url.as_deref()),
+            Val::Int(o.asn_reported),
+            Val::Text(o.cc_reported.as_deref()),
+            Val::Text(Some(&o.detail)),
+            Val::Text(ext.map(|e| e.last_at.as_str())),
+            Val::Int(Some(1 + ext.map_or(0, |e| e.rows))),
+            Val::Int(ext.and(ingest_id)),
+            Val::Int(ext.map(|e| e.line as i64)),
+        ]);
     }
-    let obs_ids: Vec<i64> = kept
-        .iter()
-        .map(|(o, _)| {
-            ids_by_key
-                .get(&o.natural_key)
-                .copied()
-                .ok_or_else(|| anyhow::anyhow!("observation {:?} was not stored", o.natural_key))
-        })
-        .collect::<Result<_>>()?;
+    let sql = format!(
+        "INSERT INTO observation (id, ingest_id, line, host_id, kind, natural_key, observed_at, recorded_at, signals, port, tags, version, url, asn_reported, cc_reported, detail, last_observed_at, seen_count, last_ingest_id, last_line) {}",
+        bulk::json_source_sql(d, &OBSERVATION_WRITE_TYPES)
+    );
+    bulk::execute_json(tx, &sql, rows).await?;
     let id_of = |obs: ObsRef| match obs {
         ObsRef::New(i) => obs_ids[i],
         ObsRef::Stored(id) => id,
@@ -604,6 +653,112 @@ pub async fn write_batch_in(
         write_errors(tx, d, ingest_id, &stats.rejected).await?;
     }
     Ok((stats, orgs))
+}
+
+/// The values of a host row in `HOST_WRITE_TYPES` order (`id` first).
+fn host_values(h: &HostRow, id: i64) -> [Val<'_>; 20] {
+    let state = h.state.state.unwrap_or(TechState::Exposed);
+    [
+        Val::Int(Some(id)),
+        Val::Text(Some(&h.ip)),
+        Val::Int(h.org_id),
+        Val::Text(h.org_via.as_deref()),
+        Val::Int(h.asn),
+        Val::Text(h.asn_source.as_deref()),
+        Val::Text(h.cc.as_deref()),
+        Val::Text(h.hostname.as_deref()),
+        Val::Text(h.servername.as_deref()),
+        Val::Text(h.version.as_deref()),
+        Val::Text(Some(&h.first_seen)),
+        Val::Text(Some(&h.last_seen)),
+        Val::Text(Some(state.as_str())),
+        Val::Int(Some(state.rank())),
+        Val::Text(Some(h.state.state_at.as_deref().unwrap_or(&h.last_seen))),
+        Val::Int(Some(h.state.regressed as i64)),
+        Val::Int(Some(h.state.compromised_ever as i64)),
+        Val::Text(h.state.fixed_at.as_deref()),
+        Val::Text(h.state.clean_hunt_at.as_deref()),
+        Val::Text(h.state.clean_probe_at.as_deref()),
+    ]
+}
+
+/// Host columns (by `host_values` position) that an index or a tally trigger reads: org_id,
+/// asn, servername, tech_rank, regressed. A row whose change leaves them alone is written by an
+/// UPDATE that names none of them, so SQLite rewrites no index entry and fires no trigger.
+const HOST_KEYED: [usize; 5] = [2, 4, 8, 13, 15];
+/// The other written columns (besides `id` and `ip`, which never change).
+const HOST_PLAIN: [usize; 13] = [3, 5, 6, 7, 9, 10, 11, 12, 14, 16, 17, 18, 19];
+const HOST_NAMES: [&str; 20] = [
+    "id",
+    "ip",
+    "org_id",
+    "org_via",
+    "asn",
+    "asn_source",
+    "cc",
+    "hostname",
+    "servername",
+    "version",
+    "first_seen",
+    "last_seen",
+    "tech_state",
+    "tech_rank",
+    "state_at",
+    "regressed",
+    "compromised_ever",
+    "fixed_at",
+    "clean_hunt_at",
+    "clean_probe_at",
+];
+
+/// Writes the batch's changed hosts: new ones inserted, stored ones updated with only the
+/// columns of their kind of change (see `HOST_KEYED`), unchanged ones not at all.
+async fn write_hosts(
+    tx: &mut Transaction<'_, Any>,
+    d: Dialect,
+    changed: &[&HostRow],
+    stored: &HashMap<String, HostRow>,
+    host_ids: &HashMap<String, i64>,
+) -> Result<()> {
+    let (mut new, mut keyed, mut plain) =
+        (bulk::JsonRows::default(), bulk::JsonRows::default(), bulk::JsonRows::default());
+    for h in changed {
+        let id = host_ids[&h.ip];
+        let now = host_values(h, id);
+        let Some(before) = stored.get(&h.ip) else {
+            new.push(&now);
+            continue;
+        };
+        let before = host_values(before, id);
+        if now == before {
+            continue;
+        }
+        // Rows of `[id, the columns the statement sets…]` (see `update_hosts_sql`).
+        if HOST_KEYED.iter().any(|&i| now[i] != before[i]) {
+            let mut row = vec![Val::Int(Some(id))];
+            row.extend_from_slice(&now[2..]);
+            keyed.push(&row);
+        } else {
+            let mut row = vec![Val::Int(Some(id))];
+            row.extend(HOST_PLAIN.iter().map(|&i| now[i]));
+            plain.push(&row);
+        }
+    }
+    let all: Vec<usize> = (0..20).collect();
+    let sql = format!("INSERT INTO host ({}) {}", HOST_NAMES.join(", "), bulk::json_source_sql(d, &HOST_WRITE_TYPES));
+    bulk::execute_json(tx, &sql, new).await?;
+    bulk::execute_json(tx, &update_hosts_sql(d, &all[2..]), keyed).await?;
+    bulk::execute_json(tx, &update_hosts_sql(d, &HOST_PLAIN), plain).await?;
+    Ok(())
+}
+
+/// `UPDATE host SET <columns> FROM <rows of [id, columns…]>`.
+fn update_hosts_sql(d: Dialect, columns: &[usize]) -> String {
+    let mut types = vec![Ty::Int];
+    types.extend(columns.iter().map(|&i| HOST_WRITE_TYPES[i]));
+    let set: Vec<String> =
+        columns.iter().enumerate().map(|(n, &i)| format!("{} = v.c{}", HOST_NAMES[i], n + 1)).collect();
+    format!("UPDATE host SET {} FROM ({}) AS v WHERE host.id = v.c0", set.join(", "), bulk::json_source_sql(d, &types))
 }
 
 /// Later sightings of stored observations: newest time, count, the ingest and line of the last.
