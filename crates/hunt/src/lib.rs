@@ -165,7 +165,7 @@ pub fn hunt_host(evidence: &Evidence, rules: &RuleSet, options: Options<'_>) -> 
     let progress: &(dyn Fn(u64) + Sync) = options.progress.unwrap_or(&no_progress);
     let items: Vec<&Item> = evidence.items.iter().filter(|i| worth_reading(i)).collect();
     let cap = options.max_findings_per_rule.unwrap_or(DEFAULT_MAX_FINDINGS_PER_RULE).max(1);
-    let tuning = Tuning { thorough: options.thorough, max_hits_per_rule: cap };
+    let tuning = Tuning { thorough: options.thorough, max_hits_per_rule: cap, window: (options.since, options.until) };
 
     let empty_sigma;
     let sigma = match options.sigma {

@@ -67,6 +67,9 @@ pub struct Tuning {
     /// Hits kept per rule and effect in one file; the rest are counted in [`FileScan::overflow`],
     /// so a log full of scanner lines cannot exhaust memory.
     pub max_hits_per_rule: usize,
+    /// The responder's time window (`--since`, `--until`): hits outside it are dropped before
+    /// they can take a place under the cap. Undated hits are inside.
+    pub window: (Option<Timestamp>, Option<Timestamp>),
 }
 
 /// What one file contributed.
@@ -118,6 +121,7 @@ pub struct ScanPlan<'a> {
     /// Sigma `webserver` rules, run over every IIS line when loaded.
     pub sigma_web: Option<&'a SigmaSet>,
     pub max_hits_per_rule: usize,
+    pub window: (Option<Timestamp>, Option<Timestamp>),
 }
 
 impl ScanPlan<'_> {
@@ -251,6 +255,7 @@ pub fn scan(
                 thorough: tuning.thorough,
                 sigma_web,
                 max_hits_per_rule: tuning.max_hits_per_rule,
+                window: tuning.window,
             };
             let line_state = LineState::new(&plan, &header);
             state = Some((plan, line_state));
@@ -451,7 +456,9 @@ impl LineState {
             let rule = &plan.rules.rules()[index];
             if let Some(hit) = rule.evaluate(&view) {
                 let t = *time.get_or_insert_with(|| self.columns.time(&record));
-                if out.over_cap(RuleRef::Line(index), &hit, t, plan.max_hits_per_rule) {
+                if !crate::scope::in_window(t, plan.window.0, plan.window.1)
+                    || out.over_cap(RuleRef::Line(index), &hit, t, plan.max_hits_per_rule)
+                {
                     continue;
                 }
                 out.hits.push(LineHit {
@@ -473,7 +480,9 @@ impl LineState {
                     detail: sh.matched.iter().map(|(k, v)| (format!("matched.{k}"), v.clone())).collect(),
                 };
                 let t = *time.get_or_insert_with(|| self.columns.time(&record));
-                if out.over_cap(RuleRef::Sigma(sh.index), &hit, t, plan.max_hits_per_rule) {
+                if !crate::scope::in_window(t, plan.window.0, plan.window.1)
+                    || out.over_cap(RuleRef::Sigma(sh.index), &hit, t, plan.max_hits_per_rule)
+                {
                     continue;
                 }
                 out.hits.push(LineHit {

@@ -314,3 +314,23 @@ fn event_hits_are_capped_across_the_hosts_files_and_the_rest_counted() {
     assert_eq!(summary.detail["capped"]["omitted"], 60 - 7, "60 hits from 11:00 on, 7 listed");
     assert_eq!(summary.detail["capped"]["first"], "2021-08-21T11:07:00Z");
 }
+
+#[test]
+fn a_time_window_is_applied_to_text_log_hits_before_the_cap() {
+    // 500 scanner probes a file on 5 and 6 October: at a cap of 25, with `--since` the 6th, the
+    // listed probes are the first 25 of the 6th, not hits of the 5th dropped later by the window.
+    let dir = tempfile::tempdir().unwrap();
+    scanner_flood(dir.path(), 500);
+    let since: jiff::Timestamp = "2022-10-06T00:00:00Z".parse().unwrap();
+    let r =
+        hunt_opts(dir.path(), Options { max_findings_per_rule: Some(25), since: Some(since), ..Options::default() });
+    let nessus: Vec<_> = r.host.findings.iter().filter(|f| f.rule == "TF-SCAN-NESSUS").collect();
+    let (summary, kept): (Vec<&taskforce_report::Finding>, Vec<_>) =
+        nessus.iter().copied().partition(|f| f.detail.contains_key("capped"));
+    assert_eq!(kept.len(), 25, "{nessus:#?}");
+    assert!(kept.iter().all(|f| f.time.as_deref().unwrap() >= "2022-10-06"), "{kept:#?}");
+    assert_eq!(summary.len(), 1);
+    let capped = &summary[0].detail["capped"];
+    assert_eq!(capped["omitted"], 500 - 25, "only the 6th's probes are counted");
+    assert_eq!(capped["last"], "2022-10-06T00:08:19Z");
+}

@@ -88,7 +88,7 @@ fn w3c(data: &[u8]) {
         Some(data.len() as u64),
         Identify::Auto(PathHint::Iis),
         rules(),
-        scan::Tuning { thorough: true, max_hits_per_rule: 1000 },
+        scan::Tuning { thorough: true, max_hits_per_rule: 1000, window: (None, None) },
         Some(sigma()),
         &|_| {},
     );
@@ -104,7 +104,7 @@ fn exchange_csv(data: &[u8]) {
         Some(data.len() as u64),
         Identify::Auto(PathHint::HttpProxy),
         rules(),
-        scan::Tuning { thorough: true, max_hits_per_rule: 1000 },
+        scan::Tuning { thorough: true, max_hits_per_rule: 1000, window: (None, None) },
         None,
         &|_| {},
     );
