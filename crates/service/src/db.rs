@@ -59,6 +59,9 @@ pub struct Db {
     /// Days the row-level provenance of feed ingests is kept (`Config::line_detail_days`);
     /// pruned at the end of each feed ingest.
     pub line_detail_days: u64,
+    /// The server's writers take turns here before they take a connection, so waiting writers
+    /// never hold the pool the readers need (see `api::gate`).
+    pub write_gate: crate::api::gate::WriteGate,
 }
 
 /// The migration files, in order. Add a file here and in `migrations/`; never edit an applied one.
@@ -68,6 +71,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "web", include_str!("../migrations/0004_web.sql")),
     (5, "fact_runs", include_str!("../migrations/0005_fact_runs.sql")),
     (6, "pages", include_str!("../migrations/0006_pages.sql")),
+    (7, "summary", include_str!("../migrations/0007_summary.sql")),
 ];
 
 /// The schema version this build expects (the last migration).
@@ -122,6 +126,7 @@ impl Db {
             #[cfg(feature = "fault-injection")]
             fail_ingest_after_batches: Default::default(),
             line_detail_days: crate::provenance::DEFAULT_LINE_DETAIL_DAYS,
+            write_gate: Default::default(),
         };
         db.migrate().await?;
         Ok(db)

@@ -19,6 +19,7 @@ use crate::tokens::{Principal, Role};
 
 mod admin;
 pub mod export;
+pub mod gate;
 mod hosts;
 mod jobs;
 mod orgs;
@@ -233,6 +234,9 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/api/v1/jobs/{id}", get(jobs::detail))
         .route("/api/v1/tokens", get(admin::list_tokens).post(admin::create_token))
         .route("/api/v1/tokens/{id}", delete(admin::revoke_token))
+        // Writes take turns before they take a connection (uploads do so in their handler,
+        // once the body is on disk; the notification routes serialise themselves).
+        .layer(axum::middleware::from_fn_with_state(state.db.write_gate.clone(), gate::admit_writes))
         .merge(extra)
         .layer(DefaultBodyLimit::max(state.config.max_json_bytes));
     let timeout = Duration::from_secs(state.config.request_timeout_secs);
