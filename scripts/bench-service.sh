@@ -77,14 +77,16 @@ grep -qx '/bench-data' .gitignore || echo "bench-service: warning: bench-data is
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   echo "== building (release)"
-  cargo build --release -q -p taskforce-service --example ingest_bench
+  if has_part bulk || has_part daily; then cargo build --release -q -p taskforce-service --example ingest_bench; fi
   # The API part needs `taskforce serve` (the binary builds yara-x: ~20 minutes the first time).
   if has_part api || has_part load; then
     cargo build --release -q -p taskforce --no-default-features
     cargo build --release -q -p taskforce-service --example api_load --example page_queries
   fi
 fi
-[ -x "$ingest_bin" ] || { echo "bench-service: $ingest_bin missing" >&2; exit 1; }
+if has_part bulk || has_part daily; then
+  [ -x "$ingest_bin" ] || { echo "bench-service: $ingest_bin missing" >&2; exit 1; }
+fi
 if { has_part api || has_part load; } && { [ ! -x "$load" ] || [ ! -x "$bin" ]; }; then echo "bench-service: $bin or $load missing" >&2; exit 1; fi
 
 server_pid=""

@@ -58,7 +58,8 @@ impl IntoResponse for ApiError {
     /// A 5xx answer never carries the internal error (SQL, paths, driver text): that is logged
     /// with a reference the answer gives, so an operator can find it.
     fn into_response(self) -> Response {
-        let message = if self.status.is_server_error() {
+        // A 503 (the write gate's "busy") says why and carries nothing internal.
+        let message = if self.status.is_server_error() && self.status != StatusCode::SERVICE_UNAVAILABLE {
             let reference = error_reference();
             tracing::error!(status = self.status.as_u16(), reference = %reference, error = %self.message, "request failed");
             format!("internal error (reference {reference}); the server log has the details")

@@ -171,7 +171,9 @@ pub(super) async fn keyset_page(
     let fetch = limit + 1;
     let (out_rank, out_id) = (unqualified(rank), unqualified(id));
     // Two index range seeks (the rest of the cursor's rank, then the other ranks), each at most a
-    // page long; an `OR` of both would make the database scan and filter.
+    // page long; an `OR` of both would make the database scan and filter. Both are ordered by
+    // the whole key, so even a generic plan (PostgreSQL's, for a reused prepared statement)
+    // seeks the (rank, id) index instead of walking the primary key and filtering the rank.
     let seek_sql = |w2: &mut Where, c: Cursor, backward: bool| {
         let r = w2.push(Bind::Int(c.rank));
         let i = w2.push(Bind::Int(c.id));
@@ -181,7 +183,7 @@ pub(super) async fn keyset_page(
         let other = w2.sql_and(&[&format!("{rank} {rank_cmp} {r}")]);
         format!(
             "SELECT * FROM (\
-             SELECT * FROM (SELECT {columns} FROM {from}{same} ORDER BY {id} {id_dir} LIMIT {fetch}) k1 \
+             SELECT * FROM (SELECT {columns} FROM {from}{same} ORDER BY {rank}{rank_dir}, {id} {id_dir} LIMIT {fetch}) k1 \
              UNION ALL \
              SELECT * FROM (SELECT {columns} FROM {from}{other} ORDER BY {rank}{rank_dir}, {id} {id_dir} LIMIT {fetch}) k2\
              ) k ORDER BY {out_rank}{out_rank_dir}, {out_id}{out_id_dir} LIMIT {fetch}"
