@@ -5,9 +5,9 @@
 #   1. The organisation list's deep page at the database, before/after (examples/page_queries.rs:
 #      COUNT(*) + OFFSET as the list ran them before, the tally + cursor now).
 #   2. The same over HTTP: first page, last page by ?page= (OFFSET) and by ?cursor=.
-#   3. The mixed load: LOAD_CLIENTS [200] clients for LOAD_SECONDS [600] seconds (reads, feed and
-#      hunt report uploads, analyst records), p50/p95/p99 per route and the server's RSS
-#      sampled every LOAD_RSS_EVERY [10] seconds. LOAD_SECONDS=0 skips it.
+#   3. `mixed_load` (the `load` part of bench-service.sh): LOAD_CLIENTS [200] clients for
+#      LOAD_SECONDS [600] seconds (reads, feed and hunt report uploads, analyst records),
+#      p50/p95/p99 per route and the server's RSS sampled every LOAD_RSS_EVERY [10] seconds.
 
 bench_pages() {
   local backend=$1 url=$2
@@ -28,14 +28,22 @@ bench_pages() {
     --path "/api/v1/organisations?per_page=$per&page=$last" \
     --path "/api/v1/organisations?per_page=$per&cursor=$cursor" | tee "$work/pages-http-$backend.txt"
 
+}
+
+# mixed_load BACKEND TOTAL_ORGS: the 200-client mixed load against the server on $port (its
+# process $server_pid): a table per route (requests, errors, p50/p95/p99/max) and the server's
+# RSS at the start and end (and its series), with the load average of the machine around it.
+mixed_load() {
+  local backend=$1 total=$2
   local seconds=${LOAD_SECONDS:-600}
   [ "$seconds" -gt 0 ] || return 0
-  echo "-- mixed load: ${LOAD_CLIENTS:-200} clients for $seconds s"
+  echo "-- mixed load: ${LOAD_CLIENTS:-200} clients for $seconds s (load average before: $(cut -d' ' -f1-3 /proc/loadavg))"
   local status=0
   "$load" --url "http://127.0.0.1:$port" --token-file "$work/token" --mix standard \
     --clients "${LOAD_CLIENTS:-200}" --duration "$seconds" --max-org "$total" \
     --server-pid "$server_pid" --rss-every "${LOAD_RSS_EVERY:-10}" --timeout 120 \
     | tee "$work/load-$backend.txt" || status=$?
+  echo "(load average after: $(cut -d' ' -f1-3 /proc/loadavg))" | tee -a "$work/load-$backend.txt"
   [ "$status" = 0 ] || echo "  (the mixed load had errors: exit status $status)"
 }
 

@@ -31,13 +31,16 @@
 #   SKIP_BUILD=1        use the existing release binaries
 #   INGEST_BIN          another build of examples/ingest_bench (e.g. of an earlier commit)
 #   DAILY_DAYS [30]  DAILY_ROWS [250000]  DAILY_ORGS [DAILY_ROWS/25]   0 days: no daily part
-#   PARTS [bulk,api,daily]  which parts to run (bulk: the 1M-row file; api needs bulk)
+#   PARTS [bulk,api,load,daily]  which parts to run (bulk: the 1M-row file; api needs bulk;
+#                       load: the mixed load test on the database bulk left, this run or an
+#                       earlier one, or on LOAD_SQLITE / LOAD_PG, URLs of databases to load;
+#                       LOAD_SQLITE=none: PostgreSQL only)
 #   TASKFORCE_BIN       the binary to run (default target/release/taskforce); for the service
 #                       alone without the YARA build: SKIP_BUILD=1 after `cargo build --release
 #                       -p taskforce-service --examples`, TASKFORCE_BIN=target/release/examples/service_bench
 #
-# Deep pages (before/after) and the 200-client mixed load test: scripts/bench-pages.sh
-# (LOAD_SECONDS, LOAD_CLIENTS, PAGE_REPEATS).
+# Deep pages (before/after) and the 200-client mixed load test (`load`): scripts/bench-pages.sh
+# (LOAD_SECONDS, LOAD_CLIENTS, LOAD_RSS_EVERY, PAGE_REPEATS).
 #
 # Needs GNU time (/usr/bin/time), curl and python3.
 set -euo pipefail
@@ -58,7 +61,7 @@ daily_days=${DAILY_DAYS:-30}
 daily_rows=${DAILY_ROWS:-250000}
 daily_orgs=${DAILY_ORGS:-$((daily_rows / 25 > 0 ? daily_rows / 25 : 1))}
 daily_data=$data/daily-$daily_rows-$daily_orgs
-parts=,${PARTS:-bulk,api,daily},
+parts=,${PARTS:-bulk,api,load,daily},
 has_part() { [[ $parts == *",$1,"* ]]; }
 target_dir=${CARGO_TARGET_DIR:-target}
 bin=${TASKFORCE_BIN:-$target_dir/release/taskforce}
@@ -74,15 +77,17 @@ grep -qx '/bench-data' .gitignore || echo "bench-service: warning: bench-data is
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   echo "== building (release)"
-  cargo build --release -q -p taskforce-service --example ingest_bench
+  if has_part bulk || has_part daily; then cargo build --release -q -p taskforce-service --example ingest_bench; fi
   # The API part needs `taskforce serve` (the binary builds yara-x: ~20 minutes the first time).
-  if has_part api; then
+  if has_part api || has_part load; then
     cargo build --release -q -p taskforce --no-default-features
     cargo build --release -q -p taskforce-service --example api_load --example page_queries
   fi
 fi
-[ -x "$ingest_bin" ] || { echo "bench-service: $ingest_bin missing" >&2; exit 1; }
-if has_part api && { [ ! -x "$load" ] || [ ! -x "$bin" ]; }; then echo "bench-service: $bin or $load missing" >&2; exit 1; fi
+if has_part bulk || has_part daily; then
+  [ -x "$ingest_bin" ] || { echo "bench-service: $ingest_bin missing" >&2; exit 1; }
+fi
+if { has_part api || has_part load; } && { [ ! -x "$load" ] || [ ! -x "$bin" ]; }; then echo "bench-service: $bin or $load missing" >&2; exit 1; fi
 
 server_pid=""
 work=$(mktemp -d)
@@ -288,6 +293,36 @@ bench_backend() {
   fi
 }
 
+# bench_load BACKEND URL: `taskforce serve` on an ingested database, and the mixed load against it.
+bench_load() {
+  local backend=$1 url=$2
+  echo
+  echo "== $backend: mixed load"
+  "$bin" token create --name "load-$$-$RANDOM" --role analyst --database "$url" > "$work/token" 2> "$work/token.err" \
+    || { echo "bench-service: taskforce token create failed:" >&2; cat "$work/token.err" >&2; exit 1; }
+  "$bin" serve --database "$url" --listen "127.0.0.1:$port" > "$work/serve-load-$backend.log" 2>&1 &
+  server_pid=$!
+  local up=0
+  for _ in $(seq 300); do
+    if curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$port/health"; then up=1; break; fi
+    kill -0 "$server_pid" 2> /dev/null || break
+    sleep 0.1
+  done
+  [ "$up" = 1 ] || { echo "bench-service: taskforce serve did not answer" >&2; cat "$work/serve-load-$backend.log" >&2; exit 1; }
+  local total
+  total=$(curl -sf -H "Authorization: Bearer $(cat "$work/token")" "http://127.0.0.1:$port/api/v1/organisations?per_page=1" \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["total"])')
+  [ "$total" -gt 0 ] || { echo "bench-service: the database for the load has no organisations (run bulk first)" >&2; exit 1; }
+  mixed_load "$backend" "$total"
+  kill -TERM "$server_pid"
+  wait "$server_pid" || true
+  server_pid=""
+  if grep -qiE 'error|panic' "$work/serve-load-$backend.log"; then
+    echo "  server log (errors):"
+    grep -iE 'error|panic' "$work/serve-load-$backend.log" | head -n 20 | sed 's/^/    /'
+  fi
+}
+
 reset_sqlite() { rm -f "$1" "$1-wal" "$1-shm" "$1-journal"; }
 reset_pg() { psql -q -v ON_ERROR_STOP=1 "$TASKFORCE_BENCH_PG" -c 'DROP SCHEMA public CASCADE; CREATE SCHEMA public;'; }
 
@@ -295,6 +330,9 @@ reset_pg() { psql -q -v ON_ERROR_STOP=1 "$TASKFORCE_BENCH_PG" -c 'DROP SCHEMA pu
 if has_part bulk; then
   reset_sqlite "$data/bench.db"
   bench_backend sqlite "sqlite://$data/bench.db"
+fi
+if has_part load && [ "${LOAD_SQLITE:-}" != none ]; then
+  bench_load sqlite "${LOAD_SQLITE:-sqlite://$data/bench.db}"
 fi
 if has_part daily && [ "$daily_days" -gt 0 ]; then
   reset_sqlite "$data/daily.db"
@@ -310,10 +348,15 @@ if [ -n "${TASKFORCE_BENCH_PG:-}" ]; then
     reset_pg
     bench_backend postgres "$TASKFORCE_BENCH_PG"
   fi
+  if has_part load; then
+    bench_load postgres "${LOAD_PG:-$TASKFORCE_BENCH_PG}"
+  fi
   if has_part daily && [ "$daily_days" -gt 0 ]; then
     reset_pg
     bench_daily postgres "$TASKFORCE_BENCH_PG"
   fi
+elif has_part load && [ -n "${LOAD_PG:-}" ]; then
+  bench_load postgres "$LOAD_PG"
 fi
 
 # --- summary ---------------------------------------------------------------------------------

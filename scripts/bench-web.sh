@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Latency of the web dashboard's pages (`taskforce serve`, crates/web) on synthetic data: the
-# overview, the organisation list (first and a deep page) and an organisation page, p50/p95/p99
+# overview, the organisation list (the first page; a deep page by number (OFFSET), the same page
+# by cursor as the pages' links reach it, and the last page) and an organisation page, p50/p95/p99
 # as measured by the service's load generator over keep-alive connections on 127.0.0.1 (the
 # pages accept the API's bearer token, so no login is needed). Not a test: it prints figures.
 #
@@ -18,6 +19,9 @@
 #   PROFILE [release] (debug: no release build, figures are then much slower than real)
 #   TASKFORCE_BENCH_PG  postgres://USER:PASS@HOST/DB (optional; needs psql)
 #   SKIP_BUILD=1        use the existing binaries
+#   KEEP_DB=1           measure the databases the last run left (no ingest; the build's
+#                       migrations still apply)
+#   SQLITE=0            PostgreSQL only
 #   YARA=1              build `taskforce` with its default features (yara-x: ~20 min more to
 #                       build, no effect on the pages); by default `--no-default-features`
 set -euo pipefail
@@ -78,11 +82,17 @@ fi
 bench_backend() {
   local backend=$1 url=$2
   echo
-  echo "== $backend: ingesting"
-  "$bin" ingest -q --database "$url" orgs "$data/orgs.csv" > /dev/null
-  "$bin" ingest -q --database "$url" asn "$data/asn.tsv" > /dev/null
-  "$bin" ingest -q --database "$url" shadowserver "$data/scan_exchange-1m.csv" > /dev/null
-  "$bin" token create --name bench --role analyst --database "$url" > "$work/token" 2> /dev/null
+  if [ "${KEEP_DB:-0}" = 1 ]; then
+    echo "== $backend: the database as the last run left it (KEEP_DB=1)"
+  else
+    echo "== $backend: ingesting"
+    local t0=$SECONDS
+    "$bin" ingest -q --database "$url" orgs "$data/orgs.csv" > /dev/null
+    "$bin" ingest -q --database "$url" asn "$data/asn.tsv" > /dev/null
+    "$bin" ingest -q --database "$url" shadowserver "$data/scan_exchange-1m.csv" > /dev/null
+    echo "   ingest (orgs, asn, scan file): $((SECONDS - t0)) s wall"
+  fi
+  "$bin" token create --name "bench-$$-$RANDOM" --role analyst --database "$url" > "$work/token" 2> /dev/null
   if curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$port/health"; then
     echo "bench-web: something already listens on 127.0.0.1:$port (set PORT)" >&2
     exit 1
@@ -107,13 +117,20 @@ bench_backend() {
     curl -sf -o /dev/null -H "Authorization: Bearer $token" -H 'content-type: application/json' \
       -d '{"state":"notified","note":"bench"}' "http://127.0.0.1:$port/api/v1/organisations/$((i * 7 % max_org + 1))/communication" || true
   done
-  echo "-- pages ($max_org organisations; deep page $deep)"
+  # The same deep page as the pages' links reach it: by cursor (the key of the row before it).
+  local cursor
+  cursor=$(curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$port/api/v1/organisations?page=$((deep - 1 > 0 ? deep - 1 : 1))" \
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["next_cursor"])')
+  echo "-- pages ($max_org organisations; deep page $deep, by number and by cursor $cursor; load: $(cut -d' ' -f1-3 /proc/loadavg))"
   "$load" --url "http://127.0.0.1:$port" --token-file "$work/token" --max-org "$max_org" \
     --requests "$requests" --concurrency "$concurrency" --warmup "$warmup" \
     --path / \
     --path /organisations \
     --path "/organisations?page=$deep" \
+    --path "/organisations?cursor=$cursor" \
+    --path "/organisations?before=end" \
     --path '/organisations/{org}' | tee "$work/pages-$backend.txt"
+  echo "   (load average after: $(cut -d' ' -f1-3 /proc/loadavg))"
   kill -TERM "$server_pid"
   wait "$server_pid" || true
   server_pid=""
@@ -123,12 +140,14 @@ bench_backend() {
   fi
 }
 
-rm -f "$data/bench.db" "$data/bench.db-wal" "$data/bench.db-shm"
-bench_backend sqlite "sqlite://$data/bench.db"
+if [ "${SQLITE:-1}" = 1 ]; then
+  [ "${KEEP_DB:-0}" = 1 ] || rm -f "$data/bench.db" "$data/bench.db-wal" "$data/bench.db-shm"
+  bench_backend sqlite "sqlite://$data/bench.db"
+fi
 
 if [ -n "${TASKFORCE_BENCH_PG:-}" ]; then
   command -v psql > /dev/null || { echo "bench-web: TASKFORCE_BENCH_PG is set but psql is missing" >&2; exit 1; }
-  psql -q -v ON_ERROR_STOP=1 "$TASKFORCE_BENCH_PG" -c 'DROP SCHEMA public CASCADE; CREATE SCHEMA public;'
+  [ "${KEEP_DB:-0}" = 1 ] || psql -q -v ON_ERROR_STOP=1 "$TASKFORCE_BENCH_PG" -c 'DROP SCHEMA public CASCADE; CREATE SCHEMA public;'
   bench_backend postgres "$TASKFORCE_BENCH_PG"
 fi
 echo

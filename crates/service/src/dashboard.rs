@@ -9,7 +9,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use crate::db::Db;
-use crate::query::{EventInfo, ObservationInfo, Page, PageParams};
+use crate::query::{Cursor, EventInfo, ObservationInfo, Page, PageParams, Seek};
 use crate::state::TechState;
 
 /// Organisations and their hosts for one (technical, communication) pair.
@@ -22,8 +22,9 @@ pub struct MatrixCell {
 }
 
 /// Organisations (with at least one host) per technical × communication state: one GROUP BY
-/// over the organisation roll-ups, never over hosts.
-pub async fn state_matrix(db: &Db) -> Result<Vec<MatrixCell>> {
+/// over the organisation roll-ups. The overview reads the kept `summary::matrix` instead; this
+/// is its reference.
+pub async fn state_matrix_from_organisations(db: &Db) -> Result<Vec<MatrixCell>> {
     sqlx::query(
         "SELECT tech_state, comm_state, COUNT(*), CAST(SUM(hosts) AS BIGINT) FROM organisation WHERE tech_state IS NOT NULL GROUP BY tech_state, comm_state",
     )
@@ -50,8 +51,9 @@ pub struct TrendPoint {
 
 /// Hosts per technical state at the end of each of the last `days` days that have events,
 /// drawn from the state history: each event moves one host from `from_state` to `to_state`, so
-/// a running sum of the per-day moves gives the counts (one aggregate over the events).
-pub async fn trend(db: &Db, days: usize) -> Result<Vec<TrendPoint>> {
+/// a running sum of the per-day moves gives the counts (one aggregate over every event). The
+/// overview reads the kept `summary::trend` instead; this is its reference.
+pub async fn trend_from_history(db: &Db, days: usize) -> Result<Vec<TrendPoint>> {
     let rows = sqlx::query(
         "SELECT SUBSTR(at, 1, 10), from_state, to_state, COUNT(*) FROM state_event WHERE axis = 'technical' \
          GROUP BY SUBSTR(at, 1, 10), from_state, to_state ORDER BY 1",
@@ -124,7 +126,7 @@ pub async fn org_timeline(db: &Db, org_id: i64, p: PageParams) -> Result<Page<Ti
         })
     })
     .collect::<Result<_>>()?;
-    Ok(Page { items, page: p.page.max(1), per_page: limit as u32, total, next_cursor: None })
+    Ok(Page { items, page: p.page.max(1), per_page: limit as u32, total, next_cursor: None, prev_cursor: None })
 }
 
 /// A finding of one of an organisation's hosts.
@@ -166,7 +168,7 @@ pub async fn org_findings(db: &Db, org_id: i64, p: PageParams) -> Result<Page<Or
         })
     })
     .collect::<Result<_>>()?;
-    Ok(Page { items, page: p.page.max(1), per_page: limit as u32, total, next_cursor: None })
+    Ok(Page { items, page: p.page.max(1), per_page: limit as u32, total, next_cursor: None, prev_cursor: None })
 }
 
 /// A host's observations, newest first, optionally of one kind (`probe`, `hunt`, …), with their
@@ -206,7 +208,7 @@ pub async fn host_observations(
         .iter()
         .map(crate::query::observation_info)
         .collect::<Result<_>>()?;
-    Ok(Page { items, page: p.page.max(1), per_page: limit as u32, total, next_cursor: None })
+    Ok(Page { items, page: p.page.max(1), per_page: limit as u32, total, next_cursor: None, prev_cursor: None })
 }
 
 /// Where a host stands on the way to `verified_clean`, in words an owner can act on.
@@ -302,18 +304,45 @@ fn ingest_from(r: &sqlx::any::AnyRow) -> Result<IngestRow> {
 
 /// Newest first.
 pub async fn ingests(db: &Db, p: PageParams) -> Result<Page<IngestRow>> {
+    ingests_seek(db, p, Seek::Page).await
+}
+
+/// Newest first, from a page number or either side of an ingest (cursors `0.<id>`): a seek on
+/// the primary key, so the last page costs what the first does; the total is the kept tally.
+pub async fn ingests_seek(db: &Db, p: PageParams, seek: Seek) -> Result<Page<IngestRow>> {
     let (limit, offset) = p.limit_offset();
-    let total: i64 = sqlx::query("SELECT COUNT(*) FROM ingest").fetch_one(&db.pool).await?.try_get(0)?;
-    let sql = format!("SELECT {INGEST_COLUMNS} FROM ingest ORDER BY id DESC LIMIT $1 OFFSET $2");
-    let items = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&db.pool)
+    let fetch = limit + 1;
+    let total: i64 = sqlx::query("SELECT CAST(COALESCE(MAX(n), 0) AS BIGINT) FROM row_tally WHERE name = 'ingest'")
+        .fetch_one(&db.pool)
         .await?
-        .iter()
-        .map(ingest_from)
-        .collect::<Result<_>>()?;
-    Ok(Page { items, page: p.page.max(1), per_page: limit as u32, total, next_cursor: None })
+        .try_get(0)?;
+    let (clause, order, off, key) = match seek {
+        Seek::Page => ("", "DESC", offset, None),
+        Seek::After(c) => (" WHERE id < $1", "DESC", 0, Some(c.id)),
+        Seek::Before(c) if c == Cursor::END => ("", "ASC", 0, None),
+        Seek::Before(c) => (" WHERE id > $1", "ASC", 0, Some(c.id)),
+    };
+    let sql = format!("SELECT {INGEST_COLUMNS} FROM ingest{clause} ORDER BY id {order} LIMIT {fetch} OFFSET {off}");
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    if let Some(id) = key {
+        q = q.bind(id);
+    }
+    let mut items: Vec<IngestRow> = q.fetch_all(&db.pool).await?.iter().map(ingest_from).collect::<Result<_>>()?;
+    let more = items.len() as i64 > limit;
+    items.truncate(limit as usize);
+    if matches!(seek, Seek::Before(_)) {
+        items.reverse();
+    }
+    let key = |r: Option<&IngestRow>| r.map(|r| Cursor { rank: 0, id: r.id }.text());
+    let (next_cursor, prev_cursor) = match seek {
+        Seek::Page => (more.then(|| key(items.last())).flatten(), (offset > 0).then(|| key(items.first())).flatten()),
+        Seek::After(_) => (more.then(|| key(items.last())).flatten(), key(items.first())),
+        Seek::Before(c) => {
+            ((c != Cursor::END).then(|| key(items.last())).flatten(), more.then(|| key(items.first())).flatten())
+        }
+    };
+    let page = if seek == Seek::Page { p.page.max(1) } else { 0 };
+    Ok(Page { items, page, per_page: limit as u32, total, next_cursor, prev_cursor })
 }
 
 pub async fn ingest(db: &Db, id: i64) -> Result<Option<IngestRow>> {
@@ -345,7 +374,7 @@ pub async fn rejected_rows(db: &Db, ingest_id: i64, p: PageParams) -> Result<Pag
             .iter()
             .map(|r| Ok(RejectedRow { line: r.try_get(0)?, message: r.try_get(1)? }))
             .collect::<Result<_>>()?;
-    Ok(Page { items, page: p.page.max(1), per_page: limit as u32, total, next_cursor: None })
+    Ok(Page { items, page: p.page.max(1), per_page: limit as u32, total, next_cursor: None, prev_cursor: None })
 }
 
 /// The hosts an ingest wrote observations about (what an uploaded report changed).

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use ipnet::IpNet;
@@ -255,7 +256,27 @@ pub struct Enricher {
 }
 
 impl Enricher {
-    pub async fn load(db: &Db) -> Result<Enricher> {
+    /// The mappings as committed now. Kept in memory per `Db` and re-read only when
+    /// `mapping_version` (bumped by triggers on every mapping change, migration 0007) moved, so
+    /// a small upload or an analyst record costs one row read here, not every mapping.
+    pub async fn load(db: &Db) -> Result<Arc<Enricher>> {
+        // The version first: a change committing during the read below moves it again, so at
+        // worst the next call reads once more; never an old table under a new version.
+        let version: i64 =
+            sqlx::query("SELECT n FROM mapping_version WHERE id = 1").fetch_one(&db.pool).await?.try_get(0)?;
+        if let Some((v, e)) = db.enricher_cache.lock().map_err(|_| anyhow::anyhow!("enricher cache poisoned"))?.as_ref()
+            && *v == version
+        {
+            return Ok(e.clone());
+        }
+        let fresh = Arc::new(Enricher::read(db).await?);
+        *db.enricher_cache.lock().map_err(|_| anyhow::anyhow!("enricher cache poisoned"))? =
+            Some((version, fresh.clone()));
+        Ok(fresh)
+    }
+
+    /// Every mapping read from the database.
+    async fn read(db: &Db) -> Result<Enricher> {
         let mut ranges = Vec::new();
         let rows = sqlx::query("SELECT start_key, end_key, asn, cc, ingest_id FROM ip_asn").fetch_all(&db.pool).await?;
         for row in rows {

@@ -22,6 +22,7 @@ pub mod records;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod summary;
 pub mod time;
 pub mod tokens;
 

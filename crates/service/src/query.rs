@@ -14,7 +14,7 @@ use crate::state::{CommState, TechState};
 mod paging;
 
 use paging::{Bind, Where, count, keyset_page, page_of, tally_sum};
-pub use paging::{Cursor, Page, PageParams};
+pub use paging::{Cursor, Page, PageParams, Seek};
 
 /// Organisation list filters.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -102,6 +102,16 @@ pub async fn list_orgs_from(
     p: PageParams,
     cursor: Option<Cursor>,
 ) -> Result<Result<Page<OrgSummary>, BadFilter>> {
+    list_orgs_seek(db, f, p, Seek::after(cursor)).await
+}
+
+/// [`list_orgs`] from a page number or either side of a row.
+pub async fn list_orgs_seek(
+    db: &Db,
+    f: &OrgFilter,
+    p: PageParams,
+    seek: Seek,
+) -> Result<Result<Page<OrgSummary>, BadFilter>> {
     let mut w = Where::default();
     // The same filters over `org_tally`, while only its keys are filtered on.
     let mut tally = Some(Where::default());
@@ -162,9 +172,9 @@ pub async fn list_orgs_from(
         None => count(db, "organisation", &w).await?,
     };
     let columns = format!("{ORG_COLUMNS}, tech_rank");
-    let (rows, next) = keyset_page(db, &columns, "organisation", &w, "tech_rank", "id", cursor, p).await?;
-    let items = rows.iter().map(org_from).collect::<Result<_>>()?;
-    Ok(Ok(page_of(items, p, cursor, total, next)))
+    let k = keyset_page(db, &columns, "organisation", &w, "tech_rank", "id", seek, p).await?;
+    let items = k.rows.iter().map(org_from).collect::<Result<_>>()?;
+    Ok(Ok(page_of(items, p, seek, total, &k)))
 }
 
 #[derive(Debug, Serialize)]
@@ -395,6 +405,16 @@ pub async fn list_hosts_from(
     p: PageParams,
     cursor: Option<Cursor>,
 ) -> Result<Result<Page<HostSummary>, BadFilter>> {
+    list_hosts_seek(db, f, p, Seek::after(cursor)).await
+}
+
+/// [`list_hosts`] from a page number or either side of a row.
+pub async fn list_hosts_seek(
+    db: &Db,
+    f: &HostFilter,
+    p: PageParams,
+    seek: Seek,
+) -> Result<Result<Page<HostSummary>, BadFilter>> {
     let mut w = Where::default();
     // The same filters over `host_tally`, while only its keys are filtered on.
     let mut tally = Some(Where::default());
@@ -444,9 +464,9 @@ pub async fn list_hosts_from(
         None => count(db, "host h", &w).await?,
     };
     let columns = format!("{HOST_LIST_COLUMNS}, h.tech_rank");
-    let (rows, next) = keyset_page(db, &columns, "host h", &w, "h.tech_rank", "h.id", cursor, p).await?;
-    let items = rows.iter().map(host_from).collect::<Result<_>>()?;
-    Ok(Ok(page_of(items, p, cursor, total, next)))
+    let k = keyset_page(db, &columns, "host h", &w, "h.tech_rank", "h.id", seek, p).await?;
+    let items = k.rows.iter().map(host_from).collect::<Result<_>>()?;
+    Ok(Ok(page_of(items, p, seek, total, &k)))
 }
 
 pub async fn host_summary(db: &Db, id: i64) -> Result<Option<HostSummary>> {

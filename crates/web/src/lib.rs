@@ -30,6 +30,13 @@ pub fn routes(state: AppState, notify: NotifyState) -> Router {
         .route("/ingests", get(pages::ingests::list).post(pages::ingests::upload))
         .route("/portal/hunt-report", post(pages::portal::upload))
         .layer(DefaultBodyLimit::disable());
+    // The analysts' records take turns with every other writer before they take a connection
+    // (`service::api::gate`); uploads do so once the file is on disk.
+    let records = Router::new()
+        .route("/organisations/{id}/communication", post(pages::orgs::communication))
+        .route("/organisations/{id}/contacts", post(pages::orgs::contact))
+        .route("/hosts/{id}/remediation", post(pages::hosts::remediation))
+        .layer(axum::middleware::from_fn_with_state(state.db.write_gate.clone(), api::gate::admit_writes));
     Router::new()
         .route("/", get(pages::overview::page))
         .route("/login", get(auth::login_form).post(auth::login))
@@ -38,12 +45,9 @@ pub fn routes(state: AppState, notify: NotifyState) -> Router {
         .route("/static/local-time.js", get(pages::assets::script))
         .route("/organisations", get(pages::orgs::list))
         .route("/organisations/{id}", get(pages::orgs::detail))
-        .route("/organisations/{id}/communication", post(pages::orgs::communication))
-        .route("/organisations/{id}/contacts", post(pages::orgs::contact))
         .route("/organisations/{id}/export.csv", get(pages::orgs::export_csv))
         .route("/organisations/{id}/export.jsonl", get(pages::orgs::export_jsonl))
         .route("/hosts/{id}", get(pages::hosts::detail))
-        .route("/hosts/{id}/remediation", post(pages::hosts::remediation))
         .route("/ingests/{id}", get(pages::ingests::detail))
         .route("/notifications", get(pages::notifications::page))
         .route("/notifications/send", post(pages::notifications::send))
@@ -55,6 +59,7 @@ pub fn routes(state: AppState, notify: NotifyState) -> Router {
         .route("/admin/users/{id}/disable", post(pages::admin::disable_user))
         .route("/portal", get(pages::portal::page))
         .merge(uploads)
+        .merge(records)
         .layer(Extension(notify))
         .layer(Extension(std::sync::Arc::new(throttle::LoginThrottle::default())))
         .layer(axum::middleware::map_response(headers::add))

@@ -75,6 +75,8 @@ pub enum PageError {
     NotFound(&'static str),
     BadRequest(String),
     Conflict(String),
+    /// The server is too busy to write now (503 with `Retry-After`: `service::api::gate`).
+    Busy(String),
     Internal(String),
 }
 
@@ -120,6 +122,7 @@ impl From<taskforce_service::api::ApiError> for PageError {
             StatusCode::FORBIDDEN => PageError::Forbidden(e.message),
             StatusCode::NOT_FOUND => PageError::NotFound("page"),
             StatusCode::CONFLICT => PageError::Conflict(e.message),
+            StatusCode::SERVICE_UNAVAILABLE => PageError::Busy(e.message),
             s if s.is_client_error() => PageError::BadRequest(e.message),
             _ => PageError::Internal(e.message),
         }
@@ -137,6 +140,14 @@ impl IntoResponse for PageError {
             PageError::NotFound(what) => (StatusCode::NOT_FOUND, "Not found", format!("There is no such {what}.")),
             PageError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Not accepted", m),
             PageError::Conflict(m) => (StatusCode::CONFLICT, "Not possible now", m),
+            PageError::Busy(m) => {
+                let body = page("error.html", json!({"title": "Busy", "message": m, "status": 503}))
+                    .map(|h| h.0)
+                    .unwrap_or_else(|_| "503 Busy".to_string());
+                let mut r = (StatusCode::SERVICE_UNAVAILABLE, Html(body)).into_response();
+                r.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("2"));
+                return r;
+            }
             PageError::Internal(m) => {
                 tracing::error!(error = %m, "page failed");
                 (

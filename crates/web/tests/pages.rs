@@ -428,7 +428,7 @@ async fn overview_lists_and_pagination(kind: &str) {
     assert!(a.body.contains("<svg") && a.body.contains("<polyline class=\"line s-compromised\""));
     assert!(a.body.contains("2021-03-04-scan_exchange.csv"), "latest ingests");
     assert!(a.body.contains("<td>2021-03-04</td>") && !a.body.contains("<td>2021-03-06</td>"), "the trend's figures");
-    // A new day of history shows at once (the trend's cache follows the event log).
+    // A new day of history shows at once (the kept daily summary follows every event).
     w.api_upload(
         "shadowserver",
         "d6.csv",
@@ -447,10 +447,48 @@ async fn overview_lists_and_pagination(kind: &str) {
     }
     let a = w.get(&mut jar, "/organisations?name=filler&per_page=2").await;
     assert!(a.body.contains("page 1 of 3 (5 in all)"), "{}", a.body);
-    // (The template engine writes `/` as `&#x2f;` inside attributes.)
-    assert!(a.body.contains("href=\"&#x2f;organisations?name=filler&amp;per_page=2&amp;page=2\""), "{}", a.body);
+    assert!(link(&a.body, "prev").is_none() && link(&a.body, "first").is_none(), "the first page has no way back");
+    // The links seek by key (deep pages cost what the first does) and keep the filters; a
+    // page number still works when asked for.
+    let next = link(&a.body, "next").expect("a next link");
+    assert!(next.starts_with("/organisations?name=filler&per_page=2&cursor="), "{next}");
+    assert_eq!(link(&a.body, "last").as_deref(), Some("/organisations?name=filler&per_page=2&before=end"));
     let a = w.get(&mut jar, "/organisations?name=filler&per_page=2&page=3").await;
     assert!(a.body.contains("Filler 4") && !a.body.contains("Filler 0"));
+    // Forward by the next links, then back by the previous links: every organisation once, in
+    // the list's order, the same pages both ways.
+    let names = |body: &str| -> Vec<String> {
+        (0..5).map(|i| format!("Filler {i}")).filter(|n| body.contains(&format!(">{n}<"))).collect()
+    };
+    let mut forward = Vec::new();
+    let mut url = "/organisations?name=filler&per_page=2".to_string();
+    loop {
+        let a = w.get(&mut jar, &url).await;
+        assert_eq!(a.status, StatusCode::OK, "{url}");
+        forward.push(names(&a.body));
+        match link(&a.body, "next") {
+            Some(n) => url = n,
+            None => break,
+        }
+    }
+    assert_eq!(forward, vec![vec!["Filler 0", "Filler 1"], vec!["Filler 2", "Filler 3"], vec!["Filler 4"]]);
+    let a = w.get(&mut jar, &url).await;
+    assert!(a.body.contains("5 in all") && !a.body.contains("page 0"), "no page number on a page by cursor");
+    assert!(link(&a.body, "last").is_none(), "the last page has no last link");
+    let mut backward = vec![names(&a.body)];
+    let mut here = a;
+    while let Some(p) = link(&here.body, "prev") {
+        here = w.get(&mut jar, &p).await;
+        backward.push(names(&here.body));
+    }
+    backward.reverse();
+    assert_eq!(backward, forward, "previous links give the same pages");
+    // The last page by key: the list's end, a full page.
+    let a = w.get(&mut jar, "/organisations?name=filler&per_page=2&before=end").await;
+    assert_eq!(names(&a.body), vec!["Filler 3", "Filler 4"]);
+    assert!(link(&a.body, "next").is_none() && link(&a.body, "prev").is_some());
+    let a = w.get(&mut jar, "/organisations?cursor=x.y").await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "an unreadable cursor is refused");
     let a = w.get(&mut jar, "/organisations?state=nonsense").await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
     // Ingests: the list, one ingest's rejected rows with their line numbers.
@@ -470,8 +508,37 @@ async fn overview_lists_and_pagination(kind: &str) {
     assert!(a.body.contains("<td>3</td>"), "the rejected row's line: {}", a.body);
     let a = w.get(&mut jar, "/ingests").await;
     assert!(a.body.contains("bad.csv"));
+    // The ingest list pages by key too: newest first, forward and back.
+    let a = w.get(&mut jar, "/ingests?per_page=1").await;
+    assert!(a.body.contains("bad.csv"), "newest first");
+    let next = link(&a.body, "next").expect("more than one ingest");
+    assert!(next.starts_with("/ingests?per_page=1&cursor=0."), "{next}");
+    let b = w.get(&mut jar, &next).await;
+    assert!(!b.body.contains("bad.csv") && b.body.contains("d6.csv"), "the next older ingest");
+    let back = w.get(&mut jar, &link(&b.body, "prev").expect("a way back")).await;
+    assert!(back.body.contains("bad.csv") && link(&back.body, "prev").is_none(), "back on the first page");
+    let last = w.get(&mut jar, "/ingests?per_page=1&before=end").await;
+    assert!(link(&last.body, "next").is_none() && link(&last.body, "prev").is_some(), "the oldest ingest");
 }
 crate::on_both!(overview_lists_and_pagination);
+
+/// The target of a pager link (`rel="next"`, `rel="prev"`, or the `first`/`last` links by their
+/// text), unescaped.
+fn link(body: &str, which: &str) -> Option<String> {
+    let nav = &body[body.find("<nav class=\"pager\"")?..];
+    let nav = &nav[..nav.find("</nav>")?];
+    let text = match which {
+        "first" => "« first",
+        "last" => "last »",
+        "prev" => "‹ previous",
+        _ => "next ›",
+    };
+    let end = nav.find(&format!(">{text}</a>"))?;
+    let start = nav[..end].rfind("href=\"")? + 6;
+    let href = &nav[start..end];
+    let href = &href[..href.find('"')?];
+    Some(href.replace("&#x2f;", "/").replace("&amp;", "&").replace("&#x3d;", "="))
+}
 
 /// Failed logins are throttled per account and per client address (HTTP 429 with a clear
 /// message and Retry-After), audited, and a refused attempt is not let in even with the right

@@ -19,6 +19,7 @@ use crate::tokens::{Principal, Role};
 
 mod admin;
 pub mod export;
+pub mod gate;
 mod hosts;
 mod jobs;
 mod orgs;
@@ -57,7 +58,8 @@ impl IntoResponse for ApiError {
     /// A 5xx answer never carries the internal error (SQL, paths, driver text): that is logged
     /// with a reference the answer gives, so an operator can find it.
     fn into_response(self) -> Response {
-        let message = if self.status.is_server_error() {
+        // A 503 (the write gate's "busy") says why and carries nothing internal.
+        let message = if self.status.is_server_error() && self.status != StatusCode::SERVICE_UNAVAILABLE {
             let reference = error_reference();
             tracing::error!(status = self.status.as_u16(), reference = %reference, error = %self.message, "request failed");
             format!("internal error (reference {reference}); the server log has the details")
@@ -233,6 +235,9 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/api/v1/jobs/{id}", get(jobs::detail))
         .route("/api/v1/tokens", get(admin::list_tokens).post(admin::create_token))
         .route("/api/v1/tokens/{id}", delete(admin::revoke_token))
+        // Writes take turns before they take a connection (uploads do so in their handler,
+        // once the body is on disk; the notification routes serialise themselves).
+        .layer(axum::middleware::from_fn_with_state(state.db.write_gate.clone(), gate::admit_writes))
         .merge(extra)
         .layer(DefaultBodyLimit::max(state.config.max_json_bytes));
     let timeout = Duration::from_secs(state.config.request_timeout_secs);

@@ -94,6 +94,10 @@ pub struct Page<T> {
     /// page by key leave it out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+    /// The key the previous page ends before (the pages' `?before=`), `None` on the first page
+    /// or where the list does not page by key. Not part of the API's answer.
+    #[serde(skip)]
+    pub prev_cursor: Option<String>,
 }
 
 /// Where a keyset page starts: just after this row in a list ordered worst first
@@ -118,9 +122,40 @@ impl Cursor {
     }
 }
 
-/// One page of a list ordered `rank DESC, id` (`rank`/`id`: the columns, `rank_index`: where
-/// the rank is in `columns`): by `OFFSET` for `?page=`, by key for a cursor. Reads one row more
-/// than the page to know whether a next page exists.
+/// Where a page of a keyed list starts: by page number (`OFFSET`: cheap only near the start),
+/// just after a row (the API's `?cursor=`, the pages' "next"), or just before one (the pages'
+/// "previous"; [`Cursor::END`] gives the last page).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seek {
+    Page,
+    After(Cursor),
+    Before(Cursor),
+}
+
+impl Seek {
+    /// The API's `?cursor=`: after it, or by page number.
+    pub fn after(cursor: Option<Cursor>) -> Seek {
+        cursor.map_or(Seek::Page, Seek::After)
+    }
+}
+
+impl Cursor {
+    /// Below every row of a list (rank -1 is the lowest a list holds): `Before(END)` is the
+    /// last page.
+    pub const END: Cursor = Cursor { rank: i64::MIN, id: i64::MAX };
+}
+
+/// A keyset page's rows and its neighbours: where the next page starts (`None` on the last)
+/// and the key to seek before for the previous page (`None` on the first).
+pub(super) struct KeysetRows {
+    pub(super) rows: Vec<AnyRow>,
+    pub(super) next: Option<Cursor>,
+    pub(super) prev: Option<Cursor>,
+}
+
+/// One page of a list ordered `rank DESC, id` (`rank`/`id`: the columns; by convention the id
+/// is the first of `columns` and the rank the last): by `OFFSET` for a page number, by key for
+/// a cursor either way. Reads one row more than the page to know whether the list goes on.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn keyset_page(
     db: &Db,
@@ -129,49 +164,58 @@ pub(super) async fn keyset_page(
     w: &Where,
     rank: &str,
     id: &str,
-    cursor: Option<Cursor>,
+    seek: Seek,
     p: PageParams,
-) -> Result<(Vec<AnyRow>, Option<Cursor>)> {
+) -> Result<KeysetRows> {
     let (limit, offset) = p.limit_offset();
     let fetch = limit + 1;
-    let (sql, keyed) = match cursor {
-        None => (
-            format!("SELECT {columns} FROM {from}{} ORDER BY {rank} DESC, {id} LIMIT {fetch} OFFSET {offset}", w.sql()),
-            None,
-        ),
-        Some(c) => {
-            // Two index range seeks (the rest of the cursor's rank, then the lower ranks), each
-            // at most a page long; an `OR` of both would make the database scan and filter.
-            let mut w2 = w.clone();
-            let r = w2.push(Bind::Int(c.rank));
-            let i = w2.push(Bind::Int(c.id));
-            let same = w2.sql_and(&[&format!("{rank} = {r}"), &format!("{id} > {i}")]);
-            let lower = w2.sql_and(&[&format!("{rank} < {r}")]);
-            let (out_rank, out_id) = (unqualified(rank), unqualified(id));
-            (
-                format!(
-                    "SELECT * FROM (\
-                     SELECT * FROM (SELECT {columns} FROM {from}{same} ORDER BY {id} LIMIT {fetch}) k1 \
-                     UNION ALL \
-                     SELECT * FROM (SELECT {columns} FROM {from}{lower} ORDER BY {rank} DESC, {id} LIMIT {fetch}) k2\
-                     ) k ORDER BY {out_rank} DESC, {out_id} LIMIT {fetch}"
-                ),
-                Some(w2),
-            )
+    let (out_rank, out_id) = (unqualified(rank), unqualified(id));
+    // Two index range seeks (the rest of the cursor's rank, then the other ranks), each at most a
+    // page long; an `OR` of both would make the database scan and filter. Both are ordered by
+    // the whole key, so even a generic plan (PostgreSQL's, for a reused prepared statement)
+    // seeks the (rank, id) index instead of walking the primary key and filtering the rank.
+    let seek_sql = |w2: &mut Where, c: Cursor, backward: bool| {
+        let r = w2.push(Bind::Int(c.rank));
+        let i = w2.push(Bind::Int(c.id));
+        let (id_cmp, rank_cmp, id_dir, rank_dir, out_rank_dir, out_id_dir) =
+            if backward { ("<", ">", "DESC", "", "", " DESC") } else { (">", "<", "", " DESC", " DESC", "") };
+        let same = w2.sql_and(&[&format!("{rank} = {r}"), &format!("{id} {id_cmp} {i}")]);
+        let other = w2.sql_and(&[&format!("{rank} {rank_cmp} {r}")]);
+        format!(
+            "SELECT * FROM (\
+             SELECT * FROM (SELECT {columns} FROM {from}{same} ORDER BY {rank}{rank_dir}, {id} {id_dir} LIMIT {fetch}) k1 \
+             UNION ALL \
+             SELECT * FROM (SELECT {columns} FROM {from}{other} ORDER BY {rank}{rank_dir}, {id} {id_dir} LIMIT {fetch}) k2\
+             ) k ORDER BY {out_rank}{out_rank_dir}, {out_id}{out_id_dir} LIMIT {fetch}"
+        )
+    };
+    let mut w2 = w.clone();
+    let sql = match seek {
+        Seek::Page => {
+            format!("SELECT {columns} FROM {from}{} ORDER BY {rank} DESC, {id} LIMIT {fetch} OFFSET {offset}", w.sql())
         }
+        Seek::After(c) => seek_sql(&mut w2, c, false),
+        Seek::Before(c) => seek_sql(&mut w2, c, true),
     };
-    let w = keyed.as_ref().unwrap_or(w);
-    let mut rows = w.bind(sqlx::query(AssertSqlSafe(sql))).fetch_all(&db.pool).await?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        let last = rows.last().expect("a full page");
-        // By convention the id is the first column and the rank the last.
-        let n = last.columns().len();
-        Some(Cursor { rank: last.try_get(n - 1)?, id: last.try_get(0)? })
-    } else {
-        None
+    let mut rows = w2.bind(sqlx::query(AssertSqlSafe(sql))).fetch_all(&db.pool).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    if matches!(seek, Seek::Before(_)) {
+        // Read nearest first; shown in the list's order.
+        rows.reverse();
+    }
+    let key = |r: &AnyRow| -> Result<Cursor> {
+        let n = r.columns().len();
+        Ok(Cursor { rank: r.try_get(n - 1)?, id: r.try_get(0)? })
     };
-    Ok((rows, next))
+    let first = rows.first().map(key).transpose()?;
+    let last = rows.last().map(key).transpose()?;
+    let (next, prev) = match seek {
+        Seek::Page => (if more { last } else { None }, if offset > 0 { first } else { None }),
+        Seek::After(_) => (if more { last } else { None }, first),
+        Seek::Before(c) => (if c == Cursor::END { None } else { last }, if more { first } else { None }),
+    };
+    Ok(KeysetRows { rows, next, prev })
 }
 
 /// `h.id` → `id`: how a column is named outside its subquery.
@@ -180,20 +224,15 @@ pub(super) fn unqualified(column: &str) -> &str {
 }
 
 /// The page's envelope.
-pub(super) fn page_of<T>(
-    items: Vec<T>,
-    p: PageParams,
-    cursor: Option<Cursor>,
-    total: i64,
-    next: Option<Cursor>,
-) -> Page<T> {
+pub(super) fn page_of<T>(items: Vec<T>, p: PageParams, seek: Seek, total: i64, k: &KeysetRows) -> Page<T> {
     let (limit, _) = p.limit_offset();
     Page {
         items,
-        page: if cursor.is_some() { 0 } else { p.page.max(1) },
+        page: if seek == Seek::Page { p.page.max(1) } else { 0 },
         per_page: limit as u32,
         total,
-        next_cursor: next.map(Cursor::text),
+        next_cursor: k.next.map(Cursor::text),
+        prev_cursor: k.prev.map(Cursor::text),
     }
 }
 

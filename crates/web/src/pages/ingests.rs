@@ -10,7 +10,7 @@ use taskforce_service::ingest::IngestKind;
 use taskforce_service::store::Uploader;
 
 use super::upload::{ingest_refused, spool};
-use super::{QueryPairs, page_params, pager};
+use super::{QueryPairs, keyset_pager, page_params, pager, seek_params};
 use crate::auth::Viewer;
 use crate::render::{PageError, PageResult, page};
 
@@ -19,14 +19,15 @@ const KINDS: &[&str] = &["shadowserver", "intelmq", "probe", "hunt", "orgs", "as
 
 pub async fn list(State(s): State<AppState>, viewer: Viewer, Query(q): Query<QueryPairs>) -> PageResult {
     viewer.require_staff()?;
-    let result = dashboard::ingests(&s.db, page_params(&q, "")?).await?;
+    let (p, seek) = seek_params(&q, "")?;
+    let result = dashboard::ingests_seek(&s.db, p, seek).await?;
     Ok(page(
         "ingests.html",
         json!({
             "title": "Ingests",
             "viewer": viewer.context(),
             "ingests": result.items,
-            "pager": pager(&result, "/ingests", &q, ""),
+            "pager": keyset_pager(&result, "/ingests", &q, ""),
             "kinds": KINDS,
         }),
     )?
@@ -46,6 +47,8 @@ pub async fn upload(State(s): State<AppState>, viewer: Viewer, form: Multipart) 
     };
     let (tmp, file_name) = form.file.as_ref().ok_or_else(|| PageError::BadRequest("choose a file to upload".into()))?;
     let uploader = Uploader { name: uploader_name(&viewer), reporter_org: None };
+    // The file is on disk: now wait for the turn to write (`service::api::gate`).
+    let _admitted = s.db.write_gate.enter().await.map_err(PageError::from)?;
     let summary =
         taskforce_service::records::upload(&s.db, &viewer.principal, &uploader, kind, tmp.path(), file_name, ip)
             .await

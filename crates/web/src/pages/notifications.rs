@@ -19,14 +19,28 @@ use crate::render::{PageError, PageResult, page as render_page};
 
 /// One page of rows already read, as the pager wants it.
 pub fn page_of(items: Vec<Value>, total: i64, p: PageParams) -> Page<Value> {
-    Page { items, page: p.page.max(1), per_page: p.per_page.clamp(1, 1000), total, next_cursor: None }
+    Page {
+        items,
+        page: p.page.max(1),
+        per_page: p.per_page.clamp(1, 1000),
+        total,
+        next_cursor: None,
+        prev_cursor: None,
+    }
 }
 
 /// A page cut out of a list held in memory (the plan is computed whole).
 fn slice<T: Clone>(all: &[T], p: PageParams) -> Page<T> {
     let (limit, offset) = p.limit_offset();
     let items = all.iter().skip(offset as usize).take(limit as usize).cloned().collect();
-    Page { items, page: p.page.max(1), per_page: p.per_page.clamp(1, 1000), total: all.len() as i64, next_cursor: None }
+    Page {
+        items,
+        page: p.page.max(1),
+        per_page: p.per_page.clamp(1, 1000),
+        total: all.len() as i64,
+        next_cursor: None,
+        prev_cursor: None,
+    }
 }
 
 /// A plan row as the table shows it.

@@ -13,7 +13,7 @@ use taskforce_service::query::{self, HostFilter, OrgFilter};
 use taskforce_service::records;
 use taskforce_service::state::{CommState, TechState};
 
-use super::{QueryPairs, page_params, pager, param};
+use super::{QueryPairs, keyset_pager, page_params, pager, param, seek_params};
 use crate::auth::Viewer;
 use crate::render::{PageError, PageResult, page};
 
@@ -41,9 +41,9 @@ fn org_filter(q: &QueryPairs) -> PageResult<OrgFilter> {
 pub async fn list(State(s): State<AppState>, viewer: Viewer, Query(q): Query<QueryPairs>) -> PageResult {
     viewer.require_staff()?;
     let filter = org_filter(&q)?;
-    let p = page_params(&q, "")?;
-    let result = query::list_orgs(&s.db, &filter, p).await??;
-    let pager = pager(&result, "/organisations", &q, "");
+    let (p, seek) = seek_params(&q, "")?;
+    let result = query::list_orgs_seek(&s.db, &filter, p, seek).await??;
+    let pager = keyset_pager(&result, "/organisations", &q, "");
     Ok(page(
         "orgs.html",
         json!({
@@ -92,9 +92,8 @@ pub async fn detail(
         .await?
         .ok_or(PageError::NotFound("organisation"))?;
     let path = format!("/organisations/{id}");
-    let hosts =
-        query::list_hosts(db, &HostFilter { org: Some(id), ..HostFilter::default() }, page_params(&q, "hosts_")?)
-            .await??;
+    let (hp, hseek) = seek_params(&q, "hosts_")?;
+    let hosts = query::list_hosts_seek(db, &HostFilter { org: Some(id), ..HostFilter::default() }, hp, hseek).await??;
     let mut host_rows = Vec::with_capacity(hosts.items.len());
     for h in &hosts.items {
         let mut row = serde_json::to_value(h).map_err(anyhow::Error::from)?;
@@ -125,7 +124,7 @@ pub async fn detail(
             "at_day": at.as_ref().map(|(day, _)| day),
             "org": detail,
             "hosts": host_rows,
-            "hosts_pager": pager(&hosts, &path, &q, "hosts_"),
+            "hosts_pager": keyset_pager(&hosts, &path, &q, "hosts_"),
             "findings": findings.items,
             "findings_pager": pager(&findings, &path, &q, "findings_"),
             "timeline": timeline.items,

@@ -1,14 +1,15 @@
 //! `/`: the state of the campaign at a glance — organisations and hosts per technical ×
-//! communication state, the urgent lists, the trend of host states drawn from the state history,
-//! the latest ingests.
+//! communication state, the urgent lists, the trend of host states, the latest ingests. The
+//! matrix and the trend come from the summaries the database keeps (`service::summary`), so the
+//! page costs a few small reads whatever the size of the campaign.
 
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect};
 use serde_json::{Value, json};
 use taskforce_service::api::AppState;
-use taskforce_service::dashboard;
 use taskforce_service::query::{self, HostFilter, OrgFilter, PageParams};
 use taskforce_service::state::{CommState, TechState};
+use taskforce_service::{dashboard, summary};
 
 use super::QueryPairs;
 use crate::auth::Viewer;
@@ -25,7 +26,7 @@ pub async fn page(State(s): State<AppState>, viewer: Viewer, Query(q): Query<Que
         Some((day, bound)) => Some(past_counts(day, &query::stats(db, Some(bound)).await?)),
         None => None,
     };
-    let cells = dashboard::state_matrix(db).await?;
+    let cells = summary::matrix(db).await?;
     let techs: Vec<&str> = TechState::ALL.iter().map(|t| t.as_str()).collect();
     let comms: Vec<&str> = CommState::ALL.iter().map(|c| c.as_str()).collect();
     // Rows: technical states (worst first); columns: communication states.
@@ -58,7 +59,7 @@ pub async fn page(State(s): State<AppState>, viewer: Viewer, Query(q): Query<Que
         PageParams { page: 1, per_page: 10 },
     )
     .await??;
-    let trend = cached_trend(&s).await?;
+    let trend = summary::trend(db, 90).await?;
     let ingests = dashboard::ingests(db, PageParams { page: 1, per_page: 8 }).await?;
     let (notifications, _) = taskforce_notify::api::outbox_page(db, None, None, 8, 0).await?;
     Ok(render_page(
@@ -95,33 +96,6 @@ fn past_counts(day: &str, st: &query::Stats) -> Value {
         "urgent": st.urgent,
         "regressed": st.regressed_hosts,
     })
-}
-
-/// The trend, recomputed only when the state history grew: events are append-only, so the
-/// largest event id identifies the history (one index lookup instead of an aggregate over every
-/// event on each overview).
-async fn cached_trend(s: &AppState) -> anyhow::Result<std::sync::Arc<Vec<dashboard::TrendPoint>>> {
-    use std::sync::{Arc, Mutex};
-    type Cached = (String, Option<i64>, Arc<Vec<dashboard::TrendPoint>>);
-    static CACHE: Mutex<Vec<Cached>> = Mutex::new(Vec::new());
-    let last: Option<i64> = {
-        use sqlx::Row;
-        sqlx::query("SELECT MAX(id) FROM state_event").fetch_one(&s.db.pool).await?.try_get(0)?
-    };
-    let key = &s.config.database;
-    if let Some((_, _, points)) = CACHE
-        .lock()
-        .map_err(|_| anyhow::anyhow!("trend cache poisoned"))?
-        .iter()
-        .find(|(k, v, _)| k == key && *v == last)
-    {
-        return Ok(points.clone());
-    }
-    let points = Arc::new(dashboard::trend(&s.db, 90).await?);
-    let mut cache = CACHE.lock().map_err(|_| anyhow::anyhow!("trend cache poisoned"))?;
-    cache.retain(|(k, _, _)| k != key);
-    cache.push((key.clone(), last, points.clone()));
-    Ok(points)
 }
 
 /// The trend as SVG geometry: one polyline per state, axes and labels. Computed here so the

@@ -18,7 +18,7 @@ use taskforce_service::{dashboard, records};
 
 use super::ingests::uploader_name;
 use super::upload::{ingest_refused, spool};
-use super::{QueryPairs, page_params, pager, param};
+use super::{QueryPairs, keyset_pager, page_params, pager, param, seek_params};
 use crate::auth::{Viewer, session_redirect};
 use crate::render::{PageError, PageResult, page as render_page};
 use crate::sessions::{self, Owner};
@@ -47,9 +47,9 @@ pub async fn page(
     };
     let db = &s.db;
     let org = query::org_summary(db, org_id).await?.ok_or(PageError::NotFound("organisation"))?;
+    let (hp, hseek) = seek_params(&q, "hosts_")?;
     let hosts =
-        query::list_hosts(db, &HostFilter { org: Some(org_id), ..HostFilter::default() }, page_params(&q, "hosts_")?)
-            .await??;
+        query::list_hosts_seek(db, &HostFilter { org: Some(org_id), ..HostFilter::default() }, hp, hseek).await??;
     let mut host_rows = Vec::with_capacity(hosts.items.len());
     for h in &hosts.items {
         let v = dashboard::verification(db, h.id).await?;
@@ -67,7 +67,7 @@ pub async fn page(
             "viewer": viewer.context(),
             "org": org,
             "hosts": host_rows,
-            "hosts_pager": pager(&hosts, "/portal", &q, "hosts_"),
+            "hosts_pager": keyset_pager(&hosts, "/portal", &q, "hosts_"),
             "findings": findings.items,
             "findings_pager": pager(&findings, "/portal", &q, "findings_"),
             "uploaded": uploaded,
@@ -107,6 +107,8 @@ pub async fn upload(State(s): State<AppState>, viewer: Viewer, form: Multipart) 
     };
     let (tmp, file_name) =
         form.file.as_ref().ok_or_else(|| PageError::BadRequest("choose the report file (report.json)".into()))?;
+    // The file is on disk: now wait for the turn to write (`service::api::gate`).
+    let _admitted = s.db.write_gate.enter().await.map_err(PageError::from)?;
     let summary = records::upload(
         &s.db,
         &viewer.principal,
