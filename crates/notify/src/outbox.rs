@@ -2,6 +2,8 @@
 //! stored with its Message-ID (`planned`) before anything is sent; the delivery moves it through
 //! `sending` to `sent`, `deferred` or `failed`.
 
+use std::collections::HashMap;
+
 use anyhow::{Context, Result};
 use serde::Serialize;
 use sqlx::Row;
@@ -53,31 +55,96 @@ struct Prepared {
     parts: Vec<Part>,
 }
 
-/// Organisations enqueued per transaction: one commit (one flush on PostgreSQL) for this many
-/// tickets instead of two per ticket. A crash leaves every ticket of the chunk or none.
-pub const ENQUEUE_CHUNK: usize = 100;
+/// Organisations rendered and enqueued together: one batch of export queries, rendering on every
+/// core, and one transaction (one commit, one flush on PostgreSQL) for the batch's tickets and
+/// messages. A crash leaves every ticket of the batch with its message, or none of them.
+pub const ENQUEUE_CHUNK: usize = crate::plan::PLAN_BATCH;
 
-impl Composer<'_> {
-    /// The organisation's exports (read outside the writing transaction).
-    async fn parts(&self, org: i64) -> Result<Vec<Part>> {
-        let export_err =
-            |e: taskforce_service::api::ApiError| anyhow::anyhow!("exporting organisation {org}: {}", e.message);
-        let mut parts = vec![Part {
-            file_name: "hosts.csv".into(),
-            content_type: "text/csv; charset=utf-8",
-            content: taskforce_service::api::export::csv_bytes(self.db, org).await.map_err(export_err)?,
-        }];
-        if self.cfg.attach_intelmq {
-            parts.push(Part {
-                file_name: "events.jsonl".into(),
-                content_type: "application/x-ndjson",
-                content: taskforce_service::api::export::intelmq_lines(self.db, org)
-                    .await
-                    .map_err(export_err)?
-                    .into_bytes(),
+/// A message to render: its ticket's context and the recipient (the token is in `prepared`).
+struct Job {
+    ticket_id: i64,
+    ctx: MessageContext,
+    recipient: Recipient,
+    prepared: Prepared,
+}
+
+/// A rendered message, ready for the outbox.
+struct Rendered {
+    ticket_id: i64,
+    ctx: MessageContext,
+    recipient: Recipient,
+    token_id: i64,
+    expires: String,
+    subject: String,
+    built: message::Built,
+}
+
+/// Renders one message: templates, attachments (named after the ticket), X-ARF parts.
+fn render(templates: &Templates, cfg: &NotifyConfig, job: Job) -> Result<Rendered> {
+    let Job { ticket_id, mut ctx, recipient, prepared } = job;
+    ctx.intermediary = recipient.kind == RecipientKind::Intermediary;
+    ctx.recipient = recipient.clone();
+    ctx.portal_url = format!("{}/portal?token={}", cfg.base_url.trim_end_matches('/'), prepared.secret);
+    ctx.token_expires_at = prepared.expires.clone();
+    let (subject, text, html) = templates.render(&recipient.lang, &ctx)?;
+    let mut parts: Vec<Part> = prepared
+        .parts
+        .into_iter()
+        .map(|p| Part { file_name: format!("{}-{}", ctx.ticket, p.file_name), ..p })
+        .collect();
+    if cfg.attach_xarf {
+        parts.extend(xarf_parts(cfg, &ctx)?);
+    }
+    let built = message::build(&cfg.from, &recipient.email, &ctx.ticket, &subject, text, html, parts)?;
+    Ok(Rendered { ticket_id, ctx, recipient, token_id: prepared.token_id, expires: prepared.expires, subject, built })
+}
+
+/// Renders a batch on a blocking thread, in parallel (rayon): templates and MIME encoding are
+/// CPU work that must not stall the async runtime.
+async fn render_all(templates: &Templates, cfg: &NotifyConfig, jobs: Vec<Job>) -> Result<Vec<Rendered>> {
+    use rayon::prelude::*;
+    let (templates, cfg) = (templates.clone(), cfg.clone());
+    tokio::task::spawn_blocking(move || jobs.into_par_iter().map(|j| render(&templates, &cfg, j)).collect())
+        .await
+        .context("the rendering thread failed")?
+}
+
+/// One X-ARF v4 report per host the message tells (only this organisation's hosts).
+fn xarf_parts(cfg: &NotifyConfig, ctx: &MessageContext) -> Result<Vec<Part>> {
+    let reporter = crate::xarf::Reporter { org: &cfg.reporter_org, email: &cfg.from };
+    let mut out = Vec::new();
+    for h in &ctx.hosts {
+        if let Some(report) = crate::xarf::report(h, &reporter, &ctx.ticket, &ctx.campaign)? {
+            out.push(Part {
+                file_name: format!("{}-xarf-{}.json", ctx.ticket, h.ip.replace(':', "-")),
+                content_type: "application/json",
+                content: serde_json::to_vec_pretty(&report)?,
             });
         }
-        Ok(parts)
+    }
+    Ok(out)
+}
+
+impl Composer<'_> {
+    /// The exports attached to each organisation's message, for a batch of organisations.
+    async fn parts_batch(&self, orgs: &[i64]) -> Result<HashMap<i64, Vec<Part>>> {
+        let exports = taskforce_service::api::export::exports_batch(self.db, orgs, self.cfg.attach_intelmq)
+            .await
+            .context("exporting the organisations' hosts")?;
+        let mut out = HashMap::with_capacity(exports.len());
+        for (org, e) in exports {
+            let mut parts =
+                vec![Part { file_name: "hosts.csv".into(), content_type: "text/csv; charset=utf-8", content: e.csv }];
+            if let Some(lines) = e.intelmq {
+                parts.push(Part {
+                    file_name: "events.jsonl".into(),
+                    content_type: "application/x-ndjson",
+                    content: lines.into_bytes(),
+                });
+            }
+            out.insert(org, parts);
+        }
+        Ok(out)
     }
 
     /// A fresh reporter token for the organisation, inside the caller's transaction.
@@ -104,38 +171,47 @@ impl Composer<'_> {
     }
 
     /// [`Composer::enqueue`] for several organisations in one transaction (those without a
-    /// recipient are left out).
+    /// recipient are left out): their exports in one batch of queries, their messages rendered
+    /// in parallel.
     pub async fn enqueue_batch(&self, items: &[&PlanItem], now: &str) -> Result<Vec<Enqueued>> {
-        let mut work = Vec::with_capacity(items.len());
-        for item in items {
-            if let Some(recipient) = &item.recipient {
-                work.push((*item, recipient, self.parts(item.org_id).await?));
-            }
-        }
+        let work: Vec<(&PlanItem, &Recipient)> =
+            items.iter().filter_map(|i| i.recipient.as_ref().map(|r| (*i, r))).collect();
         if work.is_empty() {
             return Ok(Vec::new());
         }
+        let orgs: Vec<i64> = work.iter().map(|(i, _)| i.org_id).collect();
+        let mut parts = self.parts_batch(&orgs).await?;
         let mut tx = self.db.pool.begin().await?;
         self.db.lock_for_write(&mut tx).await?;
-        let mut out = Vec::with_capacity(work.len());
-        for (item, recipient, parts) in work {
-            out.push(self.enqueue_in(&mut tx, item, recipient, parts, now).await?);
+        let mut jobs = Vec::with_capacity(work.len());
+        for (item, recipient) in work {
+            let parts = parts
+                .remove(&item.org_id)
+                .with_context(|| format!("exporting organisation {}: not found", item.org_id))?;
+            let (ticket_id, ctx) = self.open_ticket_in(&mut tx, item, recipient, now).await?;
+            let prepared = self.prepare_in(&mut tx, item.org_id, parts, now).await?;
+            jobs.push(Job { ticket_id, ctx, recipient: recipient.clone(), prepared });
+        }
+        let rendered = render_all(self.templates, self.cfg, jobs).await?;
+        let mut out = Vec::with_capacity(rendered.len());
+        for r in rendered {
+            out.push(store_in(&mut tx, r, now).await?);
         }
         tx.commit().await?;
         Ok(out)
     }
 
-    /// The ticket and its first message inside the caller's (write-locked) transaction.
-    async fn enqueue_in(
+    /// A new ticket (its number is its row's) and the context its messages are rendered from,
+    /// inside the caller's (write-locked) transaction. Its summary and token are stored with
+    /// its first message.
+    async fn open_ticket_in(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         item: &PlanItem,
         recipient: &Recipient,
-        parts: Vec<Part>,
         now: &str,
-    ) -> Result<Enqueued> {
+    ) -> Result<(i64, MessageContext)> {
         let told = serde_json::to_string(&plan::told(&item.hosts))?;
-        let prepared = self.prepare_in(tx, item.org_id, parts, now).await?;
         let placeholder = format!("pending-{}", message::message_id("x", "x@x")?);
         let id: i64 = sqlx::query(
             "INSERT INTO notify_ticket (ticket, org_id, campaign, created_at, reason, worst_state, hosts_json, summary_json) \
@@ -173,12 +249,12 @@ impl Composer<'_> {
         };
         // The stored summary keeps no token.
         sqlx::query("UPDATE notify_ticket SET ticket = $1, summary_json = $2 WHERE id = $3")
-            .bind(ticket.clone())
+            .bind(ticket)
             .bind(serde_json::to_string(&ctx)?)
             .bind(id)
             .execute(&mut **tx)
             .await?;
-        self.add_message_in(tx, id, ctx, recipient.clone(), prepared, now).await
+        Ok((id, ctx))
     }
 
     /// The ticket's message for another recipient (after a refusal), with a fresh reporter token.
@@ -189,85 +265,18 @@ impl Composer<'_> {
         recipient: Recipient,
         now: &str,
     ) -> Result<Enqueued> {
-        let parts = self.parts(ctx.org_id).await?;
+        let org = ctx.org_id;
+        let parts = self
+            .parts_batch(&[org])
+            .await?
+            .remove(&org)
+            .with_context(|| format!("exporting organisation {org}: not found"))?;
         let mut tx = self.db.pool.begin().await?;
-        let prepared = self.prepare_in(&mut tx, ctx.org_id, parts, now).await?;
-        let e = self.add_message_in(&mut tx, ticket_id, ctx, recipient, prepared, now).await?;
+        let prepared = self.prepare_in(&mut tx, org, parts, now).await?;
+        let rendered = render(self.templates, self.cfg, Job { ticket_id, ctx, recipient, prepared })?;
+        let e = store_in(&mut tx, rendered, now).await?;
         tx.commit().await?;
         Ok(e)
-    }
-
-    /// Renders the message and stores it as `planned`, inside the caller's transaction.
-    async fn add_message_in(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        ticket_id: i64,
-        mut ctx: MessageContext,
-        recipient: Recipient,
-        prepared: Prepared,
-        now: &str,
-    ) -> Result<Enqueued> {
-        ctx.intermediary = recipient.kind == RecipientKind::Intermediary;
-        ctx.recipient = recipient.clone();
-        ctx.portal_url = format!("{}/portal?token={}", self.cfg.base_url.trim_end_matches('/'), prepared.secret);
-        ctx.token_expires_at = prepared.expires.clone();
-        let (subject, text, html) = self.templates.render(&recipient.lang, &ctx)?;
-        let mut parts: Vec<Part> = prepared
-            .parts
-            .into_iter()
-            .map(|p| Part { file_name: format!("{}-{}", ctx.ticket, p.file_name), ..p })
-            .collect();
-        if self.cfg.attach_xarf {
-            parts.extend(self.xarf_parts(&ctx)?);
-        }
-        let built = message::build(&self.cfg.from, &recipient.email, &ctx.ticket, &subject, text, html, parts)?;
-        let id: i64 = sqlx::query(
-            "INSERT INTO notify_outbox (ticket_id, org_id, recipient, recipient_kind, via, lang, status, message_id, subject, message, attempts, next_attempt_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'planned', $7, $8, $9, 0, $10, $10, $10) RETURNING id",
-        )
-        .bind(ticket_id)
-        .bind(ctx.org_id)
-        .bind(recipient.email.clone())
-        .bind(recipient.kind.as_str())
-        .bind(recipient.via.clone())
-        .bind(recipient.lang.clone())
-        .bind(built.message_id.clone())
-        .bind(subject)
-        .bind(built.raw)
-        .bind(now.to_string())
-        .fetch_one(&mut **tx)
-        .await?
-        .try_get(0)?;
-        sqlx::query("UPDATE notify_ticket SET token_id = $1, token_expires_at = $2 WHERE id = $3")
-            .bind(prepared.token_id)
-            .bind(prepared.expires)
-            .bind(ticket_id)
-            .execute(&mut **tx)
-            .await?;
-        Ok(Enqueued {
-            outbox_id: id,
-            ticket: ctx.ticket,
-            org_id: ctx.org_id,
-            recipient: recipient.email,
-            recipient_kind: recipient.kind,
-            message_id: built.message_id,
-        })
-    }
-
-    /// One X-ARF v4 report per host the message tells (only this organisation's hosts).
-    fn xarf_parts(&self, ctx: &MessageContext) -> Result<Vec<Part>> {
-        let reporter = crate::xarf::Reporter { org: &self.cfg.reporter_org, email: &self.cfg.from };
-        let mut out = Vec::new();
-        for h in &ctx.hosts {
-            if let Some(report) = crate::xarf::report(h, &reporter, &ctx.ticket, &ctx.campaign)? {
-                out.push(Part {
-                    file_name: format!("{}-xarf-{}.json", ctx.ticket, h.ip.replace(':', "-")),
-                    content_type: "application/json",
-                    content: serde_json::to_vec_pretty(&report)?,
-                });
-            }
-        }
-        Ok(out)
     }
 
     /// After a permanent refusal: the ticket's message to the next address, or, with none left,
@@ -316,6 +325,43 @@ impl Composer<'_> {
             }
         }
     }
+}
+
+/// Stores a rendered message as `planned` with its ticket's token, inside the caller's
+/// transaction.
+async fn store_in(tx: &mut sqlx::Transaction<'_, sqlx::Any>, r: Rendered, now: &str) -> Result<Enqueued> {
+    let Rendered { ticket_id, ctx, recipient, token_id, expires, subject, built } = r;
+    let id: i64 = sqlx::query(
+        "INSERT INTO notify_outbox (ticket_id, org_id, recipient, recipient_kind, via, lang, status, message_id, subject, message, attempts, next_attempt_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'planned', $7, $8, $9, 0, $10, $10, $10) RETURNING id",
+    )
+    .bind(ticket_id)
+    .bind(ctx.org_id)
+    .bind(recipient.email.clone())
+    .bind(recipient.kind.as_str())
+    .bind(recipient.via.clone())
+    .bind(recipient.lang.clone())
+    .bind(built.message_id.clone())
+    .bind(subject)
+    .bind(built.raw)
+    .bind(now.to_string())
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get(0)?;
+    sqlx::query("UPDATE notify_ticket SET token_id = $1, token_expires_at = $2 WHERE id = $3")
+        .bind(token_id)
+        .bind(expires)
+        .bind(ticket_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(Enqueued {
+        outbox_id: id,
+        ticket: ctx.ticket,
+        org_id: ctx.org_id,
+        recipient: recipient.email,
+        recipient_kind: recipient.kind,
+        message_id: built.message_id,
+    })
 }
 
 /// A step on the organisation's communication axis, as an event with its source (the ticket),
