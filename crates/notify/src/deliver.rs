@@ -21,7 +21,7 @@ use taskforce_service::state::CommState;
 use tokio::sync::{Mutex, Semaphore, mpsc};
 
 use crate::config::NotifyConfig;
-use crate::outbox::{Composer, Enqueued, record_bounce, record_communication_in};
+use crate::outbox::{Composer, Enqueued, record_bounce, record_communications_in};
 use crate::plan;
 use crate::run_lock;
 use crate::templates::Templates;
@@ -369,29 +369,12 @@ async fn settle(
 ) -> Result<bool> {
     let now = taskforce_service::time::now();
     let mut refused = Vec::new();
+    let mut sent: Vec<Claimed> = Vec::new();
     let mut tx = db.pool.begin().await?;
     db.lock_for_write(&mut tx).await?;
     for (row, outcome) in group {
         match outcome {
-            Outcome::Sent => {
-                sqlx::query(
-                    "UPDATE notify_outbox SET status = 'sent', sent_at = $1, updated_at = $1, last_error = NULL WHERE id = $2",
-                )
-                .bind(now.clone())
-                .bind(row.id)
-                .execute(&mut *tx)
-                .await?;
-                record_communication_in(
-                    &mut tx,
-                    row.org,
-                    CommState::Notified,
-                    &now,
-                    &format!("notify:{}", row.ticket),
-                    &format!("notification sent to {}", row.recipient),
-                )
-                .await?;
-                report.sent += 1;
-            }
+            Outcome::Sent => sent.push(row),
             Outcome::Temporary(error) => {
                 let (status, next) = if row.attempts >= cfg.max_attempts {
                     report.failed += 1;
@@ -412,6 +395,22 @@ async fn settle(
             }
             Outcome::Permanent(error) => refused.push((row, error)),
         }
+    }
+    if !sent.is_empty() {
+        // Sent, and the organisations told: a few statements for the whole group.
+        let ids = sent.iter().map(|r| r.id.to_string()).collect::<Vec<_>>().join(",");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE notify_outbox SET status = 'sent', sent_at = $1, updated_at = $1, last_error = NULL WHERE id IN ({ids})"
+        )))
+        .bind(now.clone())
+        .execute(&mut *tx)
+        .await?;
+        let steps: Vec<(i64, String, String)> = sent
+            .iter()
+            .map(|r| (r.org, format!("notify:{}", r.ticket), format!("notification sent to {}", r.recipient)))
+            .collect();
+        record_communications_in(&mut tx, &steps, CommState::Notified, &now).await?;
+        report.sent += sent.len();
     }
     tx.commit().await?;
     let requeued = !refused.is_empty();

@@ -172,7 +172,8 @@ impl Composer<'_> {
 
     /// [`Composer::enqueue`] for several organisations in one transaction (those without a
     /// recipient are left out): their exports in one batch of queries, their messages rendered
-    /// in parallel.
+    /// in parallel, and a few multi-row statements for the whole batch (tickets, tokens,
+    /// messages) rather than several statements per organisation.
     pub async fn enqueue_batch(&self, items: &[&PlanItem], now: &str) -> Result<Vec<Enqueued>> {
         let work: Vec<(&PlanItem, &Recipient)> =
             items.iter().filter_map(|i| i.recipient.as_ref().map(|r| (*i, r))).collect();
@@ -183,53 +184,41 @@ impl Composer<'_> {
         let mut parts = self.parts_batch(&orgs).await?;
         let mut tx = self.db.pool.begin().await?;
         self.db.lock_for_write(&mut tx).await?;
+        let ids = reserve_ticket_ids(&mut tx, self.db.dialect, work.len()).await?;
+        let expires = plus_days(now, self.cfg.token_days);
+        let mut names = Vec::with_capacity(work.len());
+        for (item, _) in &work {
+            let mut raw = [0u8; 6];
+            ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut raw)
+                .map_err(|_| anyhow::anyhow!("no randomness"))?;
+            let suffix: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+            names.push((format!("notify:org{}:{suffix}", item.org_id), item.org_id));
+        }
+        let tokens = tokens::create_reporters_in(&mut tx, &names, &expires).await?;
         let mut jobs = Vec::with_capacity(work.len());
-        for (item, recipient) in work {
+        let mut tickets = Vec::with_capacity(work.len());
+        for (((item, recipient), id), (token_id, secret)) in work.into_iter().zip(ids).zip(tokens) {
             let parts = parts
                 .remove(&item.org_id)
                 .with_context(|| format!("exporting organisation {}: not found", item.org_id))?;
-            let (ticket_id, ctx) = self.open_ticket_in(&mut tx, item, recipient, now).await?;
-            let prepared = self.prepare_in(&mut tx, item.org_id, parts, now).await?;
-            jobs.push(Job { ticket_id, ctx, recipient: recipient.clone(), prepared });
+            let ctx = self.context(item, recipient, ticket_number(now, id), now);
+            // The stored summary keeps no token.
+            tickets.push(NewTicket { id, item, summary: serde_json::to_string(&ctx)?, token_id });
+            let prepared = Prepared { token_id, secret, expires: expires.clone(), parts };
+            jobs.push(Job { ticket_id: id, ctx, recipient: recipient.clone(), prepared });
         }
+        self.insert_tickets_in(&mut tx, &tickets, &expires, now).await?;
+        drop(tickets);
         let rendered = render_all(self.templates, self.cfg, jobs).await?;
-        let mut out = Vec::with_capacity(rendered.len());
-        for r in rendered {
-            out.push(store_in(&mut tx, r, now).await?);
-        }
+        let out = insert_messages_in(&mut tx, rendered, now).await?;
         tx.commit().await?;
         Ok(out)
     }
 
-    /// A new ticket (its number is its row's) and the context its messages are rendered from,
-    /// inside the caller's (write-locked) transaction. Its summary and token are stored with
-    /// its first message.
-    async fn open_ticket_in(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        item: &PlanItem,
-        recipient: &Recipient,
-        now: &str,
-    ) -> Result<(i64, MessageContext)> {
-        let told = serde_json::to_string(&plan::told(&item.hosts))?;
-        let placeholder = format!("pending-{}", message::message_id("x", "x@x")?);
-        let id: i64 = sqlx::query(
-            "INSERT INTO notify_ticket (ticket, org_id, campaign, created_at, reason, worst_state, hosts_json, summary_json) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, '{}') RETURNING id",
-        )
-        .bind(placeholder)
-        .bind(item.org_id)
-        .bind(self.cfg.campaign.clone())
-        .bind(now.to_string())
-        .bind(item.decision.as_str())
-        .bind(item.worst_state.clone())
-        .bind(told)
-        .fetch_one(&mut **tx)
-        .await?
-        .try_get(0)?;
-        let ticket = ticket_number(now, id);
-        let ctx = MessageContext {
-            ticket: ticket.clone(),
+    /// What a ticket's messages are rendered from.
+    fn context(&self, item: &PlanItem, recipient: &Recipient, ticket: String, now: &str) -> MessageContext {
+        MessageContext {
+            ticket,
             campaign: self.cfg.campaign.clone(),
             org_id: item.org_id,
             org_name: item.org_name.clone(),
@@ -246,15 +235,41 @@ impl Composer<'_> {
             token_expires_at: String::new(),
             sender: self.cfg.from.clone(),
             generated_at: now.to_string(),
-        };
-        // The stored summary keeps no token.
-        sqlx::query("UPDATE notify_ticket SET ticket = $1, summary_json = $2 WHERE id = $3")
-            .bind(ticket)
-            .bind(serde_json::to_string(&ctx)?)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?;
-        Ok((id, ctx))
+        }
+    }
+
+    /// The batch's tickets, with their reserved ids, numbers, summaries and tokens.
+    async fn insert_tickets_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        tickets: &[NewTicket<'_>],
+        expires: &str,
+        now: &str,
+    ) -> Result<()> {
+        const COLS: usize = 11;
+        for chunk in tickets.chunks(ROWS_PER_INSERT) {
+            let sql = format!(
+                "INSERT INTO notify_ticket (id, ticket, org_id, campaign, created_at, reason, worst_state, hosts_json, summary_json, token_id, token_expires_at) VALUES {}",
+                values_clause(chunk.len(), COLS, |_, p| p.join(", "))
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for t in chunk {
+                q = q
+                    .bind(t.id)
+                    .bind(ticket_number(now, t.id))
+                    .bind(t.item.org_id)
+                    .bind(self.cfg.campaign.clone())
+                    .bind(now.to_string())
+                    .bind(t.item.decision.as_str())
+                    .bind(t.item.worst_state.clone())
+                    .bind(serde_json::to_string(&plan::told(&t.item.hosts))?)
+                    .bind(t.summary.clone())
+                    .bind(t.token_id)
+                    .bind(expires.to_string());
+            }
+            q.execute(&mut **tx).await?;
+        }
+        Ok(())
     }
 
     /// The ticket's message for another recipient (after a refusal), with a fresh reporter token.
@@ -325,6 +340,104 @@ impl Composer<'_> {
             }
         }
     }
+}
+
+/// Rows per multi-row INSERT: binds stay far below SQLite's (32,766) and PostgreSQL's (65,535)
+/// limits.
+const ROWS_PER_INSERT: usize = 100;
+
+/// `(…), (…)`: `rows` rows of `cols` numbered placeholders, each row's list written by `row`
+/// (which may repeat or add to them).
+fn values_clause(rows: usize, cols: usize, row: impl Fn(usize, &[String]) -> String) -> String {
+    (0..rows)
+        .map(|r| {
+            let p: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
+            format!("({})", row(r, &p))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A ticket of a batch, before it is written.
+struct NewTicket<'a> {
+    id: i64,
+    item: &'a PlanItem,
+    summary: String,
+    token_id: i64,
+}
+
+/// The ids the next `n` tickets get, taken inside the caller's write-locked transaction so their
+/// numbers (`TF-day-id`) are known before anything is rendered: PostgreSQL hands them out from
+/// the column's sequence; on SQLite (one writer, holding the lock) they follow the largest id,
+/// exactly as SQLite would number them.
+async fn reserve_ticket_ids(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    dialect: taskforce_service::db::Dialect,
+    n: usize,
+) -> Result<Vec<i64>> {
+    if dialect == taskforce_service::db::Dialect::Postgres {
+        let sql = format!("SELECT nextval(pg_get_serial_sequence('notify_ticket', 'id')) FROM generate_series(1, {n})");
+        let mut ids: Vec<i64> = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&mut **tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+        ids.sort_unstable();
+        return Ok(ids);
+    }
+    let max: i64 =
+        sqlx::query("SELECT COALESCE(MAX(id), 0) FROM notify_ticket").fetch_one(&mut **tx).await?.try_get(0)?;
+    Ok((1..=n as i64).map(|i| max + i).collect())
+}
+
+/// The batch's rendered messages as `planned` rows, a multi-row statement per 100.
+async fn insert_messages_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    rendered: Vec<Rendered>,
+    now: &str,
+) -> Result<Vec<Enqueued>> {
+    const COLS: usize = 10;
+    let mut out = Vec::with_capacity(rendered.len());
+    let mut rendered = rendered.into_iter().peekable();
+    while rendered.peek().is_some() {
+        let chunk: Vec<Rendered> = rendered.by_ref().take(ROWS_PER_INSERT).collect();
+        // The tenth placeholder (now) is also the creation and update time.
+        let sql = format!(
+            "INSERT INTO notify_outbox (ticket_id, org_id, recipient, recipient_kind, via, lang, message_id, subject, message, next_attempt_at, status, attempts, created_at, updated_at) VALUES {} RETURNING id, message_id",
+            values_clause(chunk.len(), COLS, |_, p| format!("{}, 'planned', 0, {}, {}", p.join(", "), p[9], p[9]))
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for r in &chunk {
+            q = q
+                .bind(r.ticket_id)
+                .bind(r.ctx.org_id)
+                .bind(r.recipient.email.clone())
+                .bind(r.recipient.kind.as_str())
+                .bind(r.recipient.via.clone())
+                .bind(r.recipient.lang.clone())
+                .bind(r.built.message_id.clone())
+                .bind(r.subject.clone())
+                .bind(r.built.raw.clone())
+                .bind(now.to_string());
+        }
+        let mut ids: HashMap<String, i64> = HashMap::with_capacity(chunk.len());
+        for row in q.fetch_all(&mut **tx).await? {
+            ids.insert(row.try_get(1)?, row.try_get(0)?);
+        }
+        for r in chunk {
+            let outbox_id = *ids.get(&r.built.message_id).context("a message was not stored")?;
+            out.push(Enqueued {
+                outbox_id,
+                ticket: r.ctx.ticket,
+                org_id: r.ctx.org_id,
+                recipient: r.recipient.email,
+                recipient_kind: r.recipient.kind,
+                message_id: r.built.message_id,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Stores a rendered message as `planned` with its ticket's token, inside the caller's
@@ -426,6 +539,80 @@ pub async fn record_communication_in(
         .execute(&mut **tx)
         .await?;
     Ok(true)
+}
+
+/// [`record_communication_in`] for many organisations at once (the organisations of a group of
+/// sent messages): five statements for the group, whatever its size, with the same rules (a
+/// step only where it is legal; never back in time). `steps` are (organisation, source,
+/// reason); an organisation named twice takes its first step only. Returns how many were
+/// recorded.
+pub async fn record_communications_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    steps: &[(i64, String, String)],
+    to: CommState,
+    at: &str,
+) -> Result<usize> {
+    if steps.is_empty() {
+        return Ok(0);
+    }
+    let list = steps.iter().map(|(o, _, _)| o.to_string()).collect::<Vec<_>>().join(",");
+    let mut from: HashMap<i64, CommState> = HashMap::new();
+    let sql = format!("SELECT id, comm_state FROM organisation WHERE id IN ({list})");
+    for r in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&mut **tx).await? {
+        from.insert(r.try_get(0)?, CommState::parse(&r.try_get::<String, _>(1)?).unwrap_or(CommState::NotContacted));
+    }
+    let mut last: HashMap<i64, String> = HashMap::new();
+    let sql = format!(
+        "SELECT org_id, MAX(at) FROM state_event WHERE org_id IN ({list}) AND axis = 'communication' GROUP BY org_id"
+    );
+    for r in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&mut **tx).await? {
+        if let Some(at) = r.try_get::<Option<String>, _>(1)? {
+            last.insert(r.try_get(0)?, at);
+        }
+    }
+    let mut recorded: Vec<(i64, CommState, String, &str, &str)> = Vec::new();
+    for (org, source, reason) in steps {
+        let Some(state) = from.get(org).copied() else { continue };
+        if recorded.iter().any(|r| r.0 == *org) || !state.can_go_to(to) {
+            continue;
+        }
+        // Events never go back in time.
+        let when = match last.get(org) {
+            Some(l) if l.as_str() > at => l.clone(),
+            _ => at.to_string(),
+        };
+        recorded.push((*org, state, when, source, reason));
+    }
+    let recorded_at = taskforce_service::time::now();
+    for chunk in recorded.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO state_event (host_id, org_id, axis, from_state, to_state, at, recorded_at, observation_id, source, regressed, reason) VALUES {}",
+            values_clause(chunk.len(), 7, |_, p| format!(
+                "NULL, {}, 'communication', {}, {}, {}, {}, NULL, {}, 0, {}",
+                p[0], p[1], p[2], p[3], p[4], p[5], p[6]
+            ))
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (org, state, when, source, reason) in chunk {
+            q = q
+                .bind(*org)
+                .bind(state.as_str())
+                .bind(to.as_str())
+                .bind(when.clone())
+                .bind(recorded_at.clone())
+                .bind(source.to_string())
+                .bind(reason.to_string());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    if !recorded.is_empty() {
+        let ids = recorded.iter().map(|r| r.0.to_string()).collect::<Vec<_>>().join(",");
+        sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE organisation SET comm_state = $1 WHERE id IN ({ids})")))
+            .bind(to.as_str())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(recorded.len())
 }
 
 /// Marks an address as refusing mail permanently.

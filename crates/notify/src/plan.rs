@@ -561,6 +561,7 @@ pub struct Planner<'a> {
     only_org: Option<i64>,
     /// The last organisation planned (keyset: the next batch starts after it).
     after: i64,
+    batch_size: usize,
     done: bool,
 }
 
@@ -575,8 +576,16 @@ impl<'a> Planner<'a> {
             fix_cache: HashMap::new(),
             only_org: None,
             after: i64::MIN,
+            batch_size: PLAN_BATCH,
             done: false,
         })
+    }
+
+    /// Batches of `n` organisations instead of [`PLAN_BATCH`] (the tests check that the batch
+    /// boundaries change nothing).
+    pub fn with_batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n.max(1);
+        self
     }
 
     pub fn generated_at(&self) -> &str {
@@ -596,7 +605,8 @@ impl<'a> Planner<'a> {
             }
             None => {
                 let sql = format!(
-                    "SELECT DISTINCT h.org_id FROM host h WHERE h.org_id > $1 AND {cond} ORDER BY h.org_id LIMIT {PLAN_BATCH}"
+                    "SELECT DISTINCT h.org_id FROM host h WHERE h.org_id > $1 AND {cond} ORDER BY h.org_id LIMIT {}",
+                    self.batch_size
                 );
                 let ids = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(self.after)
