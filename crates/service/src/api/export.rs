@@ -307,10 +307,10 @@ pub async fn exports_batch(db: &Db, orgs: &[i64], intelmq: bool) -> anyhow::Resu
         let r = r?;
         let id: i64 = r.try_get(0)?;
         let kind: Option<String> = r.try_get(12)?;
-        if current.as_ref().is_none_or(|(open, _, _)| *open != id) {
-            if let Some((_, org, done)) = current.replace((id, r.try_get(13)?, export_row(&r)?)) {
-                write(org, &done)?;
-            }
+        if current.as_ref().is_none_or(|(open, _, _)| *open != id)
+            && let Some((_, org, done)) = current.replace((id, r.try_get(13)?, export_row(&r)?))
+        {
+            write(org, &done)?;
         }
         if let (Some(kind), Some((_, _, open))) = (kind, current.as_mut()) {
             add_finding(open, &kind);
