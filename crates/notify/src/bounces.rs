@@ -180,8 +180,17 @@ pub fn parse_dsn(source: &str, bytes: &[u8]) -> Result<Vec<Dsn>, String> {
     Ok(out)
 }
 
-/// Reads `path` and counts its permanent failures as bounces.
+/// Reads `path` and counts its permanent failures as bounces. Waits first for a notification run
+/// in progress (a send, the schedule) to finish: a bounce moves a ticket to its next contact,
+/// which must not race a run choosing recipients and sending.
 pub async fn apply(composer: &Composer<'_>, path: &Path) -> Result<BounceReport> {
+    let lock = crate::run_lock::acquire(composer.db).await?;
+    let report = apply_locked(composer, path).await;
+    lock.release().await;
+    report
+}
+
+async fn apply_locked(composer: &Composer<'_>, path: &Path) -> Result<BounceReport> {
     let db: &Db = composer.db;
     let (msgs, skipped) = messages(path)?;
     let mut report = BounceReport { skipped, ..Default::default() };

@@ -41,6 +41,9 @@ pub struct NotifyConfig {
     pub rate_per_sec: f64,
     /// Messages per second to one recipient domain.
     pub domain_rate_per_sec: f64,
+    /// SMTP connections sending at once (each reused for many messages); the rates above
+    /// still hold across all of them.
+    pub connections: usize,
     /// Tries before a temporary failure becomes `failed`.
     pub max_attempts: i64,
     /// First retry delay; doubles per attempt (capped at 6 h).
@@ -72,6 +75,7 @@ impl Default for NotifyConfig {
             from: "taskforce@localhost.localdomain".into(),
             rate_per_sec: 20.0,
             domain_rate_per_sec: 5.0,
+            connections: 4,
             max_attempts: 8,
             retry_base_secs: 300,
             timeout_secs: 30,
@@ -112,6 +116,9 @@ impl NotifyConfig {
         }
         if !(self.rate_per_sec > 0.0 && self.domain_rate_per_sec > 0.0) {
             bail!("rate_per_sec and domain_rate_per_sec must be > 0");
+        }
+        if !(1..=64).contains(&self.connections) {
+            bail!("connections must be between 1 and 64");
         }
         if self.reporter_org.trim().is_empty() {
             bail!("reporter_org must not be empty");

@@ -6,19 +6,22 @@
 //! retried with a doubling delay; a permanent refusal (5xx) marks the address as bouncing and
 //! moves the ticket to the next contact, or the organisation to `unreachable`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use lettre::address::Envelope;
+use lettre::transport::smtp::PoolConfig;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use serde::Serialize;
 use sqlx::Row;
 use taskforce_service::Db;
 use taskforce_service::state::CommState;
+use tokio::sync::{Mutex, Semaphore, mpsc};
 
 use crate::config::NotifyConfig;
-use crate::outbox::{Composer, Enqueued, record_bounce, record_communication_in};
+use crate::outbox::{Composer, Enqueued, record_bounce, record_communications_in};
 use crate::plan;
 use crate::run_lock;
 use crate::templates::Templates;
@@ -47,7 +50,22 @@ pub struct SendReport {
     pub deliver_secs: f64,
 }
 
-/// Waits so that neither the global nor the recipient domain's rate is exceeded.
+impl SendReport {
+    /// What the audit log keeps of a run: its counts and the numbers of the tickets it opened
+    /// (the messages themselves are in the outbox).
+    pub fn audit_summary(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        if let Some(o) = v.as_object_mut() {
+            o.remove("enqueued");
+            o.insert("tickets_opened".into(), self.enqueued.len().into());
+            o.insert("tickets".into(), self.enqueued.iter().map(|e| e.ticket.clone()).collect::<Vec<_>>().into());
+        }
+        v
+    }
+}
+
+/// Spaces the starts of SMTP transactions so that neither the global nor the recipient
+/// domain's rate is exceeded, however many connections send at once.
 struct Throttle {
     global_gap: Duration,
     domain_gap: Duration,
@@ -65,15 +83,18 @@ impl Throttle {
         }
     }
 
-    async fn wait(&mut self, recipient: &str) {
+    /// When a message to `recipient` may start (and books that moment).
+    fn slot(&mut self, recipient: &str) -> Instant {
         let domain = recipient.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
         let now = Instant::now();
-        let at = self.next_domain.get(&domain).copied().unwrap_or(now).max(self.next_global).max(now);
-        if at > now {
-            tokio::time::sleep(at - now).await;
+        // Forget domains whose next slot has passed: the map holds only the domains being paced.
+        if self.next_domain.len() > 4096 {
+            self.next_domain.retain(|_, at| *at > now);
         }
+        let at = self.next_domain.get(&domain).copied().unwrap_or(now).max(self.next_global).max(now);
         self.next_global = at + self.global_gap;
         self.next_domain.insert(domain, at + self.domain_gap);
+        at
     }
 }
 
@@ -85,12 +106,15 @@ fn retry_at(now: &str, base: i64, attempts: i64) -> String {
     }
 }
 
+/// The SMTP transport: a pool of up to `connections` connections, each reused for many messages.
 pub fn transport(cfg: &NotifyConfig) -> Result<AsyncSmtpTransport<Tokio1Executor>> {
+    let pool = PoolConfig::new().max_size(cfg.connections as u32).min_idle(0);
     Ok(AsyncSmtpTransport::<Tokio1Executor>::from_url(&cfg.smtp)
         .with_context(|| {
             format!("bad SMTP URL {:?} (smtp://HOST:PORT, smtp://…?tls=required, smtps://…)", redact(&cfg.smtp))
         })?
         .timeout(Some(Duration::from_secs(cfg.timeout_secs)))
+        .pool_config(pool)
         .build())
 }
 
@@ -134,43 +158,105 @@ async fn send_locked(db: &Db, cfg: &NotifyConfig, templates: &Templates, limit: 
     let mut report = SendReport::default();
     let now = taskforce_service::time::now();
     let composer = Composer { db, cfg, templates };
+    // Plan and render a batch at a time: memory holds one batch, whatever the number of
+    // organisations.
     let started = Instant::now();
-    let plan = plan::plan(db, cfg, &now).await?;
-    report.plan_secs = started.elapsed().as_secs_f64();
-    let started = Instant::now();
-    report.no_contact = plan.items.iter().filter(|i| i.decision == plan::Decision::NoContact).count();
-    let due: Vec<&plan::PlanItem> =
-        plan.due().filter(|i| i.recipient.is_some()).take(limit.unwrap_or(usize::MAX)).collect();
-    for chunk in due.chunks(crate::outbox::ENQUEUE_CHUNK) {
-        report.enqueued.extend(composer.enqueue_batch(chunk, &now).await?);
+    let mut planner = plan::Planner::new(db, cfg, &now).await?;
+    let mut left = limit.unwrap_or(usize::MAX);
+    loop {
+        let step = Instant::now();
+        let Some(batch) = planner.next_batch().await? else {
+            report.plan_secs += step.elapsed().as_secs_f64();
+            break;
+        };
+        report.plan_secs += step.elapsed().as_secs_f64();
+        report.no_contact += batch.iter().filter(|i| i.decision == plan::Decision::NoContact).count();
+        let due: Vec<&plan::PlanItem> =
+            batch.iter().filter(|i| i.decision.is_due() && i.recipient.is_some()).take(left).collect();
+        left -= due.len();
+        if !due.is_empty() {
+            report.enqueued.extend(composer.enqueue_batch(&due, &now).await?);
+        }
     }
-    report.enqueue_secs = started.elapsed().as_secs_f64();
+    report.enqueue_secs = started.elapsed().as_secs_f64() - report.plan_secs;
     let started = Instant::now();
     deliver(db, cfg, &composer, limit, &mut report).await?;
     report.deliver_secs = started.elapsed().as_secs_f64();
     Ok(report)
 }
 
-/// Marks a row `sending` before its SMTP transaction. On PostgreSQL the commit does not wait
-/// for its flush: should the mark be lost in a server crash, the row is still `planned` and is
-/// sent again with the same bytes — what `sending` leads to anyway — so it needs no flush of its
-/// own (the `sent` mark after the server's answer does wait for one).
-async fn mark_sending(db: &Db, id: i64, attempts: i64) -> Result<()> {
+/// A row taken for delivery: marked `sending` (committed) before its SMTP transaction starts.
+struct Claimed {
+    id: i64,
+    ticket_id: i64,
+    org: i64,
+    recipient: String,
+    ticket: String,
+    /// Counting this one.
+    attempts: i64,
+}
+
+/// How an SMTP transaction ended.
+enum Outcome {
+    Sent,
+    /// 4xx, a refused connection, a timeout: retried later.
+    Temporary(String),
+    /// 5xx or an unusable address: the address bounces.
+    Permanent(String),
+}
+
+/// Rows in `sending` per connection, at most: a crash re-sends at most `connections × WINDOW`
+/// messages (each with its stored bytes, Message-ID and ticket), and the marks are committed a
+/// group at a time rather than one commit per message and state.
+pub const WINDOW_PER_CONNECTION: usize = 2;
+
+const CLAIM_COLUMNS: &str = "o.id, o.ticket_id, o.org_id, o.recipient, o.message, o.attempts, t.ticket";
+
+/// Marks rows `sending` in one transaction, and returns them with their messages. On PostgreSQL
+/// the commit does not wait for its flush: should the mark be lost in a server crash, the rows
+/// are still `planned` and are sent again with the same bytes — what `sending` leads to anyway —
+/// so they need no flush of their own (the `sent` marks after the server's answers do wait).
+async fn claim(db: &Db, rows: Vec<sqlx::any::AnyRow>) -> Result<Vec<(Claimed, String)>> {
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        out.push((
+            Claimed {
+                id: r.try_get(0)?,
+                ticket_id: r.try_get(1)?,
+                org: r.try_get(2)?,
+                recipient: r.try_get(3)?,
+                attempts: r.try_get::<i64, _>(5)? + 1,
+                ticket: r.try_get(6)?,
+            },
+            r.try_get::<String, _>(4)?,
+        ));
+    }
+    if out.is_empty() {
+        return Ok(out);
+    }
+    let list = out.iter().map(|(c, _)| c.id.to_string()).collect::<Vec<_>>().join(",");
     let mut tx = db.pool.begin().await?;
     if db.dialect == taskforce_service::db::Dialect::Postgres {
         sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
     }
-    sqlx::query("UPDATE notify_outbox SET status = 'sending', attempts = $1, updated_at = $2 WHERE id = $3")
-        .bind(attempts)
-        .bind(taskforce_service::time::now())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE notify_outbox SET status = 'sending', attempts = attempts + 1, updated_at = $1 WHERE id IN ({list})"
+    )))
+    .bind(taskforce_service::time::now())
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(out)
 }
 
-/// Sends the outbox: interrupted rows first, then planned and due deferred ones, oldest first.
+/// Sends the outbox over up to `connections` SMTP connections at once: rows left in `sending`
+/// by an interrupted run first, then planned and due deferred ones, oldest first.
+///
+/// At most `connections × WINDOW_PER_CONNECTION` rows are in `sending` at any time: taken (one
+/// commit for the group) before their SMTP transactions start, and settled (`sent`, `deferred`,
+/// `failed`: one commit for every answer that arrived meanwhile) after. A process killed at any
+/// point leaves every message either settled, or in `sending` and sent again by the next run
+/// with the same bytes, Message-ID and ticket.
 pub async fn deliver(
     db: &Db,
     cfg: &NotifyConfig,
@@ -180,117 +266,169 @@ pub async fn deliver(
 ) -> Result<()> {
     let mailer = transport(cfg)?;
     let from: Address = cfg.from.parse().with_context(|| format!("not a sender address: {:?}", cfg.from))?;
-    let mut throttle = Throttle::new(cfg);
-    let mut done = 0usize;
-    loop {
-        let now = taskforce_service::time::now();
-        let batch = sqlx::query(
-            "SELECT o.id, o.ticket_id, o.org_id, o.recipient, o.message, o.attempts, o.status, t.ticket FROM notify_outbox o \
-             JOIN notify_ticket t ON t.id = o.ticket_id \
-             WHERE o.status = 'sending' OR (o.status IN ('planned', 'deferred') AND o.next_attempt_at <= $1) \
-             ORDER BY CASE o.status WHEN 'sending' THEN 0 ELSE 1 END, o.id LIMIT 200",
-        )
-        .bind(now.clone())
+    let connections = cfg.connections.max(1);
+    let window = connections * WINDOW_PER_CONNECTION;
+    let throttle = Arc::new(Mutex::new(Throttle::new(cfg)));
+    let slots = Arc::new(Semaphore::new(connections));
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(Claimed, Outcome)>();
+    // Rows a previous run left in `sending`: (we hold the run lock) nobody is sending them now.
+    let mut resumed: VecDeque<i64> = sqlx::query("SELECT id FROM notify_outbox WHERE status = 'sending' ORDER BY id")
         .fetch_all(&db.pool)
-        .await?;
-        if batch.is_empty() {
-            break;
-        }
-        let mut progressed = false;
-        for r in batch {
-            if limit.is_some_and(|l| done >= l) {
-                return Ok(());
-            }
-            let id: i64 = r.try_get(0)?;
-            let ticket_id: i64 = r.try_get(1)?;
-            let org: i64 = r.try_get(2)?;
-            let recipient: String = r.try_get(3)?;
-            let raw: String = r.try_get(4)?;
-            let attempts: i64 = r.try_get::<i64, _>(5)? + 1;
-            let status: String = r.try_get(6)?;
-            let ticket: String = r.try_get(7)?;
-            if status == "sending" {
-                report.resumed += 1;
-            }
-            throttle.wait(&recipient).await;
-            mark_sending(db, id, attempts).await?;
-            done += 1;
-            progressed = true;
-            let to: Result<Address, _> = recipient.parse();
-            let result = match to {
-                Ok(to) => {
-                    let envelope = Envelope::new(Some(from.clone()), vec![to]).context("envelope")?;
-                    mailer.send_raw(&envelope, raw.as_bytes()).await.map(|_| ()).map_err(|e| {
-                        let permanent = e.is_permanent();
-                        (permanent, e.to_string())
-                    })
-                }
-                Err(e) => Err((true, format!("not an address: {e}"))),
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+    let mut left = limit.unwrap_or(usize::MAX);
+    let mut in_flight = 0usize;
+    let mut exhausted = false;
+    loop {
+        let room = window.saturating_sub(in_flight).min(left);
+        if room > 0 && !(exhausted && resumed.is_empty()) {
+            let rows = if !resumed.is_empty() {
+                let ids: Vec<String> = resumed.drain(..room.min(resumed.len())).map(|i| i.to_string()).collect();
+                report.resumed += ids.len();
+                let sql = format!(
+                    "SELECT {CLAIM_COLUMNS} FROM notify_outbox o JOIN notify_ticket t ON t.id = o.ticket_id WHERE o.id IN ({}) ORDER BY o.id",
+                    ids.join(",")
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&db.pool).await?
+            } else {
+                let sql = format!(
+                    "SELECT {CLAIM_COLUMNS} FROM notify_outbox o JOIN notify_ticket t ON t.id = o.ticket_id \
+                     WHERE o.status IN ('planned', 'deferred') AND o.next_attempt_at <= $1 ORDER BY o.id LIMIT {room}"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(taskforce_service::time::now()).fetch_all(&db.pool).await?
             };
-            let now = taskforce_service::time::now();
-            match result {
-                Ok(()) => {
-                    // Sent and told, in one transaction.
-                    let mut tx = db.pool.begin().await?;
-                    db.lock_for_write(&mut tx).await?;
-                    sqlx::query("UPDATE notify_outbox SET status = 'sent', sent_at = $1, updated_at = $1, last_error = NULL WHERE id = $2")
-                        .bind(now.clone())
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
-                    record_communication_in(
-                        &mut tx,
-                        org,
-                        CommState::Notified,
-                        &now,
-                        &format!("notify:{ticket}"),
-                        &format!("notification sent to {recipient}"),
-                    )
-                    .await?;
-                    tx.commit().await?;
-                    report.sent += 1;
-                }
-                Err((true, error)) => {
-                    tracing::warn!(%ticket, %recipient, %error, "permanent refusal");
-                    sqlx::query(
-                        "UPDATE notify_outbox SET status = 'failed', last_error = $1, updated_at = $2 WHERE id = $3",
-                    )
-                    .bind(error.clone())
-                    .bind(now.clone())
-                    .bind(id)
-                    .execute(&db.pool)
-                    .await?;
-                    record_bounce(db, &recipient, "smtp", &error, &now).await?;
-                    report.failed += 1;
-                    report.bounced += 1;
-                    match composer.next_contact(ticket_id, &now).await? {
-                        Some(_) => report.next_contact += 1,
-                        None => report.unreachable += 1,
-                    }
-                }
-                Err((false, error)) => {
-                    let (status, next) = if attempts >= cfg.max_attempts {
-                        report.failed += 1;
-                        ("failed", now.clone())
-                    } else {
-                        report.deferred += 1;
-                        ("deferred", retry_at(&now, cfg.retry_base_secs, attempts))
+            exhausted = rows.is_empty();
+            for (row, raw) in claim(db, rows).await? {
+                in_flight += 1;
+                left -= 1;
+                let (mailer, from, throttle, slots, done_tx) =
+                    (mailer.clone(), from.clone(), throttle.clone(), slots.clone(), done_tx.clone());
+                tokio::spawn(async move {
+                    let outcome = match slots.acquire_owned().await {
+                        Ok(_slot) => {
+                            let at = throttle.lock().await.slot(&row.recipient);
+                            tokio::time::sleep_until(at.into()).await;
+                            transmit(&mailer, &from, &row.recipient, raw.as_bytes()).await
+                        }
+                        Err(_) => Outcome::Temporary("delivery stopped".into()),
                     };
-                    tracing::warn!(%ticket, %recipient, %error, status, "temporary failure");
-                    sqlx::query("UPDATE notify_outbox SET status = $1, last_error = $2, next_attempt_at = $3, updated_at = $4 WHERE id = $5")
-                        .bind(status)
-                        .bind(error)
-                        .bind(next)
-                        .bind(now)
-                        .bind(id)
-                        .execute(&db.pool)
-                        .await?;
-                }
+                    let _ = done_tx.send((row, outcome));
+                });
+            }
+            if !exhausted && in_flight < window && left > 0 {
+                continue; // more room: take more before waiting for answers
             }
         }
-        if !progressed {
+        if in_flight == 0 {
             break;
         }
+        // Every answer that arrived, settled in one transaction.
+        let Some(first) = done_rx.recv().await else { break };
+        let mut group = vec![first];
+        while let Ok(more) = done_rx.try_recv() {
+            group.push(more);
+        }
+        in_flight -= group.len();
+        if settle(db, cfg, composer, group, report).await? {
+            exhausted = false; // a refusal queued the next contact's message
+        }
+        // Deferred rows may have come due meanwhile.
+        exhausted = exhausted && in_flight > 0;
     }
     Ok(())
+}
+
+/// One SMTP transaction.
+async fn transmit(mailer: &AsyncSmtpTransport<Tokio1Executor>, from: &Address, recipient: &str, raw: &[u8]) -> Outcome {
+    let to: Address = match recipient.parse() {
+        Ok(to) => to,
+        Err(e) => return Outcome::Permanent(format!("not an address: {e}")),
+    };
+    let envelope = match Envelope::new(Some(from.clone()), vec![to]) {
+        Ok(e) => e,
+        Err(e) => return Outcome::Permanent(format!("envelope: {e}")),
+    };
+    match mailer.send_raw(&envelope, raw).await {
+        Ok(_) => Outcome::Sent,
+        Err(e) if e.is_permanent() => Outcome::Permanent(e.to_string()),
+        Err(e) => Outcome::Temporary(e.to_string()),
+    }
+}
+
+/// Records a group of answers: `sent` (and the organisation `notified`) and temporary failures in
+/// one transaction; then each permanent refusal, which moves its ticket to the next contact.
+/// Returns whether a refusal queued a new message.
+async fn settle(
+    db: &Db,
+    cfg: &NotifyConfig,
+    composer: &Composer<'_>,
+    group: Vec<(Claimed, Outcome)>,
+    report: &mut SendReport,
+) -> Result<bool> {
+    let now = taskforce_service::time::now();
+    let mut refused = Vec::new();
+    let mut sent: Vec<Claimed> = Vec::new();
+    let mut tx = db.pool.begin().await?;
+    db.lock_for_write(&mut tx).await?;
+    for (row, outcome) in group {
+        match outcome {
+            Outcome::Sent => sent.push(row),
+            Outcome::Temporary(error) => {
+                let (status, next) = if row.attempts >= cfg.max_attempts {
+                    report.failed += 1;
+                    ("failed", now.clone())
+                } else {
+                    report.deferred += 1;
+                    ("deferred", retry_at(&now, cfg.retry_base_secs, row.attempts))
+                };
+                tracing::warn!(ticket = %row.ticket, recipient = %row.recipient, %error, status, "temporary failure");
+                sqlx::query("UPDATE notify_outbox SET status = $1, last_error = $2, next_attempt_at = $3, updated_at = $4 WHERE id = $5")
+                    .bind(status)
+                    .bind(error)
+                    .bind(next)
+                    .bind(now.clone())
+                    .bind(row.id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Outcome::Permanent(error) => refused.push((row, error)),
+        }
+    }
+    if !sent.is_empty() {
+        // Sent, and the organisations told: a few statements for the whole group.
+        let ids = sent.iter().map(|r| r.id.to_string()).collect::<Vec<_>>().join(",");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE notify_outbox SET status = 'sent', sent_at = $1, updated_at = $1, last_error = NULL WHERE id IN ({ids})"
+        )))
+        .bind(now.clone())
+        .execute(&mut *tx)
+        .await?;
+        let steps: Vec<(i64, String, String)> = sent
+            .iter()
+            .map(|r| (r.org, format!("notify:{}", r.ticket), format!("notification sent to {}", r.recipient)))
+            .collect();
+        record_communications_in(&mut tx, &steps, CommState::Notified, &now).await?;
+        report.sent += sent.len();
+    }
+    tx.commit().await?;
+    let requeued = !refused.is_empty();
+    for (row, error) in refused {
+        tracing::warn!(ticket = %row.ticket, recipient = %row.recipient, %error, "permanent refusal");
+        sqlx::query("UPDATE notify_outbox SET status = 'failed', last_error = $1, updated_at = $2 WHERE id = $3")
+            .bind(error.clone())
+            .bind(now.clone())
+            .bind(row.id)
+            .execute(&db.pool)
+            .await?;
+        record_bounce(db, &row.recipient, "smtp", &error, &now).await?;
+        report.failed += 1;
+        report.bounced += 1;
+        match composer.next_contact(row.ticket_id, &now).await? {
+            Some(_) => report.next_contact += 1,
+            None => report.unreachable += 1,
+        }
+    }
+    Ok(requeued)
 }

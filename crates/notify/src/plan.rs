@@ -186,14 +186,24 @@ struct OrgRow {
     comm_state: String,
 }
 
-/// Everything the resolution needs, loaded once per plan.
-struct Context {
-    orgs: HashMap<i64, OrgRow>,
-    contacts: HashMap<i64, Vec<ContactRow>>,
-    /// (prefix length, network) → organisations holding it (only those with contacts).
+/// Organisations planned together: a handful of queries per batch, none per organisation, and
+/// only one batch's hosts, contacts and history in memory at a time.
+pub const PLAN_BATCH: usize = 500;
+
+/// What a whole plan keeps in memory: which organisations (with a usable contact) hold which
+/// networks and ASNs, for the network and ASN fallbacks. A few dozen bytes per network or ASN;
+/// nothing per host, message or ticket.
+struct Index {
+    /// (prefix length, network) → organisations holding it.
     networks: HashMap<(u8, IpNet), Vec<i64>>,
     prefix_lengths: Vec<u8>,
     asns: HashMap<i64, Vec<i64>>,
+}
+
+/// One batch of organisations and every organisation their fallbacks name.
+struct Context {
+    orgs: HashMap<i64, OrgRow>,
+    contacts: HashMap<i64, Vec<ContactRow>>,
 }
 
 /// States that need a message; `patched` only as a reminder when asked.
@@ -230,29 +240,29 @@ fn fixes_for(version: Option<&str>) -> Vec<FixLine> {
         .collect()
 }
 
-/// Loads the hosts that need action, grouped by organisation (worst first inside each).
-async fn load_hosts(db: &Db, cfg: &NotifyConfig, only_org: Option<i64>) -> Result<BTreeMap<i64, Vec<HostLine>>> {
-    let cond = needs_action_sql(cfg.remind_patched);
-    let org_clause = if only_org.is_some() { " AND h.org_id = $1" } else { "" };
+/// `1,2,3` for `IN (…)`: integers only, so safe to write into the statement.
+fn id_list(ids: impl IntoIterator<Item = i64>) -> String {
+    ids.into_iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",")
+}
+
+/// The batch's hosts that need action, grouped by organisation (worst first inside each).
+async fn load_hosts(
+    db: &Db,
+    cond: &str,
+    list: &str,
+    fix_cache: &mut HashMap<String, Vec<FixLine>>,
+) -> Result<BTreeMap<i64, Vec<HostLine>>> {
     let sql = format!(
         "SELECT h.id, h.org_id, h.ip, h.asn, h.hostname, h.servername, h.version, h.tech_state, h.regressed, h.state_at, h.first_seen, h.last_seen \
-         FROM host h WHERE h.org_id IS NOT NULL AND {cond}{org_clause} ORDER BY h.org_id, h.tech_rank DESC, h.ip"
+         FROM host h WHERE h.org_id IN ({list}) AND {cond} ORDER BY h.org_id, h.tech_rank DESC, h.ip"
     );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    if let Some(o) = only_org {
-        q = q.bind(o);
-    }
-    let rows = q.fetch_all(&db.pool).await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&db.pool).await?;
     let fsql = format!(
         "SELECT f.host_id, f.kind, f.first_seen, f.last_seen, f.count FROM finding f JOIN host h ON h.id = f.host_id \
-         WHERE h.org_id IS NOT NULL AND {cond}{org_clause} ORDER BY f.host_id, f.kind"
+         WHERE h.org_id IN ({list}) AND {cond} ORDER BY f.host_id, f.kind"
     );
-    let mut fq = sqlx::query(sqlx::AssertSqlSafe(fsql));
-    if let Some(o) = only_org {
-        fq = fq.bind(o);
-    }
     let mut findings: HashMap<i64, Vec<FindingLine>> = HashMap::new();
-    for r in fq.fetch_all(&db.pool).await? {
+    for r in sqlx::query(sqlx::AssertSqlSafe(fsql)).fetch_all(&db.pool).await? {
         findings.entry(r.try_get(0)?).or_default().push(FindingLine {
             kind: r.try_get(1)?,
             first_seen: r.try_get(2)?,
@@ -261,7 +271,6 @@ async fn load_hosts(db: &Db, cfg: &NotifyConfig, only_org: Option<i64>) -> Resul
         });
     }
     let mut out: BTreeMap<i64, Vec<HostLine>> = BTreeMap::new();
-    let mut fix_cache: HashMap<String, Vec<FixLine>> = HashMap::new();
     for r in rows {
         let id: i64 = r.try_get(0)?;
         let version: Option<String> = r.try_get(6)?;
@@ -288,33 +297,22 @@ async fn load_hosts(db: &Db, cfg: &NotifyConfig, only_org: Option<i64>) -> Resul
     Ok(out)
 }
 
-impl Context {
-    async fn load(db: &Db) -> Result<Context> {
-        let mut orgs = HashMap::new();
-        for r in sqlx::query("SELECT id, name, cc, comm_state FROM organisation").fetch_all(&db.pool).await? {
-            orgs.insert(r.try_get(0)?, OrgRow { name: r.try_get(1)?, cc: r.try_get(2)?, comm_state: r.try_get(3)? });
-        }
-        let mut contacts: HashMap<i64, Vec<ContactRow>> = HashMap::new();
-        // Manual first, then the abuse role, then the order they came in.
+impl Index {
+    async fn load(db: &Db) -> Result<Index> {
+        // Only organisations with an address that does not bounce can stand in for another.
+        let mut reachable: HashSet<i64> = HashSet::new();
         for r in sqlx::query(
-            "SELECT c.org_id, c.email, c.name, c.managed, c.lang FROM contact c \
-             WHERE LOWER(c.email) NOT IN (SELECT email FROM notify_bounce) \
-             ORDER BY c.org_id, CASE c.managed WHEN 'manual' THEN 0 ELSE 1 END, CASE c.role WHEN 'abuse' THEN 0 ELSE 1 END, c.id",
+            "SELECT DISTINCT c.org_id FROM contact c WHERE LOWER(c.email) NOT IN (SELECT email FROM notify_bounce)",
         )
         .fetch_all(&db.pool)
         .await?
         {
-            contacts.entry(r.try_get(0)?).or_default().push(ContactRow {
-                email: r.try_get(1)?,
-                name: r.try_get(2)?,
-                manual: r.try_get::<String, _>(3)? == "manual",
-                lang: r.try_get(4)?,
-            });
+            reachable.insert(r.try_get(0)?);
         }
         let mut networks: HashMap<(u8, IpNet), Vec<i64>> = HashMap::new();
         for r in sqlx::query("SELECT org_id, cidr FROM org_network ORDER BY id").fetch_all(&db.pool).await? {
             let org: i64 = r.try_get(0)?;
-            if !contacts.contains_key(&org) {
+            if !reachable.contains(&org) {
                 continue;
             }
             if let Ok(net) = r.try_get::<String, _>(1)?.parse::<IpNet>() {
@@ -326,11 +324,70 @@ impl Context {
         let mut asns: HashMap<i64, Vec<i64>> = HashMap::new();
         for r in sqlx::query("SELECT org_id, asn FROM org_asn ORDER BY id").fetch_all(&db.pool).await? {
             let org: i64 = r.try_get(0)?;
-            if contacts.contains_key(&org) {
+            if reachable.contains(&org) {
                 asns.entry(r.try_get(1)?).or_default().push(org);
             }
         }
-        Ok(Context { orgs, contacts, networks, prefix_lengths, asns })
+        networks.shrink_to_fit();
+        asns.shrink_to_fit();
+        Ok(Index { networks, prefix_lengths, asns })
+    }
+
+    /// The wider networks around a host held by other organisations, most specific first.
+    fn networks_around<'a>(&'a self, ip: IpAddr) -> impl Iterator<Item = (IpNet, &'a [i64])> + 'a {
+        self.prefix_lengths.iter().filter_map(move |&len| {
+            let net = IpNet::new(ip, len).ok()?.trunc();
+            self.networks.get(&(len, net)).map(|holders| (net, holders.as_slice()))
+        })
+    }
+
+    fn asn_holders(&self, asn: i64) -> &[i64] {
+        self.asns.get(&asn).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Every organisation the fallbacks of these hosts may name.
+    fn holders(&self, hosts: &[HostLine], out: &mut HashSet<i64>) {
+        for h in hosts {
+            if let Ok(ip) = h.ip.parse::<IpAddr>() {
+                for (_, holders) in self.networks_around(ip) {
+                    out.extend(holders);
+                }
+            }
+            if let Some(asn) = h.asn {
+                out.extend(self.asn_holders(asn));
+            }
+        }
+    }
+}
+
+impl Context {
+    /// The organisations and their contacts (bouncing addresses left out), for these ids.
+    async fn load(db: &Db, ids: &HashSet<i64>) -> Result<Context> {
+        let mut orgs = HashMap::new();
+        let mut contacts: HashMap<i64, Vec<ContactRow>> = HashMap::new();
+        if ids.is_empty() {
+            return Ok(Context { orgs, contacts });
+        }
+        let list = id_list(ids.iter().copied());
+        let sql = format!("SELECT id, name, cc, comm_state FROM organisation WHERE id IN ({list})");
+        for r in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&db.pool).await? {
+            orgs.insert(r.try_get(0)?, OrgRow { name: r.try_get(1)?, cc: r.try_get(2)?, comm_state: r.try_get(3)? });
+        }
+        // Manual first, then the abuse role, then the order they came in.
+        let sql = format!(
+            "SELECT c.org_id, c.email, c.name, c.managed, c.lang FROM contact c \
+             WHERE c.org_id IN ({list}) AND LOWER(c.email) NOT IN (SELECT email FROM notify_bounce) \
+             ORDER BY c.org_id, CASE c.managed WHEN 'manual' THEN 0 ELSE 1 END, CASE c.role WHEN 'abuse' THEN 0 ELSE 1 END, c.id"
+        );
+        for r in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&db.pool).await? {
+            contacts.entry(r.try_get(0)?).or_default().push(ContactRow {
+                email: r.try_get(1)?,
+                name: r.try_get(2)?,
+                manual: r.try_get::<String, _>(3)? == "manual",
+                lang: r.try_get(4)?,
+            });
+        }
+        Ok(Context { orgs, contacts })
     }
 
     fn org_lang(&self, org: i64) -> &'static str {
@@ -350,6 +407,7 @@ impl Context {
     /// Every address to try for an organisation, in order, without duplicates or bouncing ones.
     fn resolve(
         &self,
+        index: &Index,
         org: i64,
         hosts: &[HostLine],
         intermediaries: &[Intermediary],
@@ -388,14 +446,12 @@ impl Context {
         // The network's: a wider network around one of the hosts, held by another organisation.
         for h in hosts {
             let Ok(ip) = h.ip.parse::<IpAddr>() else { continue };
-            for &len in &self.prefix_lengths {
-                let Ok(net) = IpNet::new(ip, len) else { continue };
-                for &holder in self.networks.get(&(len, net.trunc())).map(Vec::as_slice).unwrap_or(&[]) {
+            for (net, holders) in index.networks_around(ip) {
+                for &holder in holders {
                     if holder == org {
                         continue;
                     }
-                    let via =
-                        format!("{} ({})", net.trunc(), self.orgs.get(&holder).map(|o| o.name.as_str()).unwrap_or("?"));
+                    let via = format!("{net} ({})", self.orgs.get(&holder).map(|o| o.name.as_str()).unwrap_or("?"));
                     for c in self.contacts.get(&holder).map(Vec::as_slice).unwrap_or(&[]) {
                         push(self.recipient_of(holder, c, RecipientKind::Network, Some(via.clone())), &mut out);
                     }
@@ -405,7 +461,7 @@ impl Context {
         // The ASN's.
         for h in hosts {
             let Some(asn) = h.asn else { continue };
-            for &holder in self.asns.get(&asn).map(Vec::as_slice).unwrap_or(&[]) {
+            for &holder in index.asn_holders(asn) {
                 if holder == org {
                     continue;
                 }
@@ -427,33 +483,33 @@ struct LastSent {
     told: Vec<ToldHost>,
 }
 
-async fn load_history(db: &Db, campaign: &str) -> Result<(HashMap<i64, LastSent>, HashSet<i64>)> {
+/// What was sent to the batch's organisations in this campaign, and which of them have a message
+/// waiting in the outbox.
+async fn load_history(db: &Db, campaign: &str, list: &str) -> Result<(HashMap<i64, LastSent>, HashSet<i64>)> {
     let mut last: HashMap<i64, LastSent> = HashMap::new();
-    for r in sqlx::query(
+    let sql = format!(
         "SELECT o.org_id, o.recipient, o.sent_at, t.hosts_json FROM notify_outbox o JOIN notify_ticket t ON t.id = o.ticket_id \
-         WHERE o.status = 'sent' AND t.campaign = $1 ORDER BY o.sent_at, o.id",
-    )
-    .bind(campaign.to_string())
-    .fetch_all(&db.pool)
-    .await?
-    {
+         WHERE o.org_id IN ({list}) AND o.status = 'sent' AND t.campaign = $1 ORDER BY o.sent_at, o.id"
+    );
+    for r in sqlx::query(sqlx::AssertSqlSafe(sql)).bind(campaign.to_string()).fetch_all(&db.pool).await? {
         let org: i64 = r.try_get(0)?;
         let at: String = r.try_get(2)?;
         let told: Vec<ToldHost> = serde_json::from_str(&r.try_get::<String, _>(3)?).unwrap_or_default();
-        let e = last.entry(org).or_insert_with(|| LastSent { by_recipient: HashMap::new(), latest_at: String::new(), told: Vec::new() });
+        let e = last.entry(org).or_insert_with(|| LastSent {
+            by_recipient: HashMap::new(),
+            latest_at: String::new(),
+            told: Vec::new(),
+        });
         e.by_recipient.insert(r.try_get(1)?, at.clone());
         e.latest_at = at;
         e.told = told;
     }
     let mut queued = HashSet::new();
-    for r in sqlx::query(
+    let sql = format!(
         "SELECT DISTINCT o.org_id FROM notify_outbox o JOIN notify_ticket t ON t.id = o.ticket_id \
-         WHERE o.status IN ('planned', 'sending', 'deferred') AND t.campaign = $1",
-    )
-    .bind(campaign.to_string())
-    .fetch_all(&db.pool)
-    .await?
-    {
+         WHERE o.org_id IN ({list}) AND o.status IN ('planned', 'sending', 'deferred') AND t.campaign = $1"
+    );
+    for r in sqlx::query(sqlx::AssertSqlSafe(sql)).bind(campaign.to_string()).fetch_all(&db.pool).await? {
         queued.insert(r.try_get(0)?);
     }
     Ok((last, queued))
@@ -491,63 +547,166 @@ pub async fn bounced(db: &Db) -> Result<HashSet<String>> {
         .collect())
 }
 
-/// The plan: every organisation that needs action, with its recipient and decision.
-pub async fn plan(db: &Db, cfg: &NotifyConfig, now: &str) -> Result<Plan> {
-    plan_for(db, cfg, now, None).await
+/// The plan, a batch of organisations at a time, in organisation order: what `notify plan`
+/// prints and `notify send` renders as it goes, so neither holds the whole plan.
+pub struct Planner<'a> {
+    db: &'a Db,
+    cfg: &'a NotifyConfig,
+    now: String,
+    index: Index,
+    bounced: HashSet<String>,
+    /// Versions seen so far → the fixes they need (a few dozen builds in practice).
+    fix_cache: HashMap<String, Vec<FixLine>>,
+    /// Only this organisation (a ticket moving to its next contact).
+    only_org: Option<i64>,
+    /// The last organisation planned (keyset: the next batch starts after it).
+    after: i64,
+    batch_size: usize,
+    done: bool,
 }
 
-/// The plan for every organisation, or one.
-pub async fn plan_for(db: &Db, cfg: &NotifyConfig, now: &str, only_org: Option<i64>) -> Result<Plan> {
-    let ctx = Context::load(db).await?;
-    let hosts = load_hosts(db, cfg, only_org).await?;
-    let (history, queued) = load_history(db, &cfg.campaign).await?;
-    let bounced = bounced(db).await?;
-    let mut items = Vec::with_capacity(hosts.len());
-    for (org, hosts) in hosts {
-        let Some(o) = ctx.orgs.get(&org) else { continue };
-        let mut recipients = ctx.resolve(org, &hosts, &cfg.intermediaries, &bounced);
-        let recipient = if recipients.is_empty() { None } else { Some(recipients.remove(0)) };
-        let last = history.get(&org);
-        let worst = hosts
-            .iter()
-            .map(|h| h.state.as_str())
-            .max_by_key(|s| TechState::parse(s).map(TechState::rank).unwrap_or(-1));
-        let (decision, why) = if queued.contains(&org) {
-            (Decision::Queued, "a message is already in the outbox".to_string())
-        } else if let Some(r) = &recipient {
-            match last {
-                None => (Decision::First, "not told yet".to_string()),
-                Some(l) => {
-                    if let Some(worse) = escalation(&l.told, &hosts) {
-                        (Decision::Escalation, worse)
-                    } else {
-                        let since = l.by_recipient.get(&r.email).unwrap_or(&l.latest_at);
-                        let next = plus_seconds(since, cfg.interval_secs);
-                        if next.as_str() <= now {
-                            (Decision::Reminder, format!("last told {since}"))
-                        } else {
-                            (Decision::WithinInterval, format!("last told {since}; next reminder after {next}"))
-                        }
+impl<'a> Planner<'a> {
+    pub async fn new(db: &'a Db, cfg: &'a NotifyConfig, now: &str) -> Result<Planner<'a>> {
+        Ok(Planner {
+            db,
+            cfg,
+            now: now.to_string(),
+            index: Index::load(db).await?,
+            bounced: bounced(db).await?,
+            fix_cache: HashMap::new(),
+            only_org: None,
+            after: i64::MIN,
+            batch_size: PLAN_BATCH,
+            done: false,
+        })
+    }
+
+    /// Batches of `n` organisations instead of [`PLAN_BATCH`] (the tests check that the batch
+    /// boundaries change nothing).
+    pub fn with_batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n.max(1);
+        self
+    }
+
+    pub fn generated_at(&self) -> &str {
+        &self.now
+    }
+
+    /// The next organisations that need action (up to [`PLAN_BATCH`]), or `None` at the end.
+    pub async fn next_batch(&mut self) -> Result<Option<Vec<PlanItem>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let cond = needs_action_sql(self.cfg.remind_patched);
+        let ids: Vec<i64> = match self.only_org {
+            Some(org) => {
+                self.done = true;
+                vec![org]
+            }
+            None => {
+                let sql = format!(
+                    "SELECT DISTINCT h.org_id FROM host h WHERE h.org_id > $1 AND {cond} ORDER BY h.org_id LIMIT {}",
+                    self.batch_size
+                );
+                let ids = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(self.after)
+                    .fetch_all(&self.db.pool)
+                    .await?
+                    .iter()
+                    .map(|r| r.try_get(0))
+                    .collect::<Result<Vec<i64>, _>>()?;
+                match ids.last() {
+                    Some(&last) => self.after = last,
+                    None => {
+                        self.done = true;
+                        return Ok(None);
                     }
                 }
+                ids
             }
-        } else {
-            (Decision::NoContact, "no contact: no address on file (or every address bounced)".to_string())
         };
-        items.push(PlanItem {
-            org_id: org,
-            org_name: o.name.clone(),
-            cc: o.cc.clone(),
-            comm_state: o.comm_state.clone(),
-            worst_state: worst.unwrap_or("unknown").to_string(),
-            decision,
-            why,
-            recipient,
-            fallbacks: recipients,
-            last_notified_at: last.map(|l| l.latest_at.clone()),
-            hosts,
-        });
+        let list = id_list(ids.iter().copied());
+        let hosts = load_hosts(self.db, cond, &list, &mut self.fix_cache).await?;
+        let mut wanted: HashSet<i64> = ids.iter().copied().collect();
+        for h in hosts.values() {
+            self.index.holders(h, &mut wanted);
+        }
+        let ctx = Context::load(self.db, &wanted).await?;
+        let (history, queued) = load_history(self.db, &self.cfg.campaign, &list).await?;
+        let mut items = Vec::with_capacity(hosts.len());
+        for (org, hosts) in hosts {
+            let Some(o) = ctx.orgs.get(&org) else { continue };
+            let mut recipients = ctx.resolve(&self.index, org, &hosts, &self.cfg.intermediaries, &self.bounced);
+            let recipient = if recipients.is_empty() { None } else { Some(recipients.remove(0)) };
+            let last = history.get(&org);
+            let (decision, why) = decide(self.cfg, &self.now, queued.contains(&org), recipient.as_ref(), last, &hosts);
+            let worst = hosts
+                .iter()
+                .map(|h| h.state.as_str())
+                .max_by_key(|s| TechState::parse(s).map(TechState::rank).unwrap_or(-1));
+            items.push(PlanItem {
+                org_id: org,
+                org_name: o.name.clone(),
+                cc: o.cc.clone(),
+                comm_state: o.comm_state.clone(),
+                worst_state: worst.unwrap_or("unknown").to_string(),
+                decision,
+                why,
+                recipient,
+                fallbacks: recipients,
+                last_notified_at: last.map(|l| l.latest_at.clone()),
+                hosts,
+            });
+        }
+        Ok(Some(items))
     }
+}
+
+/// Whether an organisation is due, and why.
+fn decide(
+    cfg: &NotifyConfig,
+    now: &str,
+    queued: bool,
+    recipient: Option<&Recipient>,
+    last: Option<&LastSent>,
+    hosts: &[HostLine],
+) -> (Decision, String) {
+    if queued {
+        return (Decision::Queued, "a message is already in the outbox".to_string());
+    }
+    let Some(r) = recipient else {
+        return (Decision::NoContact, "no contact: no address on file (or every address bounced)".to_string());
+    };
+    let Some(l) = last else { return (Decision::First, "not told yet".to_string()) };
+    if let Some(worse) = escalation(&l.told, hosts) {
+        return (Decision::Escalation, worse);
+    }
+    let since = l.by_recipient.get(&r.email).unwrap_or(&l.latest_at);
+    let next = plus_seconds(since, cfg.interval_secs);
+    if next.as_str() <= now {
+        (Decision::Reminder, format!("last told {since}"))
+    } else {
+        (Decision::WithinInterval, format!("last told {since}; next reminder after {next}"))
+    }
+}
+
+/// The whole plan in memory (the API's answer, tests); `notify plan` and `notify send` go
+/// through [`Planner`] a batch at a time instead.
+pub async fn plan(db: &Db, cfg: &NotifyConfig, now: &str) -> Result<Plan> {
+    let mut planner = Planner::new(db, cfg, now).await?;
+    let mut items = Vec::new();
+    while let Some(batch) = planner.next_batch().await? {
+        items.extend(batch);
+    }
+    Ok(Plan { generated_at: now.to_string(), campaign: cfg.campaign.clone(), items })
+}
+
+/// The plan for one organisation (empty when it needs no action).
+pub async fn plan_for(db: &Db, cfg: &NotifyConfig, now: &str, only_org: Option<i64>) -> Result<Plan> {
+    let Some(org) = only_org else { return plan(db, cfg, now).await };
+    let mut planner = Planner::new(db, cfg, now).await?;
+    planner.only_org = Some(org);
+    let items = planner.next_batch().await?.unwrap_or_default();
     Ok(Plan { generated_at: now.to_string(), campaign: cfg.campaign.clone(), items })
 }
 

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use taskforce_service::Db;
 
 use crate::api::NotifyState;
@@ -23,16 +23,6 @@ pub enum Tick {
     /// Another run held the lock (named: `this process` or `another process`).
     Skipped(&'static str),
     Failed(String),
-}
-
-/// The audit record of a run: its counts (the tickets are in the outbox).
-fn summary(r: &deliver::SendReport) -> Value {
-    let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
-    if let Some(o) = v.as_object_mut() {
-        o.remove("enqueued");
-        o.insert("tickets_opened".into(), json!(r.enqueued.len()));
-    }
-    v
 }
 
 /// One scheduled run, if nothing else is running.
@@ -60,7 +50,7 @@ pub async fn tick(db: &Db, n: &NotifyState) -> Tick {
                 "notification",
                 "schedule",
                 None,
-                Some(summary(r)),
+                Some(r.audit_summary()),
             )
             .await
         }

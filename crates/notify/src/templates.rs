@@ -70,6 +70,7 @@ impl std::fmt::Display for TemplateError {
 
 impl std::error::Error for TemplateError {}
 
+#[derive(Clone)]
 pub struct Templates {
     env: Environment<'static>,
     /// Where each template came from (shipped or a file), for error messages.

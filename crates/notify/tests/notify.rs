@@ -162,6 +162,43 @@ async fn grouping_contact_order_and_isolation(kind: &str) {
 }
 on_both!(grouping_contact_order_and_isolation);
 
+/// The plan read a batch at a time says the same whatever the batch size, and the exports a
+/// batch of messages attaches are byte for byte each organisation's own export.
+async fn batches_change_nothing(kind: &str) {
+    let Some(s) = world(kind).await else { return };
+    let sink = Sink::start(&[]);
+    let cfg = config(&sink);
+    let now = taskforce_service::time::now();
+    let whole = plan::plan(&s.db, &cfg, &now).await.unwrap();
+    assert!(whole.items.len() >= 4, "{}", whole.items.len());
+    for size in [1, 2, 3] {
+        let mut planner = plan::Planner::new(&s.db, &cfg, &now).await.unwrap().with_batch_size(size);
+        let mut items = Vec::new();
+        let mut batches = 0;
+        while let Some(batch) = planner.next_batch().await.unwrap() {
+            assert!(batch.len() <= size);
+            batches += 1;
+            items.extend(batch);
+        }
+        assert!(batches >= whole.items.len().div_ceil(size));
+        assert_eq!(
+            serde_json::to_value(&items).unwrap(),
+            serde_json::to_value(&whole.items).unwrap(),
+            "batches of {size}"
+        );
+    }
+    let orgs: Vec<i64> = whole.items.iter().map(|i| i.org_id).collect();
+    let batch = taskforce_service::api::export::exports_batch(&s.db, &orgs, true).await.unwrap();
+    assert_eq!(batch.len(), orgs.len());
+    for org in orgs {
+        let one = taskforce_service::api::export::csv_bytes(&s.db, org).await.unwrap();
+        assert_eq!(String::from_utf8_lossy(&batch[&org].csv), String::from_utf8_lossy(&one), "organisation {org}");
+        let lines = taskforce_service::api::export::intelmq_lines(&s.db, org).await.unwrap();
+        assert_eq!(batch[&org].intelmq.as_ref().unwrap().lines().count(), lines.lines().count(), "organisation {org}");
+    }
+}
+on_both!(batches_change_nothing);
+
 /// Inside the interval only an escalation goes out, at once; after it a reminder.
 async fn interval_and_escalation(kind: &str) {
     let Some(s) = world(kind).await else { return };

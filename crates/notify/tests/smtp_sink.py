@@ -24,6 +24,10 @@ class Sink:
         self.temp_count = {}
         self.delay = args.delay
         self.count = 0
+        # How many messages were being received at once, at most (written to DIR/.max-active):
+        # shows that a sender used several connections concurrently.
+        self.active = 0
+        self.max_active = 0
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         a = address.lower()
@@ -38,6 +42,17 @@ class Sink:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        self.active += 1
+        try:
+            return await self.store(envelope)
+        finally:
+            self.active -= 1
+
+    async def store(self, envelope):
+        if self.active > self.max_active:
+            self.max_active = self.active
+            with open(os.path.join(self.dir, ".max-active"), "w") as f:
+                f.write(str(self.max_active))
         if self.delay:
             await asyncio.sleep(self.delay)
         self.count += 1

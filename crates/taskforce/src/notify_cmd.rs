@@ -68,6 +68,9 @@ pub enum NotifyAction {
         /// Messages per second to one recipient domain.
         #[arg(long, value_name = "N")]
         domain_rate: Option<f64>,
+        /// SMTP connections sending at once, each reused for many messages [default: 4]
+        #[arg(long, value_name = "N")]
+        connections: Option<usize>,
         /// Attach the IntelMQ events (JSON lines) besides the CSV.
         #[arg(long)]
         intelmq: bool,
@@ -156,14 +159,17 @@ pub fn run(args: NotifyArgs) -> Result<u8> {
         let db = Db::connect(&service.database).await?;
         let code = match args.action {
             NotifyAction::Plan { format } => {
-                let plan = taskforce_notify::plan::plan(&db, &cfg, &taskforce_service::time::now()).await?;
+                let now = taskforce_service::time::now();
+                let planner = taskforce_notify::plan::Planner::new(&db, &cfg, &now).await?;
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
                 match format {
-                    PlanFormat::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
-                    PlanFormat::Table => print_plan(&plan),
+                    PlanFormat::Json => write_plan_json(planner, &cfg.campaign, &mut out).await?,
+                    PlanFormat::Table => write_plan_table(planner, &mut out).await?,
                 }
+                std::io::Write::flush(&mut out)?;
                 0
             }
-            NotifyAction::Send { smtp, from, base_url, limit, rate, domain_rate, intelmq, xarf } => {
+            NotifyAction::Send { smtp, from, base_url, limit, rate, domain_rate, connections, intelmq, xarf } => {
                 if let Some(s) = smtp {
                     cfg.smtp = s;
                 }
@@ -178,6 +184,9 @@ pub fn run(args: NotifyArgs) -> Result<u8> {
                 }
                 if let Some(r) = domain_rate {
                     cfg.domain_rate_per_sec = r;
+                }
+                if let Some(n) = connections {
+                    cfg.connections = n;
                 }
                 cfg.attach_intelmq |= intelmq;
                 cfg.attach_xarf |= xarf;
@@ -227,27 +236,67 @@ pub fn run(args: NotifyArgs) -> Result<u8> {
     })
 }
 
-fn print_plan(plan: &taskforce_notify::plan::Plan) {
-    println!("{:<8} {:<30} {:<12} {:<16} {:<34} {:<13} WHY", "ORG", "NAME", "STATE", "DECISION", "RECIPIENT", "VIA");
-    for i in &plan.items {
-        let (to, via) = match &i.recipient {
-            Some(r) => (r.email.clone(), r.kind.as_str().to_string()),
-            None => ("-".into(), "-".into()),
-        };
-        let name: String = i.org_name.chars().take(30).collect();
-        println!(
-            "{:<8} {:<30} {:<12} {:<16} {:<34} {:<13} {} ({} host(s))",
-            i.org_id,
-            name,
-            i.worst_state,
-            i.decision.as_str(),
-            to,
-            via,
-            i.why,
-            i.hosts.len()
-        );
+/// The plan as one JSON document (`{generated_at, campaign, items: [...]}`), written a batch at
+/// a time: the whole plan is never in memory.
+async fn write_plan_json(
+    mut planner: taskforce_notify::plan::Planner<'_>,
+    campaign: &str,
+    out: &mut impl std::io::Write,
+) -> Result<()> {
+    writeln!(out, "{{")?;
+    writeln!(out, "  \"generated_at\": {},", serde_json::to_string(planner.generated_at())?)?;
+    writeln!(out, "  \"campaign\": {},", serde_json::to_string(campaign)?)?;
+    write!(out, "  \"items\": [")?;
+    let mut first = true;
+    while let Some(batch) = planner.next_batch().await? {
+        for item in &batch {
+            let text = serde_json::to_string_pretty(item)?;
+            write!(out, "{}\n    {}", if first { "" } else { "," }, text.replace('\n', "\n    "))?;
+            first = false;
+        }
     }
-    let due = plan.due().count();
-    let none = plan.items.iter().filter(|i| i.decision == taskforce_notify::plan::Decision::NoContact).count();
-    eprintln!("{} organisation(s) need action: {due} due now, {none} without a contact", plan.items.len());
+    writeln!(out, "{}]", if first { "" } else { "\n  " })?;
+    writeln!(out, "}}")?;
+    Ok(())
+}
+
+/// The plan as a table, a batch at a time; the totals go to stderr at the end.
+async fn write_plan_table(
+    mut planner: taskforce_notify::plan::Planner<'_>,
+    out: &mut impl std::io::Write,
+) -> Result<()> {
+    use taskforce_notify::plan::Decision;
+    writeln!(
+        out,
+        "{:<8} {:<30} {:<12} {:<16} {:<34} {:<13} WHY",
+        "ORG", "NAME", "STATE", "DECISION", "RECIPIENT", "VIA"
+    )?;
+    let (mut total, mut due, mut none) = (0usize, 0usize, 0usize);
+    while let Some(batch) = planner.next_batch().await? {
+        for i in &batch {
+            let (to, via) = match &i.recipient {
+                Some(r) => (r.email.clone(), r.kind.as_str().to_string()),
+                None => ("-".into(), "-".into()),
+            };
+            let name: String = i.org_name.chars().take(30).collect();
+            writeln!(
+                out,
+                "{:<8} {:<30} {:<12} {:<16} {:<34} {:<13} {} ({} host(s))",
+                i.org_id,
+                name,
+                i.worst_state,
+                i.decision.as_str(),
+                to,
+                via,
+                i.why,
+                i.hosts.len()
+            )?;
+            total += 1;
+            due += usize::from(i.decision.is_due());
+            none += usize::from(i.decision == Decision::NoContact);
+        }
+    }
+    out.flush()?;
+    eprintln!("{total} organisation(s) need action: {due} due now, {none} without a contact");
+    Ok(())
 }

@@ -34,10 +34,18 @@ struct ExportRow {
     webshell_url: Option<String>,
 }
 
+/// The organisation's columns of an export.
+struct ExportOrg {
+    name: String,
+    sector: Option<String>,
+    /// The first contact in notification order (manual, then abuse role, then as imported).
+    abuse_contact: Option<String>,
+}
+
 /// What every row of an organisation's export repeats: its name, sector, abuse address, and
 /// per host address the accounts its hunt reports named (`account (action, action)`).
 struct OrgContext {
-    org: query::OrgDetail,
+    org: ExportOrg,
     accounts: HashMap<String, Vec<String>>,
     /// How many accounts (personal data) the export names: its read is audited when > 0.
     named: usize,
@@ -46,7 +54,16 @@ struct OrgContext {
 }
 
 async fn context(db: &Db, id: i64) -> ApiResult<OrgContext> {
-    let org = query::org_detail(db, id, None).await?.ok_or_else(|| ApiError::not_found("organisation"))?;
+    let detail = query::org_detail(db, id, None).await?.ok_or_else(|| ApiError::not_found("organisation"))?;
+    let org =
+        ExportOrg { name: detail.summary.name, sector: detail.summary.sector, abuse_contact: detail.abuse_contact };
+    let (accounts, named) = accounts_by_ip(db, id).await?;
+    Ok(OrgContext { org, accounts, named, now: crate::time::now() })
+}
+
+/// Per host address, the accounts the organisation's hunt reports named (`account (action, …)`),
+/// and how many accounts that is.
+async fn accounts_by_ip(db: &Db, id: i64) -> anyhow::Result<(HashMap<String, Vec<String>>, usize)> {
     let list = query::org_accounts(db, id).await?;
     let mut accounts: HashMap<String, Vec<String>> = HashMap::new();
     for a in &list {
@@ -56,7 +73,7 @@ async fn context(db: &Db, id: i64) -> ApiResult<OrgContext> {
             }
         }
     }
-    Ok(OrgContext { org, accounts, named: list.len(), now: crate::time::now() })
+    Ok((accounts, list.len()))
 }
 
 /// Rows in flight between the reader and the writer of an export.
@@ -220,6 +237,91 @@ pub async fn csv_bytes(db: &Db, id: i64) -> ApiResult<Vec<u8>> {
     Ok(out)
 }
 
+/// The exports a batch of notifications attaches, per organisation.
+pub struct OrgExports {
+    pub csv: Vec<u8>,
+    /// Only when asked for.
+    pub intelmq: Option<String>,
+}
+
+/// The CSV (and, when asked, IntelMQ) exports of many organisations, byte for byte what
+/// [`csv_bytes`] and [`intelmq_lines`] make for each: four queries for the whole batch (the
+/// organisations, their first contacts, which of them have hunt reports, their hosts joined to
+/// their findings), plus the accounts of the few organisations whose hunt reports name some —
+/// never a query per organisation for the others. Organisations that do not exist are left out.
+pub async fn exports_batch(db: &Db, orgs: &[i64], intelmq: bool) -> anyhow::Result<HashMap<i64, OrgExports>> {
+    if orgs.is_empty() {
+        return Ok(HashMap::new());
+    }
+    // Integers only: safe to write into the statement, and one statement text per batch size.
+    let list = orgs.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let now = crate::time::now();
+    let mut contexts: HashMap<i64, OrgContext> = HashMap::with_capacity(orgs.len());
+    let sql = format!("SELECT id, name, sector FROM organisation WHERE id IN ({list})");
+    for r in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&db.pool).await? {
+        let org = ExportOrg { name: r.try_get(1)?, sector: r.try_get(2)?, abuse_contact: None };
+        contexts.insert(r.try_get(0)?, OrgContext { org, accounts: HashMap::new(), named: 0, now: now.clone() });
+    }
+    // The same order as `query::org_detail`'s contacts: its first one is the abuse contact.
+    let sql = format!(
+        "SELECT org_id, email FROM contact WHERE org_id IN ({list}) \
+         ORDER BY org_id, CASE managed WHEN 'manual' THEN 0 ELSE 1 END, CASE role WHEN 'abuse' THEN 0 ELSE 1 END, id"
+    );
+    for r in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&db.pool).await? {
+        if let Some(c) = contexts.get_mut(&r.try_get::<i64, _>(0)?)
+            && c.org.abuse_contact.is_none()
+        {
+            c.org.abuse_contact = Some(r.try_get(1)?);
+        }
+    }
+    let sql = format!(
+        "SELECT DISTINCT h.org_id FROM observation o JOIN host h ON h.id = o.host_id WHERE h.org_id IN ({list}) AND o.kind = 'hunt'"
+    );
+    for r in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&db.pool).await? {
+        let org: i64 = r.try_get(0)?;
+        if let Some(c) = contexts.get_mut(&org) {
+            (c.accounts, c.named) = accounts_by_ip(db, org).await?;
+        }
+    }
+    let mut out: HashMap<i64, OrgExports> = HashMap::with_capacity(contexts.len());
+    for &org in contexts.keys() {
+        out.insert(org, OrgExports { csv: csv_header()?, intelmq: intelmq.then(String::new) });
+    }
+    let sql = format!(
+        "SELECT h.id, h.ip, h.hostname, h.asn, h.cc, h.version, h.servername, h.tech_state, h.regressed, h.first_seen, h.last_seen, \
+         (SELECT o.port FROM observation o WHERE o.host_id = h.id AND o.port IS NOT NULL ORDER BY o.observed_at DESC LIMIT 1), f.kind, h.org_id \
+         FROM host h LEFT JOIN finding f ON f.host_id = h.id WHERE h.org_id IN ({list}) ORDER BY h.org_id, h.tech_rank DESC, h.ip, h.id, f.kind"
+    );
+    let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch(&db.pool);
+    let mut current: Option<(i64, i64, ExportRow)> = None;
+    let mut write = |org: i64, row: &ExportRow| -> anyhow::Result<()> {
+        if let (Some(ctx), Some(e)) = (contexts.get(&org), out.get_mut(&org)) {
+            e.csv.extend(csv_line(ctx, row)?);
+            if let Some(lines) = &mut e.intelmq {
+                lines.push_str(std::str::from_utf8(&intelmq_line(ctx, row)?)?);
+            }
+        }
+        Ok(())
+    };
+    while let Some(r) = rows.next().await {
+        let r = r?;
+        let id: i64 = r.try_get(0)?;
+        let kind: Option<String> = r.try_get(12)?;
+        if current.as_ref().is_none_or(|(open, _, _)| *open != id)
+            && let Some((_, org, done)) = current.replace((id, r.try_get(13)?, export_row(&r)?))
+        {
+            write(org, &done)?;
+        }
+        if let (Some(kind), Some((_, _, open))) = (kind, current.as_mut()) {
+            add_finding(open, &kind);
+        }
+    }
+    if let Some((_, org, last)) = current {
+        write(org, &last)?;
+    }
+    Ok(out)
+}
+
 fn csv_header() -> anyhow::Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(CSV_HEADER)?;
@@ -244,7 +346,7 @@ fn csv_line(ctx: &OrgContext, r: &ExportRow) -> anyhow::Result<Vec<u8>> {
         String::new(),
         String::new(),
         String::new(),
-        org.summary.sector.clone().unwrap_or_default(),
+        org.sector.clone().unwrap_or_default(),
         r.version.clone().unwrap_or_default(),
         r.servername.clone().unwrap_or_default(),
         r.webshell_url.clone().unwrap_or_default(),
@@ -252,7 +354,7 @@ fn csv_line(ctx: &OrgContext, r: &ExportRow) -> anyhow::Result<Vec<u8>> {
         r.regressed.to_string(),
         r.first_seen.clone(),
         r.last_seen.clone(),
-        org.summary.name.clone(),
+        org.name.clone(),
         org.abuse_contact.clone().unwrap_or_default(),
         ctx.accounts.get(&r.ip).map(|list| list.join("; ")).unwrap_or_default(),
     ];
@@ -329,8 +431,8 @@ fn intelmq_line(ctx: &OrgContext, r: &ExportRow) -> anyhow::Result<Vec<u8>> {
     put("extra.state", json!(r.tech_state));
     put("extra.regressed", json!(r.regressed));
     put("extra.first_seen", json!(r.first_seen));
-    put("extra.organisation", json!(org.summary.name));
-    put("extra.source.sector", json!(org.summary.sector));
+    put("extra.organisation", json!(org.name));
+    put("extra.source.sector", json!(org.sector));
     put("tlp", json!("AMBER"));
     let mut line = serde_json::to_vec(&Value::Object(e))?;
     line.push(b'\n');

@@ -40,6 +40,14 @@ impl Sink {
             .count()
     }
 
+    /// The most messages it was receiving at once (over as many connections).
+    pub fn max_active(&self) -> usize {
+        std::fs::read_to_string(self.dir.path().join(".max-active"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     /// (Message-ID, ticket) of every stored message.
     pub fn ids(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
