@@ -280,6 +280,8 @@ pub async fn deliver(
         .collect::<Result<_, _>>()?;
     let mut left = limit.unwrap_or(usize::MAX);
     let mut in_flight = 0usize;
+    // The last outbox id claimed in id order (see the claim query below).
+    let mut cursor: i64 = 0;
     let mut exhausted = false;
     loop {
         let room = window.saturating_sub(in_flight).min(left);
@@ -293,11 +295,30 @@ pub async fn deliver(
                 );
                 sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&db.pool).await?
             } else {
+                // Walk the outbox in id order from the last row claimed: each claim then reads
+                // only the rows it takes. (Filtered by the status index and sorted instead, every
+                // claim read every due row with its message: at 100,000 messages that made
+                // delivery fall from 135 to 40 per second as the run went on.) `status || ''`
+                // keeps both databases off the status index; a row deferred behind the cursor is
+                // found by the pass from the start that ends every run.
                 let sql = format!(
                     "SELECT {CLAIM_COLUMNS} FROM notify_outbox o JOIN notify_ticket t ON t.id = o.ticket_id \
-                     WHERE o.status IN ('planned', 'deferred') AND o.next_attempt_at <= $1 ORDER BY o.id LIMIT {room}"
+                     WHERE o.id > $2 AND o.status || '' IN ('planned', 'deferred') AND o.next_attempt_at <= $1 \
+                     ORDER BY o.id LIMIT {room}"
                 );
-                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(taskforce_service::time::now()).fetch_all(&db.pool).await?
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(taskforce_service::time::now())
+                    .bind(cursor)
+                    .fetch_all(&db.pool)
+                    .await?;
+                if rows.is_empty() && cursor > 0 {
+                    cursor = 0;
+                    continue;
+                }
+                if let Some(last) = rows.last() {
+                    cursor = last.try_get(0)?;
+                }
+                rows
             };
             exhausted = rows.is_empty();
             for (row, raw) in claim(db, rows).await? {

@@ -255,6 +255,7 @@ pub async fn create_token(
     org_id: Option<i64>,
 ) -> RecordResult<(i64, String)> {
     let mut tx = db.pool.begin().await?;
+    db.lock_for_write(&mut tx).await?;
     let (id, secret) = crate::tokens::create_in(&mut tx, name, role, org_id, None)
         .await
         .map_err(|e| RecordError::BadRequest(format!("{e:#}")))?;

@@ -73,6 +73,9 @@ pub async fn create_expiring(
     expires_at: Option<&str>,
 ) -> Result<(i64, String)> {
     let mut tx = db.pool.begin().await?;
+    // It reads (the organisation) before it writes: on SQLite a deferred transaction can then
+    // fail to upgrade when another writer committed in between, so take the write lock first.
+    db.lock_for_write(&mut tx).await?;
     let created = create_in(&mut tx, name, role, org_id, expires_at).await?;
     tx.commit().await?;
     Ok(created)
