@@ -357,12 +357,9 @@ async fn ingest_feed(
         crate::db::Dialect::Sqlite => {
             sqlx::query("PRAGMA temp_store = MEMORY").execute(&mut *txn).await?;
         }
-        // Each batch's statements are planned for the tables as they are now. sqlx prepares
-        // them, and after five runs PostgreSQL may settle on a generic plan made while the tables
-        // were small (a sequential scan that gets slower with every batch of a large ingest).
-        crate::db::Dialect::Postgres => {
-            sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan").execute(&mut *txn).await?;
-        }
+        // (PostgreSQL plans each statement for its values already: `Db::open` sets
+        // `plan_cache_mode` on every connection.)
+        crate::db::Dialect::Postgres => {}
     }
     db.lock_for_write(&mut txn).await?;
     // The same file sent twice at once: the second waited for the lock and finds the first done.
