@@ -62,6 +62,8 @@ pub struct Db {
     /// The server's writers take turns here before they take a connection, so waiting writers
     /// never hold the pool the readers need (see `api::gate`).
     pub write_gate: crate::api::gate::WriteGate,
+    /// Group commit for the frequent writes (uploads, analysts' records): see `writer`.
+    pub writer: crate::writer::Writer,
     /// The owners' mappings in memory, with the `mapping_version` they were read at
     /// (`enrich::Enricher::load`).
     pub(crate) enricher_cache: EnricherCache,
@@ -86,7 +88,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
 /// Makes `sqlite://taskforce.db` create the file when missing (sqlx opens read-write only).
-fn normalise_url(url: &str) -> String {
+pub(crate) fn normalise_url(url: &str) -> String {
     if url.starts_with("sqlite:") && !url.contains("mode=") && !url.contains(":memory:") {
         let sep = if url.contains('?') { '&' } else { '?' };
         format!("{url}{sep}mode=rwc")
@@ -108,33 +110,7 @@ impl Db {
                 Dialect::Sqlite => 4,
                 Dialect::Postgres => 8,
             })
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if dialect == Dialect::Sqlite {
-                        // WAL: readers (the API) never wait for the ingest writer.
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
-                        conn.execute("PRAGMA busy_timeout = 30000").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        // A larger page cache and memory-mapped reads: a 1M-row ingest otherwise
-                        // spends its time copying pages from the OS (2 MB default cache). Both
-                        // bounded: mapped pages a process touched count in its resident memory,
-                        // and 128 MB of cache + 1 GB of map took a 5-day daily series to 190 MB
-                        // peak RSS, growing with the database (issue 14: ≤ 200 MB whatever the
-                        // size). 32 MB of cache + 64 MB of map per connection.
-                        conn.execute("PRAGMA cache_size = -32768").await?;
-                        conn.execute("PRAGMA mmap_size = 67108864").await?;
-                    } else {
-                        // Statements are prepared once per connection and reused; after a few
-                        // runs PostgreSQL may switch to a generic plan that ignores the bound
-                        // values, and for a keyset seek whose rank is rare it then walks the
-                        // primary key filtering the rank (80 ms for the list's last page, 0.5 ms
-                        // planned for its values). Planning each run costs well under 1 ms.
-                        conn.execute("SET plan_cache_mode = force_custom_plan").await?;
-                    }
-                    Ok(())
-                })
-            })
+            .after_connect(move |conn, _| Box::pin(async move { prepare_connection(conn, dialect).await }))
             .connect_with(options)
             .await
             .with_context(|| format!("cannot open the database {}", redact(url)))?;
@@ -146,6 +122,7 @@ impl Db {
             fail_ingest_after_batches: Default::default(),
             line_detail_days: crate::provenance::DEFAULT_LINE_DETAIL_DAYS,
             write_gate: Default::default(),
+            writer: crate::writer::Writer::new(url, dialect),
             enricher_cache: Default::default(),
         };
         db.migrate().await?;
@@ -174,16 +151,50 @@ impl Db {
     /// Serialises writers: PostgreSQL takes a transaction-scoped advisory lock; SQLite takes its
     /// write lock up front (a deferred transaction that reads first could fail to upgrade).
     pub async fn lock_for_write(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<()> {
-        match self.dialect {
-            Dialect::Postgres => {
-                sqlx::query("SELECT pg_advisory_xact_lock(7201)").execute(&mut **tx).await?;
-            }
-            Dialect::Sqlite => {
-                sqlx::query("UPDATE ingest SET id = id WHERE id = -1").execute(&mut **tx).await?;
-            }
-        }
-        Ok(())
+        lock_for_write_in(self.dialect, tx).await
     }
+}
+
+/// [`Db::lock_for_write`] for a transaction of another pool (the writer's own, `writer`).
+pub(crate) async fn lock_for_write_in(dialect: Dialect, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<()> {
+    match dialect {
+        Dialect::Postgres => {
+            sqlx::query("SELECT pg_advisory_xact_lock(7201)").execute(&mut **tx).await?;
+        }
+        Dialect::Sqlite => {
+            sqlx::query("UPDATE ingest SET id = id WHERE id = -1").execute(&mut **tx).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Per-connection settings, for the pool and the writer's own connection alike.
+pub(crate) async fn prepare_connection(conn: &mut sqlx::AnyConnection, dialect: Dialect) -> sqlx::Result<()> {
+    if dialect == Dialect::Sqlite {
+        // WAL: readers (the API) never wait for the ingest writer. `synchronous = NORMAL` under
+        // WAL: a commit is durable across a crash of the process (not of the machine), and no
+        // commit waits for an fsync (only checkpoints do).
+        conn.execute("PRAGMA journal_mode = WAL").await?;
+        conn.execute("PRAGMA synchronous = NORMAL").await?;
+        conn.execute("PRAGMA busy_timeout = 30000").await?;
+        conn.execute("PRAGMA foreign_keys = ON").await?;
+        // A larger page cache and memory-mapped reads: a 1M-row ingest otherwise
+        // spends its time copying pages from the OS (2 MB default cache). Both
+        // bounded: mapped pages a process touched count in its resident memory,
+        // and 128 MB of cache + 1 GB of map took a 5-day daily series to 190 MB
+        // peak RSS, growing with the database (issue 14: ≤ 200 MB whatever the
+        // size). 32 MB of cache + 64 MB of map per connection.
+        conn.execute("PRAGMA cache_size = -32768").await?;
+        conn.execute("PRAGMA mmap_size = 67108864").await?;
+    } else {
+        // Statements are prepared once per connection and reused; after a few
+        // runs PostgreSQL may switch to a generic plan that ignores the bound
+        // values, and for a keyset seek whose rank is rare it then walks the
+        // primary key filtering the rank (80 ms for the list's last page, 0.5 ms
+        // planned for its values). Planning each run costs well under 1 ms.
+        conn.execute("SET plan_cache_mode = force_custom_plan").await?;
+    }
+    Ok(())
 }
 
 /// A migration's text for one database: lines between `-- @sqlite` (or `-- @postgres`) and

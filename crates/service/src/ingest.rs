@@ -310,6 +310,39 @@ async fn ingest_feed(
     ctx: feeds::Context,
     audit_actor: Option<&str>,
 ) -> Result<IngestSummary, IngestError> {
+    // One transaction for the whole upload: a refusal or a failure in any batch rolls back
+    // everything before it (dropping `txn` rolls back).
+    let mut txn = db.pool.begin().await?;
+    match db.dialect {
+        // Statement journals (every multi-row write inside the upload's transaction keeps one)
+        // in memory, not in a temporary file: they were 6 % of the ingest's CPU in write calls.
+        crate::db::Dialect::Sqlite => {
+            sqlx::query("PRAGMA temp_store = MEMORY").execute(&mut *txn).await?;
+        }
+        // (PostgreSQL plans each statement for its values already: `Db::open` sets
+        // `plan_cache_mode` on every connection.)
+        crate::db::Dialect::Postgres => {}
+    }
+    db.lock_for_write(&mut txn).await?;
+    let summary = ingest_feed_in(&mut txn, db, feed, path, file_name, sha256, uploader, ctx, audit_actor).await?;
+    txn.commit().await?;
+    Ok(summary)
+}
+
+/// [`ingest_feed`] inside the caller's transaction, already locked for writing (the server's
+/// group commit, `writer`, runs many uploads in one transaction).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn ingest_feed_in(
+    txn: &mut Transaction<'static, Any>,
+    db: &Db,
+    feed: FeedKind,
+    path: &Path,
+    file_name: &str,
+    sha256: &str,
+    uploader: &Uploader,
+    ctx: feeds::Context,
+    audit_actor: Option<&str>,
+) -> Result<IngestSummary, IngestError> {
     let kind = IngestKind::Feed(feed);
     let label = format!("{}:{}", feed.as_str(), file_name);
 
@@ -348,36 +381,21 @@ async fn ingest_feed(
         result
     });
 
-    // One transaction for the whole upload: a refusal or a failure in any batch rolls back
-    // everything before it (dropping `txn` rolls back).
-    let mut txn = db.pool.begin().await?;
-    match db.dialect {
-        // Statement journals (every multi-row write inside the upload's transaction keeps one)
-        // in memory, not in a temporary file: they were 6 % of the ingest's CPU in write calls.
-        crate::db::Dialect::Sqlite => {
-            sqlx::query("PRAGMA temp_store = MEMORY").execute(&mut *txn).await?;
-        }
-        // (PostgreSQL plans each statement for its values already: `Db::open` sets
-        // `plan_cache_mode` on every connection.)
-        crate::db::Dialect::Postgres => {}
-    }
-    db.lock_for_write(&mut txn).await?;
     // The same file sent twice at once: the second waited for the lock and finds the first done.
-    if let Some(done) = finished_ingest(&mut *txn, kind, sha256).await? {
+    if let Some(done) = finished_ingest(&mut **txn, kind, sha256).await? {
         return Ok(done);
     }
     // The owners' mapping is read under the write lock: a mapping change that committed while
     // this ingest waited is seen, and none can commit during it.
     let enricher = Enricher::load(db).await?;
-    let ingest_id = start_ingest(&mut txn, kind, file_name, sha256, uploader).await?;
+    let ingest_id = start_ingest(txn, kind, file_name, sha256, uploader).await?;
     let mut summary = summary(ingest_id, kind, file_name, sha256);
     let mut orgs = std::collections::BTreeSet::new();
     let mut batches = 0u64;
     while let Some((rows, bad, warnings)) = rx.recv().await {
         summary.rows_total += (rows.len() + bad.len()) as u64;
         let (stats, batch_orgs) =
-            store::write_batch_in(&mut txn, db.dialect, &enricher, Some(ingest_id), &label, uploader, rows, bad)
-                .await?;
+            store::write_batch_in(txn, db.dialect, &enricher, Some(ingest_id), &label, uploader, rows, bad).await?;
         if !stats.forbidden.is_empty() {
             let lines: Vec<String> =
                 stats.forbidden.iter().map(|e| format!("line {}: {}", e.line, e.message)).collect();
@@ -405,13 +423,12 @@ async fn ingest_feed(
         return Err(IngestError::File { file: file_name.to_string(), error });
     }
     tracing::debug!(file = file_name, batches, "ingested");
-    store::roll_up(&mut txn, db.dialect, &orgs).await?;
-    finish_ingest(&mut txn, &summary).await?;
+    store::roll_up(txn, db.dialect, &orgs).await?;
+    finish_ingest(txn, &summary).await?;
     if let Some(actor) = audit_actor {
-        audit_ingest(&mut *txn, actor, &summary).await?;
+        audit_ingest(&mut **txn, actor, &summary).await?;
     }
-    crate::provenance::prune_line_detail(&mut txn, db.line_detail_days, &crate::time::now()).await?;
-    txn.commit().await?;
+    crate::provenance::prune_line_detail(txn, db.line_detail_days, &crate::time::now()).await?;
     Ok(summary)
 }
 

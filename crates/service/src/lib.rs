@@ -25,6 +25,7 @@ pub mod store;
 pub mod summary;
 pub mod time;
 pub mod tokens;
+pub mod writer;
 
 pub use config::Config;
 pub use db::Db;

@@ -58,57 +58,65 @@ pub async fn communication(
         Some(t) => crate::time::parse(t).ok_or_else(|| RecordError::BadRequest(format!("unreadable time {t:?}")))?,
         None => crate::time::now(),
     };
-    let mut tx = db.pool.begin().await?;
-    db.lock_for_write(&mut tx).await?;
-    let row = sqlx::query("SELECT comm_state FROM organisation WHERE id = $1")
-        .bind(org_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(RecordError::NotFound("organisation"))?;
-    let from = CommState::parse(&row.try_get::<String, _>(0)?).unwrap_or(CommState::NotContacted);
-    if !from.can_go_to(to) {
-        return Err(RecordError::Conflict(format!("cannot go from {} to {}", from.as_str(), to.as_str())));
-    }
-    let last: Option<String> =
-        sqlx::query("SELECT MAX(at) FROM state_event WHERE org_id = $1 AND axis = 'communication'")
-            .bind(org_id)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
-    let at = match last {
-        Some(last) if last > at => last,
-        _ => at,
-    };
-    sqlx::query("INSERT INTO state_event (host_id, org_id, axis, from_state, to_state, at, recorded_at, observation_id, source, regressed, reason) VALUES (NULL, $1, 'communication', $2, $3, $4, $5, NULL, $6, 0, $7)")
-        .bind(org_id)
-        .bind(from.as_str())
-        .bind(to.as_str())
-        .bind(at.clone())
-        .bind(crate::time::now())
-        .bind(format!("analyst:{}", actor.name))
-        .bind(if note.is_empty() { format!("set by {}", actor.name) } else { note.to_string() })
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("UPDATE organisation SET comm_state = $1 WHERE id = $2")
-        .bind(to.as_str())
-        .bind(org_id)
-        .execute(&mut *tx)
-        .await?;
-    let after = json!({"org_id": org_id, "comm_state": to.as_str(), "at": at, "note": note});
-    // The audit row commits with the change it records.
-    audit_in(
-        &mut tx,
-        actor,
-        "communication",
-        "organisation",
-        org_id,
-        Some(json!({"comm_state": from.as_str()})),
-        Some(after.clone()),
-    )
-    .await?;
-    tx.commit().await?;
-    crate::ingest::refresh_orgs(db, BTreeSet::from([org_id])).await?;
-    Ok(after)
+    let (actor, note, dialect) = (actor.clone(), note.to_string(), db.dialect);
+    db.writer
+        .run(move |tx| {
+            Box::pin(async move {
+                let row = sqlx::query("SELECT comm_state FROM organisation WHERE id = $1")
+                    .bind(org_id)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .ok_or(RecordError::NotFound("organisation"))?;
+                let from = CommState::parse(&row.try_get::<String, _>(0)?).unwrap_or(CommState::NotContacted);
+                if !from.can_go_to(to) {
+                    return Err(RecordError::Conflict(format!(
+                        "cannot go from {} to {}",
+                        from.as_str(),
+                        to.as_str()
+                    )));
+                }
+                let last: Option<String> =
+                    sqlx::query("SELECT MAX(at) FROM state_event WHERE org_id = $1 AND axis = 'communication'")
+                        .bind(org_id)
+                        .fetch_one(&mut **tx)
+                        .await?
+                        .try_get(0)?;
+                let at = match last {
+                    Some(last) if last > at => last,
+                    _ => at,
+                };
+                sqlx::query("INSERT INTO state_event (host_id, org_id, axis, from_state, to_state, at, recorded_at, observation_id, source, regressed, reason) VALUES (NULL, $1, 'communication', $2, $3, $4, $5, NULL, $6, 0, $7)")
+                    .bind(org_id)
+                    .bind(from.as_str())
+                    .bind(to.as_str())
+                    .bind(at.clone())
+                    .bind(crate::time::now())
+                    .bind(format!("analyst:{}", actor.name))
+                    .bind(if note.is_empty() { format!("set by {}", actor.name) } else { note.clone() })
+                    .execute(&mut **tx)
+                    .await?;
+                sqlx::query("UPDATE organisation SET comm_state = $1 WHERE id = $2")
+                    .bind(to.as_str())
+                    .bind(org_id)
+                    .execute(&mut **tx)
+                    .await?;
+                let after = json!({"org_id": org_id, "comm_state": to.as_str(), "at": at, "note": note});
+                // The audit row and the organisation's roll-up commit with the change.
+                audit_in(
+                    tx,
+                    &actor,
+                    "communication",
+                    "organisation",
+                    org_id,
+                    Some(json!({"comm_state": from.as_str()})),
+                    Some(after.clone()),
+                )
+                .await?;
+                store::roll_up(tx, dialect, &BTreeSet::from([org_id])).await?;
+                Ok(after)
+            })
+        })
+        .await
 }
 
 /// A contact entered by hand (manual: wins over imported ones). The same address again updates it.
@@ -153,26 +161,33 @@ pub async fn contact_with_lang(
     };
     let name = name.map(str::trim).filter(|s| !s.is_empty());
     let phone = phone.map(str::trim).filter(|s| !s.is_empty());
-    let mut tx = db.pool.begin().await?;
-    let row = sqlx::query(
-        "INSERT INTO contact (org_id, email, role, name, phone, managed, source, imported_at, lang) VALUES ($1, $2, $3, $4, $5, 'manual', $6, $7, $8) \
-         ON CONFLICT (org_id, email, managed) DO UPDATE SET role = excluded.role, name = excluded.name, phone = excluded.phone, source = excluded.source, imported_at = excluded.imported_at, lang = excluded.lang RETURNING id",
-    )
-    .bind(org_id)
-    .bind(email_norm.clone())
-    .bind(role.to_string())
-    .bind(name.map(str::to_string))
-    .bind(phone.map(str::to_string))
-    .bind(format!("analyst:{}", actor.name))
-    .bind(crate::time::now())
-    .bind(lang.clone())
-    .fetch_one(&mut *tx)
-    .await?;
-    let cid: i64 = row.try_get(0)?;
-    let after = json!({"id": cid, "org_id": org_id, "email": email_norm, "role": role, "name": name, "phone": phone, "managed": "manual", "lang": lang});
-    audit_in(&mut tx, actor, "create", "contact", cid, None, Some(after.clone())).await?;
-    tx.commit().await?;
-    Ok(after)
+    let role = role.to_string();
+    let actor = actor.clone();
+    let (name, phone) = (name.map(str::to_string), phone.map(str::to_string));
+    db.writer
+        .run(move |tx| {
+            Box::pin(async move {
+                let row = sqlx::query(
+                    "INSERT INTO contact (org_id, email, role, name, phone, managed, source, imported_at, lang) VALUES ($1, $2, $3, $4, $5, 'manual', $6, $7, $8) \
+                     ON CONFLICT (org_id, email, managed) DO UPDATE SET role = excluded.role, name = excluded.name, phone = excluded.phone, source = excluded.source, imported_at = excluded.imported_at, lang = excluded.lang RETURNING id",
+                )
+                .bind(org_id)
+                .bind(email_norm.clone())
+                .bind(role.clone())
+                .bind(name.clone())
+                .bind(phone.clone())
+                .bind(format!("analyst:{}", actor.name))
+                .bind(crate::time::now())
+                .bind(lang.clone())
+                .fetch_one(&mut **tx)
+                .await?;
+                let cid: i64 = row.try_get(0)?;
+                let after = json!({"id": cid, "org_id": org_id, "email": email_norm, "role": role, "name": name, "phone": phone, "managed": "manual", "lang": lang});
+                audit_in(tx, &actor, "create", "contact", cid, None, Some(after.clone())).await?;
+                Ok(after)
+            })
+        })
+        .await
 }
 
 /// Records that a host was cleaned up: the only way out of `compromised`.
@@ -194,6 +209,7 @@ pub async fn remediation(
     let before = json!({"tech_state": host.tech_state});
     let ip: std::net::IpAddr = host.ip.parse().map_err(anyhow::Error::from)?;
     let recorded = crate::time::now();
+    let (note_text, at_text) = (note.to_string(), at.clone());
     let observed = Observed {
         line: 0,
         target: Target::Ip(ip),
@@ -216,29 +232,36 @@ pub async fn remediation(
         ),
         detail: json!({"note": note, "analyst": actor.name}).to_string(),
     };
+    // Read and prepared outside the write: the mapping (kept in memory), the observation.
     let enricher = Enricher::load(db).await?;
-    let uploader = Uploader { name: format!("analyst:{}", actor.name), reporter_org: None };
-    let (stats, mut tx, orgs) = store::write_batch(
-        db,
-        &enricher,
-        None,
-        &format!("analyst:{}", actor.name),
-        &uploader,
-        vec![observed],
-        Vec::new(),
-    )
-    .await?;
-    store::roll_up(&mut tx, db.dialect, &orgs).await?;
-    // The audit row commits with the change it records.
-    let state: String =
-        sqlx::query("SELECT tech_state FROM host WHERE id = $1").bind(host_id).fetch_one(&mut *tx).await?.try_get(0)?;
-    let after = Some(json!({"tech_state": state, "note": note, "at": at}));
-    audit_in(&mut tx, actor, "remediation", "host", host_id, Some(before), after.clone()).await?;
-    tx.commit().await?;
+    let (actor, note, dialect) = (actor.clone(), note.to_string(), db.dialect);
+    let (stats, state) = db
+        .writer
+        .run(move |tx| {
+            Box::pin(async move {
+                let label = format!("analyst:{}", actor.name);
+                let uploader = Uploader { name: label.clone(), reporter_org: None };
+                let (stats, orgs) =
+                    store::write_batch_in(tx, dialect, &enricher, None, &label, &uploader, vec![observed], Vec::new())
+                        .await?;
+                store::roll_up(tx, dialect, &orgs).await?;
+                // The audit row commits with the change it records.
+                let state: String = sqlx::query("SELECT tech_state FROM host WHERE id = $1")
+                    .bind(host_id)
+                    .fetch_one(&mut **tx)
+                    .await?
+                    .try_get(0)?;
+                let after = Some(json!({"tech_state": state, "note": note, "at": at}));
+                audit_in(tx, &actor, "remediation", "host", host_id, Some(before), after).await?;
+                Ok::<_, RecordError>((stats, state))
+            })
+        })
+        .await?;
+    let after = json!({"tech_state": state, "note": note_text, "at": at_text});
     let mut answer = json!({"host_id": host_id, "state_changes": stats.state_changes, "host": after});
     if stats.state_changes == 0 && host.tech_state != "remediated" && host.tech_state != "verified_clean" {
         answer["note"] = json!(format!(
-            "recorded in the host's history only: the host's current state ({}) rests on evidence newer than {at}",
+            "recorded in the host's history only: the host's current state ({}) rests on evidence newer than {at_text}",
             host.tech_state
         ));
     }
@@ -297,7 +320,51 @@ pub async fn upload(
     file_name: &str,
     ip: Option<std::net::IpAddr>,
 ) -> Result<IngestSummary, IngestError> {
-    // The audit row is written in the upload's own transaction.
     let label = actor_label(actor);
-    ingest_file_audited(db, kind, path, file_name, uploader, ip, Some(&label)).await
+    let IngestKind::Feed(feed) = kind else {
+        // Mapping files (ASN, organisations): rare, large, followed by a re-enrichment job; in
+        // a transaction of their own. The audit row is written in it.
+        return ingest_file_audited(db, kind, path, file_name, uploader, ip, Some(&label)).await;
+    };
+    // Prepared outside the write: the file's hash (and so whether it is known already).
+    let sha256 = {
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || crate::ingest::sha256_file(&path)).await.map_err(anyhow::Error::from)??
+    };
+    // A hunt report is identified by its content and, when given, the address it is about.
+    let identity = match ip {
+        Some(ip) => format!("{sha256}@{ip}"),
+        None => sha256,
+    };
+    let (path, file_name, uploader) = (path.to_path_buf(), file_name.to_string(), uploader.clone());
+    let db2 = db.clone();
+    db.writer
+        .run(move |tx| {
+            Box::pin(async move {
+                // The same file again changes nothing; the audit row records that it was sent.
+                if let Some(done) = crate::ingest::finished_ingest(&mut **tx, kind, &identity).await? {
+                    crate::ingest::audit_ingest(&mut **tx, &label, &done).await?;
+                    return Ok(done);
+                }
+                let ctx = crate::feeds::Context {
+                    file_name: file_name.clone(),
+                    sha256: identity.clone(),
+                    received_at: crate::time::now(),
+                    ip,
+                };
+                crate::ingest::ingest_feed_in(
+                    tx,
+                    &db2,
+                    feed,
+                    &path,
+                    &file_name,
+                    &identity,
+                    &uploader,
+                    ctx,
+                    Some(&label),
+                )
+                .await
+            })
+        })
+        .await
 }

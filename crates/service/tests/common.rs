@@ -23,6 +23,8 @@ pub struct Svc {
     pub admin: String,
     pub analyst: String,
     pub dir: tempfile::TempDir,
+    /// The database's URL.
+    pub url: String,
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -83,12 +85,12 @@ pub async fn svc_with(kind: &str, tweak: impl FnOnce(&mut Config)) -> Option<Svc
     let (url, tmp) = fresh_database(kind).await?;
     let db = Db::connect(&url).await.unwrap();
     let dir = tmp.unwrap_or_else(|| tempfile::tempdir().unwrap());
-    let mut config = Config { database: url, upload_dir: Some(dir.path().to_path_buf()), ..Config::default() };
+    let mut config = Config { database: url.clone(), upload_dir: Some(dir.path().to_path_buf()), ..Config::default() };
     tweak(&mut config);
     let app = router(AppState { db: db.clone(), config: Arc::new(config) });
     let (_, admin) = tokens::create(&db, "root", Role::Admin, None).await.unwrap();
     let (_, analyst) = tokens::create(&db, "ana", Role::Analyst, None).await.unwrap();
-    Some(Svc { db, app, admin, analyst, dir })
+    Some(Svc { db, app, admin, analyst, dir, url })
 }
 
 pub async fn svc(kind: &str) -> Option<Svc> {

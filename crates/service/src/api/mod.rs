@@ -66,7 +66,12 @@ impl IntoResponse for ApiError {
         } else {
             self.message
         };
-        (self.status, axum::Json(json!({"error": message, "status": self.status.as_u16()}))).into_response()
+        let mut response =
+            (self.status, axum::Json(json!({"error": message, "status": self.status.as_u16()}))).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, axum::http::HeaderValue::from_static("2"));
+        }
+        response
     }
 }
 
@@ -80,6 +85,10 @@ pub fn error_reference() -> String {
 
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
+        // The writer's refusal (queue full, no turn in time) is a 503, like the gate's.
+        if let Some(busy) = e.downcast_ref::<crate::writer::Busy>() {
+            return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, busy.to_string());
+        }
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))
     }
 }
@@ -221,12 +230,9 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         .route("/api/v1/organisations/{id}/accounts", get(orgs::accounts))
         .route("/api/v1/organisations/{id}/export.csv", get(export::csv))
         .route("/api/v1/organisations/{id}/export.jsonl", get(export::intelmq))
-        .route("/api/v1/organisations/{id}/contacts", post(orgs::add_contact))
         .route("/api/v1/organisations/{id}/networks", post(orgs::add_mapping))
-        .route("/api/v1/organisations/{id}/communication", post(orgs::communication))
         .route("/api/v1/hosts", get(hosts::list))
         .route("/api/v1/hosts/{id}", get(hosts::detail))
-        .route("/api/v1/hosts/{id}/remediation", post(hosts::remediation))
         .route("/api/v1/ingests", get(admin::ingests))
         .route("/api/v1/ingests/{id}", get(admin::ingest_detail))
         .route("/api/v1/audit", get(admin::audit_log))
@@ -238,6 +244,11 @@ pub fn router_with(state: AppState, extra: Router<AppState>) -> Router {
         // Writes take turns before they take a connection (uploads do so in their handler,
         // once the body is on disk; the notification routes serialise themselves).
         .layer(axum::middleware::from_fn_with_state(state.db.write_gate.clone(), gate::admit_writes))
+        // Analysts' records queue at the group-commit writer instead (`writer`): it takes them
+        // in groups, so they must not take turns one by one before it.
+        .route("/api/v1/organisations/{id}/contacts", post(orgs::add_contact))
+        .route("/api/v1/organisations/{id}/communication", post(orgs::communication))
+        .route("/api/v1/hosts/{id}/remediation", post(hosts::remediation))
         .merge(extra)
         .layer(DefaultBodyLimit::max(state.config.max_json_bytes));
     let timeout = Duration::from_secs(state.config.request_timeout_secs);
