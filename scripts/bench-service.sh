@@ -317,6 +317,8 @@ bench_load() {
   kill -TERM "$server_pid"
   wait "$server_pid" || true
   server_pid=""
+  # Group commit's own count (printed by the server as it stops).
+  grep -h '^database writer:' "$work/serve-load-$backend.log" | sed 's/^/  /' | tee -a "$work/load-$backend.txt" || true
   if grep -qiE 'error|panic' "$work/serve-load-$backend.log"; then
     echo "  server log (errors):"
     grep -iE 'error|panic' "$work/serve-load-$backend.log" | head -n 20 | sed 's/^/    /'

@@ -264,6 +264,20 @@ impl Enricher {
         // worst the next call reads once more; never an old table under a new version.
         let version: i64 =
             sqlx::query("SELECT n FROM mapping_version WHERE id = 1").fetch_one(&db.pool).await?.try_get(0)?;
+        Enricher::cached_or_read(db, version).await
+    }
+
+    /// [`Enricher::load`] with the version read through `conn` (the caller's transaction, locked
+    /// for writing): the group-commit writer (`writer`) must not wait for a pool connection the
+    /// readers hold. Only a changed mapping is read through the pool.
+    pub async fn load_in(db: &Db, conn: &mut sqlx::AnyConnection) -> Result<Arc<Enricher>> {
+        let version: i64 =
+            sqlx::query("SELECT n FROM mapping_version WHERE id = 1").fetch_one(&mut *conn).await?.try_get(0)?;
+        Enricher::cached_or_read(db, version).await
+    }
+
+    /// The kept mappings if they are of `version`, else read again.
+    async fn cached_or_read(db: &Db, version: i64) -> Result<Arc<Enricher>> {
         if let Some((v, e)) = db.enricher_cache.lock().map_err(|_| anyhow::anyhow!("enricher cache poisoned"))?.as_ref()
             && *v == version
         {

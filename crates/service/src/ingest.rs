@@ -387,7 +387,7 @@ pub(crate) async fn ingest_feed_in(
     }
     // The owners' mapping is read under the write lock: a mapping change that committed while
     // this ingest waited is seen, and none can commit during it.
-    let enricher = Enricher::load(db).await?;
+    let enricher = Enricher::load_in(db, txn).await?;
     let ingest_id = start_ingest(txn, kind, file_name, sha256, uploader).await?;
     let mut summary = summary(ingest_id, kind, file_name, sha256);
     let mut orgs = std::collections::BTreeSet::new();

@@ -320,11 +320,30 @@ pub async fn upload(
     file_name: &str,
     ip: Option<std::net::IpAddr>,
 ) -> Result<IngestSummary, IngestError> {
+    Ok(upload_with_hosts(db, actor, uploader, kind, path, file_name, ip, false).await?.0)
+}
+
+/// [`upload`], and with `want_hosts` the hosts the file's rows went to (at most 1,000; what a
+/// hunt report's answer lists). They are read in the upload's own transaction from the
+/// observations it added (ids above the largest before it: a range of the primary key; there is
+/// no index by ingest, and a scan of every observation per report was the cost of the answer).
+#[allow(clippy::too_many_arguments)]
+pub async fn upload_with_hosts(
+    db: &Db,
+    actor: &Principal,
+    uploader: &Uploader,
+    kind: IngestKind,
+    path: &Path,
+    file_name: &str,
+    ip: Option<std::net::IpAddr>,
+    want_hosts: bool,
+) -> Result<(IngestSummary, Vec<i64>), IngestError> {
     let label = actor_label(actor);
     let IngestKind::Feed(feed) = kind else {
         // Mapping files (ASN, organisations): rare, large, followed by a re-enrichment job; in
         // a transaction of their own. The audit row is written in it.
-        return ingest_file_audited(db, kind, path, file_name, uploader, ip, Some(&label)).await;
+        let summary = ingest_file_audited(db, kind, path, file_name, uploader, ip, Some(&label)).await?;
+        return Ok((summary, Vec::new()));
     };
     // Prepared outside the write: the file's hash (and so whether it is known already).
     let sha256 = {
@@ -338,21 +357,27 @@ pub async fn upload(
     };
     let (path, file_name, uploader) = (path.to_path_buf(), file_name.to_string(), uploader.clone());
     let db2 = db.clone();
-    db.writer
+    let (summary, hosts) = db
+        .writer
         .run(move |tx| {
             Box::pin(async move {
                 // The same file again changes nothing; the audit row records that it was sent.
                 if let Some(done) = crate::ingest::finished_ingest(&mut **tx, kind, &identity).await? {
                     crate::ingest::audit_ingest(&mut **tx, &label, &done).await?;
-                    return Ok(done);
+                    return Ok::<_, IngestError>((done, None));
                 }
+                let last_before: i64 = if want_hosts {
+                    sqlx::query("SELECT COALESCE(MAX(id), 0) FROM observation").fetch_one(&mut **tx).await?.try_get(0)?
+                } else {
+                    0
+                };
                 let ctx = crate::feeds::Context {
                     file_name: file_name.clone(),
                     sha256: identity.clone(),
                     received_at: crate::time::now(),
                     ip,
                 };
-                crate::ingest::ingest_feed_in(
+                let summary = crate::ingest::ingest_feed_in(
                     tx,
                     &db2,
                     feed,
@@ -363,8 +388,29 @@ pub async fn upload(
                     ctx,
                     Some(&label),
                 )
-                .await
+                .await?;
+                if !want_hosts {
+                    return Ok((summary, Some(Vec::new())));
+                }
+                let hosts = sqlx::query(
+                    "SELECT DISTINCT host_id FROM observation WHERE id > $1 AND ingest_id = $2 ORDER BY host_id LIMIT 1000",
+                )
+                .bind(last_before)
+                .bind(summary.ingest_id)
+                .fetch_all(&mut **tx)
+                .await?
+                .iter()
+                .map(|r| r.try_get::<i64, _>(0))
+                .collect::<Result<Vec<_>, _>>()?;
+                Ok((summary, Some(hosts)))
             })
         })
-        .await
+        .await?;
+    let hosts = match hosts {
+        Some(hosts) => hosts,
+        // A file sent before: its hosts are those of the earlier ingest (rare: read them all).
+        None if want_hosts => crate::dashboard::ingest_hosts(db, summary.ingest_id).await?,
+        None => Vec::new(),
+    };
+    Ok((summary, hosts))
 }

@@ -41,6 +41,12 @@ pub async fn serve_app_on(
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving")?;
+    // What group commit did (a plain line, like "listening on", for scripts and benchmarks).
+    let w = db.writer.stats();
+    eprintln!(
+        "database writer: {} writes in {} groups (largest {}), {} failed, {} refused",
+        w.writes, w.groups, w.largest_group, w.failed, w.refused
+    );
     db.pool.close().await;
     Ok(())
 }

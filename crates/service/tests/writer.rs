@@ -200,6 +200,21 @@ async fn a_group_commits_each_write_with_its_own_answer(kind: &str) {
     assert_eq!(org["tech_state"], "remediated", "{org}");
     let org: Value = s.get(&format!("/api/v1/organisations/{org_a}")).await;
     assert_eq!(org["hosts"], 2, "{org}");
+
+    // A hunt report's answer lists its host (read in its own transaction), and so does the same
+    // report sent again (a duplicate: its hosts are the earlier ingest's).
+    for round in ["first", "again"] {
+        let answer = s
+            .ok(
+                "POST",
+                &format!("/api/v1/organisations/{org_a}/hunt-reports?ip=10.0.0.1&file_name=r.json"),
+                hunt_report("A-HOST", "clean", "fixed"),
+            )
+            .await;
+        assert_eq!(answer["hosts"].as_array().map(Vec::len), Some(1), "{round}: {answer}");
+        assert_eq!(answer["hosts"][0]["ip"], "10.0.0.1", "{round}: {answer}");
+        assert_eq!(answer["duplicate_file"], round == "again", "{round}: {answer}");
+    }
 }
 on_both!(a_group_commits_each_write_with_its_own_answer);
 

@@ -365,8 +365,8 @@ pub async fn run(o: Arc<Options>, m: MixOptions) -> Result<bool, String> {
     let elapsed = started.elapsed();
     let width = ROUTES.iter().map(|r| r.label.len()).max().unwrap_or(5);
     println!(
-        "{:width$} {:>8} {:>7} {:>8} {:>8} {:>8} {:>9}",
-        "route", "requests", "errors", "p50 ms", "p95 ms", "p99 ms", "max ms"
+        "{:width$} {:>8} {:>7} {:>8} {:>8} {:>8} {:>8} {:>9}",
+        "route", "requests", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms"
     );
     let (mut all_requests, mut all_errors) = (0u64, 0u64);
     let mut notes = Vec::new();
@@ -377,10 +377,11 @@ pub async fn run(o: Arc<Options>, m: MixOptions) -> Result<bool, String> {
         all_requests += requests;
         all_errors += tally.errors;
         println!(
-            "{:width$} {:>8} {:>7} {:>8.2} {:>8.2} {:>8.2} {:>9.2}",
+            "{:width$} {:>8} {:>7} {:>8.1} {:>8.2} {:>8.2} {:>8.2} {:>9.2}",
             route.label,
             requests,
             tally.errors,
+            requests as f64 / elapsed.as_secs_f64(),
             percentile_ms(lat, 0.50),
             percentile_ms(lat, 0.95),
             percentile_ms(lat, 0.99),
@@ -396,6 +397,27 @@ pub async fn run(o: Arc<Options>, m: MixOptions) -> Result<bool, String> {
         elapsed.as_secs_f64(),
         all_requests as f64 / elapsed.as_secs_f64()
     );
+    // All reads and all writes together.
+    for (name, method) in [("all reads (GET)", "GET "), ("all writes (POST)", "POST ")] {
+        let mut lat: Vec<u64> = ROUTES
+            .iter()
+            .zip(total.iter())
+            .filter(|(r, _)| r.label.starts_with(method))
+            .flat_map(|(_, t)| t.latencies_us.iter().copied())
+            .collect();
+        lat.sort_unstable();
+        println!(
+            "{:width$} {:>8} {:>7} {:>8.1} {:>8.2} {:>8.2} {:>8.2} {:>9.2}",
+            name,
+            lat.len(),
+            "",
+            lat.len() as f64 / elapsed.as_secs_f64(),
+            percentile_ms(&lat, 0.50),
+            percentile_ms(&lat, 0.95),
+            percentile_ms(&lat, 0.99),
+            lat.last().map_or(f64::NAN, |v| *v as f64 / 1000.0)
+        );
+    }
     for n in &notes {
         println!("  {n}");
     }

@@ -86,7 +86,7 @@ async fn run(
     tmp: &tempfile::NamedTempFile,
     params: &UploadParams,
     org: Option<i64>,
-) -> ApiResult<IngestSummary> {
+) -> ApiResult<(IngestSummary, Vec<i64>)> {
     let file_name = params.file_name.clone().unwrap_or_else(|| "upload".into());
     let uploader = crate::store::Uploader { name: format!("token:{}", p.name), reporter_org: org };
     // The body is on disk: now wait for the turn to write. Feed files and hunt reports queue at
@@ -95,10 +95,20 @@ async fn run(
         IngestKind::Feed(_) => None,
         _ => Some(s.db.write_gate.enter().await?),
     };
-    let summary = crate::records::upload(&s.db, p, &uploader, kind, tmp.path(), &file_name, parse_ip(&params.ip)?)
-        .await
-        .map_err(ingest_error)?;
-    Ok(summary)
+    // A hunt report's answer lists its hosts: read in the upload's transaction (`records`).
+    let want_hosts = org.is_some();
+    crate::records::upload_with_hosts(
+        &s.db,
+        p,
+        &uploader,
+        kind,
+        tmp.path(),
+        &file_name,
+        parse_ip(&params.ip)?,
+        want_hosts,
+    )
+    .await
+    .map_err(ingest_error)
 }
 
 /// `POST /api/v1/ingest/{kind}`: any feed, ASN or organisation file (analysts).
@@ -114,7 +124,7 @@ pub async fn ingest(
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("unknown kind {kind:?}: {}", IngestKind::NAMES)))?;
     parse_ip(&params.ip)?;
     let tmp = spool(&s, &headers, body).await?;
-    Ok(Json(run(&s, &p, kind, &tmp, &params, None).await?))
+    Ok(Json(run(&s, &p, kind, &tmp, &params, None).await?.0))
 }
 
 /// `POST /api/v1/organisations/{id}/hunt-reports`: an organisation's own hunt report. Every
@@ -134,7 +144,7 @@ pub async fn hunt_report(
     }
     parse_ip(&params.ip)?;
     let tmp = spool(&s, &headers, body).await?;
-    let summary = run(&s, &p, IngestKind::Feed(FeedKind::Hunt), &tmp, &params, Some(id)).await?;
+    let (summary, host_ids) = run(&s, &p, IngestKind::Feed(FeedKind::Hunt), &tmp, &params, Some(id)).await?;
     let status = if summary.rows_ok == 0 && summary.rows_duplicate == 0 && !summary.duplicate_file {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -144,7 +154,7 @@ pub async fn hunt_report(
     // Per host the report was about: its state now and what is still missing for
     // `verified_clean`, so `taskforce hunt --upload` can tell the owner what comes next.
     let mut hosts = Vec::new();
-    for host_id in crate::dashboard::ingest_hosts(&s.db, summary.ingest_id).await? {
+    for host_id in host_ids {
         let Some(h) = crate::query::host_summary(&s.db, host_id).await? else { continue };
         if h.org_id != Some(id) {
             continue;
