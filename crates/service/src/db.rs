@@ -82,6 +82,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "pages", include_str!("../migrations/0006_pages.sql")),
     (7, "summary", include_str!("../migrations/0007_summary.sql")),
     (8, "mapping_version", include_str!("../migrations/0008_mapping_version.sql")),
+    (10, "ingest_received", include_str!("../migrations/0010_ingest_received.sql")),
 ];
 
 /// The schema version this build expects (the last migration).
@@ -290,6 +291,26 @@ mod tests {
         // A migration without sections is kept as it is (line by line), so applied checksums hold.
         let plain = include_str!("../migrations/0001_tracking.sql");
         assert_eq!(for_dialect(plain, Dialect::Postgres), plain);
+    }
+
+    /// The prune at the end of every feed upload seeks the ingests by time (migration 0010)
+    /// instead of scanning them all.
+    #[tokio::test]
+    async fn old_ingests_are_found_by_index() {
+        use sqlx::Row;
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
+        let plan: Vec<String> = sqlx::query(
+            "EXPLAIN QUERY PLAN DELETE FROM ingest_lines WHERE ingest_id IN (SELECT id FROM ingest WHERE received_at < '2021-01-01')",
+        )
+        .fetch_all(&db.pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get::<String, _>(3).unwrap())
+        .collect();
+        assert!(plan.iter().any(|p| p.contains("ingest_received")), "{plan:?}");
+        assert!(!plan.iter().any(|p| p == "SCAN ingest"), "{plan:?}");
     }
 
     #[test]
