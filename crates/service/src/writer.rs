@@ -35,6 +35,12 @@ use crate::db::Dialect;
 /// A write's work: given the group's transaction (locked for writing), it does its writes.
 pub type WriteFuture<'t, T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 't>>;
 
+/// Where writes wait for the writer's thread.
+type Queue = mpsc::Sender<Box<dyn Job>>;
+
+/// How a run write is answered once its group is done (with the commit's error, if any).
+type Answer = Box<dyn FnOnce(Option<&str>) + Send>;
+
 /// The writer refused a write: too many queued, or no turn in time. Nothing of it was written.
 #[derive(Debug, thiserror::Error)]
 #[error("busy: {0}; try again shortly")]
@@ -48,7 +54,7 @@ const MAX_GROUP: usize = 64;
 pub struct Writer {
     url: Arc<str>,
     dialect: Dialect,
-    queue: Arc<Mutex<Option<mpsc::Sender<Box<dyn Job>>>>>,
+    queue: Arc<Mutex<Option<Queue>>>,
     /// Writes allowed to wait; one more is refused at once.
     pub max_waiting: usize,
     /// How long a write waits for its turn before it is refused.
@@ -91,7 +97,7 @@ trait Job: Send {
 /// with the group's commit error, if any.
 struct Done {
     ok: bool,
-    answer: Box<dyn FnOnce(Option<&str>) + Send>,
+    answer: Answer,
 }
 
 struct Pending<T, E, F> {
@@ -193,7 +199,7 @@ impl Writer {
     }
 
     /// The queue, starting the writer's thread on first use.
-    fn sender(&self) -> Result<mpsc::Sender<Box<dyn Job>>> {
+    fn sender(&self) -> Result<Queue> {
         let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(sender) = queue.as_ref().filter(|s| !s.is_closed()) {
             return Ok(sender.clone());
