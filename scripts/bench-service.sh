@@ -40,7 +40,8 @@
 #                       -p taskforce-service --examples`, TASKFORCE_BIN=target/release/examples/service_bench
 #
 # Deep pages (before/after) and the 200-client mixed load test (`load`): scripts/bench-pages.sh
-# (LOAD_SECONDS, LOAD_CLIENTS, LOAD_RSS_EVERY, PAGE_REPEATS).
+# (LOAD_SECONDS, LOAD_CLIENTS, LOAD_RSS_EVERY, PAGE_REPEATS). After the load the server's own
+# count of group commits is printed (`database writer: N writes in G groups …`).
 #
 # Needs GNU time (/usr/bin/time), curl and python3.
 set -euo pipefail

@@ -3,8 +3,9 @@
 //! list pages (first, deep by cursor), details, dashboard counts, exports, small Shadowserver
 //! feed uploads, hunt report uploads and analyst records (contacts, remediations). Uploads and
 //! records name real hosts and organisations, read from the service's host list at the start.
-//! Printed per route: requests, errors, p50/p95/p99/max; and, with `--server-pid`, the server's
-//! resident memory sampled every `--rss-every` seconds (start, end, max, and the series).
+//! Printed per route: requests, errors, requests per second, p50/p95/p99/max, then all reads and
+//! all writes together; and, with `--server-pid`, the server's resident memory sampled every
+//! `--rss-every` seconds (start, end, max, and the series).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
