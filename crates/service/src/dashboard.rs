@@ -388,6 +388,24 @@ pub async fn ingest_hosts(db: &Db, ingest_id: i64) -> Result<Vec<i64>> {
         .collect()
 }
 
+/// The hosts of one organisation that an ingest observed: walks that organisation's hosts
+/// (`host_org`) and their observations (`observation_host`), so a portal page after an upload
+/// does not scan every observation of the database for the ingest id.
+pub async fn ingest_hosts_of_org(db: &Db, ingest_id: i64, org_id: i64) -> Result<Vec<i64>> {
+    sqlx::query(
+        "SELECT h.id FROM host h WHERE h.org_id = $1 \
+         AND EXISTS (SELECT 1 FROM observation o WHERE o.host_id = h.id AND o.ingest_id = $2) \
+         ORDER BY h.id LIMIT 1000",
+    )
+    .bind(org_id)
+    .bind(ingest_id)
+    .fetch_all(&db.pool)
+    .await?
+    .iter()
+    .map(|r| Ok(r.try_get(0)?))
+    .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -88,6 +88,10 @@ impl PageError {
 
 impl From<anyhow::Error> for PageError {
     fn from(e: anyhow::Error) -> Self {
+        // The database writer's refusal (queue full, no turn in time) is a 503, not a fault.
+        if let Some(busy) = e.downcast_ref::<taskforce_service::writer::Busy>() {
+            return PageError::Busy(busy.0.clone());
+        }
         PageError::Internal(format!("{e:#}"))
     }
 }
@@ -165,3 +169,18 @@ impl IntoResponse for PageError {
 }
 
 pub type PageResult<T = Response> = Result<T, PageError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_of_the_database_writer_is_busy_not_internal() {
+        let refused = anyhow::Error::new(taskforce_service::writer::Busy("1024 writes queued".into()));
+        let e = PageError::from(taskforce_service::records::RecordError::Other(refused));
+        assert!(matches!(&e, PageError::Busy(m) if m.contains("1024")), "{e:?}");
+        assert_eq!(e.into_response().status(), StatusCode::SERVICE_UNAVAILABLE);
+        let other = PageError::from(anyhow::anyhow!("disk full"));
+        assert!(matches!(other, PageError::Internal(_)));
+    }
+}

@@ -84,7 +84,7 @@ async fn upload_result(s: &AppState, viewer: &Viewer, org_id: i64, ingest_id: i6
         return Ok(Value::Null);
     }
     let mut hosts = Vec::new();
-    for id in dashboard::ingest_hosts(&s.db, ingest_id).await? {
+    for id in dashboard::ingest_hosts_of_org(&s.db, ingest_id, org_id).await? {
         let Some(h) = query::host_summary(&s.db, id).await? else { continue };
         if h.org_id != Some(org_id) {
             continue;
