@@ -392,6 +392,9 @@ async fn ingest_feed(
         let room = 100usize.saturating_sub(summary.warnings.len());
         summary.warnings.extend(warnings.into_iter().take(room));
         batches += 1;
+        if store::planner::due(batches) {
+            store::planner::refresh_if_grown(&mut txn, db.dialect).await?;
+        }
         #[cfg(feature = "fault-injection")]
         {
             let after = db.fail_ingest_after_batches.load(std::sync::atomic::Ordering::SeqCst);
