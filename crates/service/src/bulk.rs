@@ -45,7 +45,8 @@ pub async fn fetch_json_rows<T: DeserializeOwned>(
 /// SQLite: the caller holds the database's write lock (`Db::lock_for_write`) for the whole
 /// transaction, so nobody else can insert meanwhile, and the next ids are `MAX(id) + 1…` (what
 /// SQLite itself would pick). PostgreSQL: taken from the column's identity sequence in one
-/// statement, so concurrent writers (and later inserts without an id) never collide.
+/// statement, so concurrent writers (and later inserts without an id) never collide (the sequence
+/// looked up once, not once per id: that was 3 % of the server's CPU in an ingest).
 pub async fn reserve_ids(tx: &mut Transaction<'_, Any>, d: Dialect, table: &str, n: usize) -> Result<Vec<i64>> {
     if n == 0 {
         return Ok(Vec::new());
@@ -58,7 +59,7 @@ pub async fn reserve_ids(tx: &mut Transaction<'_, Any>, d: Dialect, table: &str,
         }
         Dialect::Postgres => {
             let sql = format!(
-                "SELECT json_agg(nextval(pg_get_serial_sequence('{table}', 'id')))::text FROM generate_series(1, $1)"
+                "SELECT json_agg(nextval(s.seq))::text FROM (SELECT pg_get_serial_sequence('{table}', 'id')::regclass AS seq) AS s, generate_series(1, $1)"
             );
             let text: String = sqlx::query(AssertSqlSafe(sql)).bind(n as i64).fetch_one(&mut **tx).await?.try_get(0)?;
             let ids: Vec<i64> = serde_json::from_str(&text).context("decoding reserved ids")?;
