@@ -59,7 +59,7 @@ pub async fn reserve_ids(tx: &mut Transaction<'_, Any>, d: Dialect, table: &str,
         }
         Dialect::Postgres => {
             let sql = format!(
-                "SELECT json_agg(nextval(s.seq))::text FROM (SELECT pg_get_serial_sequence('{table}', 'id')::regclass AS seq) AS s, generate_series(1, $1)"
+                "SELECT json_agg(nextval((SELECT pg_get_serial_sequence('{table}', 'id')::regclass)))::text FROM generate_series(1, $1)"
             );
             let text: String = sqlx::query(AssertSqlSafe(sql)).bind(n as i64).fetch_one(&mut **tx).await?.try_get(0)?;
             let ids: Vec<i64> = serde_json::from_str(&text).context("decoding reserved ids")?;

@@ -357,15 +357,12 @@ async fn ingest_feed(
         crate::db::Dialect::Sqlite => {
             sqlx::query("PRAGMA temp_store = MEMORY").execute(&mut *txn).await?;
         }
-        // Cached plans again for the upload: `Db::connect` sets `force_custom_plan` on every
-        // connection (for the API's keyset pages), and that reaches the foreign-key checks too,
-        // whose one-row queries PostgreSQL then planned anew for every inserted row: 57 % of
-        // the server's CPU was in those checks, 35 % planning them (perf on the backend). The
-        // batch statements keep good plans without it: their rows arrive as one JSON value
-        // whose expansion is always estimated small, and their lookups go by unique keys.
-        crate::db::Dialect::Postgres => {
-            sqlx::query("SET LOCAL plan_cache_mode = auto").execute(&mut *txn).await?;
-        }
+        // PostgreSQL plans each statement for its values (`Db::connect` sets
+        // `force_custom_plan` on every connection): a generic plan made while the tables were
+        // small turns the batch's lookups into scans as they grow. That setting also made it
+        // plan every foreign-key check anew, once per inserted row (35 % of the server's CPU):
+        // migration 0009 dropped the checks of the rows only this writer writes.
+        crate::db::Dialect::Postgres => {}
     }
     db.lock_for_write(&mut txn).await?;
     // The same file sent twice at once: the second waited for the lock and finds the first done.
