@@ -1,6 +1,5 @@
 -- Ingest near the storage floor on PostgreSQL (issue 14 item 1).
 --
--- Foreign keys.
 -- The rows a feed ingest writes for every input row (observations, fact heads, state events,
 -- findings, provenance runs) referenced their parents through foreign keys, and PostgreSQL checks
 -- each reference with a one-row query per inserted row: 36 % of the server's CPU in a 50,000-row
@@ -11,20 +10,8 @@
 -- people (contacts, networks, ASNs, tokens, a host's organisation) keep theirs.
 -- SQLite keeps its foreign keys: its check is a b-tree probe inside the same call, and dropping
 -- one there means rebuilding the table.
---
--- Room for updates in place: an upload updates the same hosts, findings, heads and (daily files)
--- observations again and again inside its one transaction, and with full pages every update was
--- a new tuple in another page with a new entry in every index of the table (a 200,000-row
--- upload: 95,247 host updates, 97 in place); those versions cannot be pruned before the commit,
--- so each later lookup walked more of them and the rate fell from one 100,000-row slice to the
--- next. With free room in each page an update that changes no indexed column stays in its page
--- and adds no index entry (HOT). Applies to pages written from now on.
 
 -- @postgres
-ALTER TABLE host SET (fillfactor = 70);
-ALTER TABLE finding SET (fillfactor = 70);
-ALTER TABLE fact_head SET (fillfactor = 70);
-ALTER TABLE observation SET (fillfactor = 85);
 ALTER TABLE observation DROP CONSTRAINT IF EXISTS observation_ingest_id_fkey;
 ALTER TABLE observation DROP CONSTRAINT IF EXISTS observation_host_id_fkey;
 ALTER TABLE fact_head DROP CONSTRAINT IF EXISTS fact_head_host_id_fkey;
