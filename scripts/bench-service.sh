@@ -147,8 +147,10 @@ timed() {
     cat "$tfile" >&2 2> /dev/null || true
     exit 1
   fi
-  # The service's own one-line report (stderr) and its JSON summary (stdout).
-  grep -v '^{' "$log" | sed 's/^/    /' || true
+  # The service's own one-line report (stderr) and its JSON summary (stdout); the progress lines
+  # (every 100 batches) become one line of rates per slice below.
+  grep -v '^{' "$log" | grep -v 'ingest progress' | sed 's/^/    /' || true
+  slice_rates "$log"
   local elapsed kb secs cpu
   elapsed=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$tfile")
   # CPU time (user + sys) of the ingest process: steadier than wall time on a shared machine
@@ -162,6 +164,16 @@ timed() {
     "$(cut -d' ' -f1-3 /proc/loadavg)"
   printf '%-12s %-28s %9s %9s %11s %8s\n' "$backend" "$name" "$n" "$secs" "$rate" "$((kb / 1024))" >> "$summary"
   last_secs=$secs last_rate=$rate last_mb=$((kb / 1024)) last_cpu=$cpu
+}
+
+# slice_rates LOG: the rate of each slice of 100 batches of an ingest (ingest_bench prints
+# `ingest progress rows=N secs=S` every 100 batches), to show whether it falls as the tables grow.
+slice_rates() {
+  grep -q 'ingest progress' "$1" || return 0
+  awk '/ingest progress/ {
+      for (i = 1; i <= NF; i++) { if ($i ~ /^rows=/) r = substr($i, 6); if ($i ~ /^secs=/) t = substr($i, 6) }
+      if (t > pt) out = out sprintf(" %.0f", (r - pr) / (t - pt)); pr = r; pt = t
+    } END { print "    rows/s per slice of 100 batches (100,000 rows):" out }' "$1"
 }
 
 # wall_secs CMD...: the wall time of CMD in seconds (GNU time), its output discarded.

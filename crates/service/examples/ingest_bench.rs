@@ -8,6 +8,7 @@
 //! ```
 //!
 //! Configuration as the binary reads it from the environment (`TASKFORCE_LINE_DETAIL_DAYS`).
+//! Prints the ingest's progress every 100 batches (`rows=… secs=…`) on stderr.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -23,6 +24,14 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("usage: ingest_bench DATABASE_URL KIND FILE...");
     };
     let kind = IngestKind::parse(kind).ok_or_else(|| anyhow::anyhow!("unknown kind {kind:?}"))?;
+    // The ingest's progress every 100 batches (rows and seconds so far) on stderr: the script
+    // prints the rate of each slice, to show whether it falls as the database grows.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("taskforce_service::ingest::progress=debug"))
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .without_time()
+        .init();
     let mut config = taskforce_service::Config { database: url.clone(), ..Default::default() };
     config.apply_env(|k| std::env::var(k).ok().filter(|_| k != "TASKFORCE_DATABASE"))?;
     let mut db = Db::connect(url).await?;

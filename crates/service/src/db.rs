@@ -82,6 +82,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "pages", include_str!("../migrations/0006_pages.sql")),
     (7, "summary", include_str!("../migrations/0007_summary.sql")),
     (8, "mapping_version", include_str!("../migrations/0008_mapping_version.sql")),
+    (9, "ingest_constraints", include_str!("../migrations/0009_ingest_constraints.sql")),
     (10, "ingest_received", include_str!("../migrations/0010_ingest_received.sql")),
 ];
 

@@ -319,8 +319,11 @@ async fn ingest_feed(
         crate::db::Dialect::Sqlite => {
             sqlx::query("PRAGMA temp_store = MEMORY").execute(&mut *txn).await?;
         }
-        // (PostgreSQL plans each statement for its values already: `Db::open` sets
-        // `plan_cache_mode` on every connection.)
+        // PostgreSQL plans each statement for its values (`Db::connect` sets
+        // `force_custom_plan` on every connection): a generic plan made while the tables were
+        // small turns the batch's lookups into scans as they grow. That setting also made it
+        // plan every foreign-key check anew, once per inserted row (35 % of the server's CPU):
+        // migration 0009 dropped the checks of the rows only this writer writes.
         crate::db::Dialect::Postgres => {}
     }
     db.lock_for_write(&mut txn).await?;
@@ -392,6 +395,7 @@ pub(crate) async fn ingest_feed_in(
     let mut summary = summary(ingest_id, kind, file_name, sha256);
     let mut orgs = std::collections::BTreeSet::new();
     let mut batches = 0u64;
+    let started = std::time::Instant::now();
     while let Some((rows, bad, warnings)) = rx.recv().await {
         summary.rows_total += (rows.len() + bad.len()) as u64;
         let (stats, batch_orgs) =
@@ -410,6 +414,14 @@ pub(crate) async fn ingest_feed_in(
         let room = 100usize.saturating_sub(summary.warnings.len());
         summary.warnings.extend(warnings.into_iter().take(room));
         batches += 1;
+        // Every 100 batches: whether a long upload keeps its rate as the tables grow.
+        if batches.is_multiple_of(100) {
+            let secs = started.elapsed().as_secs_f64();
+            tracing::debug!(target: "taskforce_service::ingest::progress", rows = summary.rows_total, secs, "ingest progress");
+        }
+        if store::planner::due(batches) {
+            store::planner::refresh_if_grown(&mut txn, db.dialect).await?;
+        }
         #[cfg(feature = "fault-injection")]
         {
             let after = db.fail_ingest_after_batches.load(std::sync::atomic::Ordering::SeqCst);

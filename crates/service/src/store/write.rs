@@ -1,6 +1,7 @@
-//! The batch's multi-row writes (hosts, observation extensions, fact heads, provenance lines):
-//! each passes its rows as one parameter or one VALUES list, so a batch stays a handful of round
-//! trips. `write_batch_in` decides what to write; this module only writes it.
+//! The batch's multi-row writes (hosts, observation extensions, fact heads, provenance lines,
+//! state events, findings): each passes its rows as one JSON parameter of a statement whose text
+//! never changes, so a batch stays a handful of round trips and no statement is parsed again.
+//! `write_batch_in` decides what to write; this module only writes it.
 
 use super::*;
 
@@ -158,6 +159,31 @@ pub(super) fn update_hosts_sql(d: Dialect, columns: &[usize]) -> String {
     format!("UPDATE host SET {} FROM ({}) AS v WHERE host.id = v.c0", set.join(", "), bulk::json_source_sql(d, &types))
 }
 
+/// The columns of a state event write, in the order of its values.
+pub(super) const STATE_EVENT_COLUMNS: [(&str, Ty); 11] = [
+    ("host_id", Ty::Int),
+    ("org_id", Ty::Int),
+    ("axis", Ty::Text),
+    ("from_state", Ty::Text),
+    ("to_state", Ty::Text),
+    ("at", Ty::Text),
+    ("recorded_at", Ty::Text),
+    ("observation_id", Ty::Int),
+    ("source", Ty::Text),
+    ("regressed", Ty::Int),
+    ("reason", Ty::Text),
+];
+
+/// The columns of a finding write, in the order of its values.
+pub(super) const FINDING_COLUMNS: [(&str, Ty); 6] = [
+    ("host_id", Ty::Int),
+    ("kind", Ty::Text),
+    ("first_seen", Ty::Text),
+    ("last_seen", Ty::Text),
+    ("count", Ty::Int),
+    ("last_observation_id", Ty::Int),
+];
+
 /// Later sightings of stored observations: newest time, count, the ingest and line of the last.
 pub(super) async fn extend_observations(
     tx: &mut Transaction<'_, Any>,
@@ -165,20 +191,22 @@ pub(super) async fn extend_observations(
     ingest_id: Option<i64>,
     extended: &HashMap<i64, Extension>,
 ) -> Result<()> {
-    let rows: Vec<(&i64, &Extension)> = extended.iter().collect();
-    for chunk in rows.chunks(1000) {
-        let sql = format!(
-            "UPDATE observation SET last_observed_at = v.column2, seen_count = seen_count + v.column3, \
-             last_ingest_id = v.column4, last_line = v.column5 FROM (VALUES {}) AS v WHERE observation.id = v.column1",
-            values_list(d, chunk.len(), 5)
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for (id, e) in chunk {
-            q = q.bind(**id).bind(e.last_at.clone()).bind(e.rows).bind(ingest_id).bind(e.line as i64);
-        }
-        q.execute(&mut **tx).await?;
+    let mut rows = bulk::JsonRows::default();
+    for (id, e) in extended {
+        rows.push(&[
+            Val::Int(Some(*id)),
+            Val::Text(Some(&e.last_at)),
+            Val::Int(Some(e.rows)),
+            Val::Int(ingest_id),
+            Val::Int(Some(e.line as i64)),
+        ]);
     }
-    Ok(())
+    let sql = format!(
+        "UPDATE observation SET last_observed_at = v.c1, seen_count = seen_count + v.c2, \
+         last_ingest_id = v.c3, last_line = v.c4 FROM ({}) AS v WHERE observation.id = v.c0",
+        bulk::json_source_sql(d, &[Ty::Int, Ty::Text, Ty::Int, Ty::Int, Ty::Int])
+    );
+    bulk::execute_json(tx, &sql, rows).await
 }
 
 /// Moves the heads of these streams (`host id, stream, fact, observation id`).
@@ -187,19 +215,18 @@ pub(super) async fn write_heads(
     d: Dialect,
     rows: &[(i64, &str, &str, i64)],
 ) -> Result<()> {
-    for chunk in rows.chunks(1000) {
-        let sql = format!(
-            "INSERT INTO fact_head (host_id, stream, fact, observation_id) VALUES {} \
-             ON CONFLICT (host_id, stream) DO UPDATE SET fact = excluded.fact, observation_id = excluded.observation_id",
-            values_list(d, chunk.len(), 4)
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for (host_id, stream, fact, obs) in chunk {
-            q = q.bind(*host_id).bind(stream.to_string()).bind(fact.to_string()).bind(*obs);
-        }
-        q.execute(&mut **tx).await?;
+    let mut json = bulk::JsonRows::default();
+    for (host_id, stream, fact, obs) in rows {
+        json.push(&[Val::Int(Some(*host_id)), Val::Text(Some(stream)), Val::Text(Some(fact)), Val::Int(Some(*obs))]);
     }
-    Ok(())
+    let columns = [("host_id", Ty::Int), ("stream", Ty::Text), ("fact", Ty::Text), ("observation_id", Ty::Int)];
+    let sql = bulk::insert_json_sql(
+        d,
+        "fact_head",
+        &columns,
+        "ON CONFLICT (host_id, stream) DO UPDATE SET fact = excluded.fact, observation_id = excluded.observation_id",
+    );
+    bulk::execute_json(tx, &sql, json).await
 }
 
 /// Row-level provenance of one batch: runs of consecutive lines, each line's observation id
@@ -210,22 +237,18 @@ pub(super) async fn write_lines(
     ingest_id: i64,
     lines: &[(u64, i64)],
 ) -> Result<()> {
-    if lines.is_empty() {
-        return Ok(());
-    }
     let mut sorted = lines.to_vec();
     sorted.sort_unstable();
-    let runs = crate::provenance::encode_runs(&sorted);
-    for chunk in runs.chunks(500) {
-        let sql = format!(
-            "INSERT INTO ingest_lines (ingest_id, first_line, last_line, observation_ids) VALUES {}",
-            values_list(d, chunk.len(), 4)
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for run in chunk {
-            q = q.bind(ingest_id).bind(run.first_line as i64).bind(run.last_line as i64).bind(run.ids.clone());
-        }
-        q.execute(&mut **tx).await?;
+    let mut rows = bulk::JsonRows::default();
+    for run in crate::provenance::encode_runs(&sorted) {
+        rows.push(&[
+            Val::Int(Some(ingest_id)),
+            Val::Int(Some(run.first_line as i64)),
+            Val::Int(Some(run.last_line as i64)),
+            Val::Text(Some(&run.ids)),
+        ]);
     }
-    Ok(())
+    let columns =
+        [("ingest_id", Ty::Int), ("first_line", Ty::Int), ("last_line", Ty::Int), ("observation_ids", Ty::Text)];
+    bulk::execute_json(tx, &bulk::insert_json_sql(d, "ingest_lines", &columns, ""), rows).await
 }
