@@ -202,14 +202,31 @@ fn to_hit(hit: &SigmaHit<'_>, event: &WinEvent, written: &Regex) -> EventHit {
     if let Some(id) = &hit.rule.id {
         detail.push(("sigma_id".into(), id.clone()));
     }
+    // A matched value is evidence like the excerpt and bounded like it: a script block or an
+    // LDAP attribute can run to tens of kilobytes, and up to the cap of hits per rule are kept.
     for (field, value) in &hit.matched {
-        detail.push((format!("matched.{field}"), value.clone()));
+        detail.push((format!("matched.{field}"), bounded(value)));
     }
     if let (true, Some(c)) = (hit.rule.effect != Effect::None, written.captures(&summary)) {
         detail.push(("written_path".into(), c[1].trim().to_string()));
     }
     detail.extend(accounts_named(hit, event));
     EventHit { rule: hit.index, time: event.time, record_id: event.record_id, excerpt: excerpt(&summary), detail }
+}
+
+/// Longest matched value kept in a hit's detail, as for excerpts.
+const MATCHED_MAX: usize = 600;
+
+/// A matched value as it is, or its first [`MATCHED_MAX`] bytes (on a character boundary) and `…`.
+fn bounded(value: &str) -> String {
+    if value.len() <= MATCHED_MAX {
+        return value.to_string();
+    }
+    let mut cut = MATCHED_MAX;
+    while !value.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…", &value[..cut])
 }
 
 /// The `account:<action>` values the rule's `taskforce.accounts` entries find in the event.
@@ -249,6 +266,20 @@ fn accounts_named(hit: &SigmaHit<'_>, event: &WinEvent) -> Vec<(String, String)>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn matched_values_are_bounded_like_excerpts() {
+        let set = SigmaSet::builtin();
+        let event = WinEvent { channel: "Security".into(), event_id: 1, ..Default::default() };
+        let long = "A".repeat(20_000);
+        let hit = SigmaHit { rule: &set.rules()[0], index: 0, matched: vec![("CommandLine".into(), long.clone())] };
+        let h = to_hit(&hit, &event, &written_path_regex());
+        let value = &h.detail.iter().find(|(k, _)| k == "matched.CommandLine").unwrap().1;
+        assert!(value.len() < 700 && long.starts_with(value.trim_end_matches('…')), "{} bytes", value.len());
+        let short = SigmaHit { matched: vec![("Image".into(), " C:\\w\\cmd.exe ".into())], ..hit };
+        let h = to_hit(&short, &event, &written_path_regex());
+        assert!(h.detail.contains(&("matched.Image".to_string(), " C:\\w\\cmd.exe ".to_string())), "kept as is");
+    }
 
     #[test]
     fn written_paths_from_cmdlet_parameters() {

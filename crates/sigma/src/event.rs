@@ -23,6 +23,22 @@ impl WinEventView<'_> {
         (self.0.unnamed.len() > 1).then(|| self.0.unnamed.join(" "))
     }
 
+    /// Every string a rule can compare through this view (`get_field`, numbers as rsigma turns
+    /// them into text, and the keyword values), as the candidate index searches them. Each field
+    /// and alias resolves to one of these, so a needle a matching rule needs is in one of them.
+    pub(crate) fn haystacks(&self) -> Vec<Cow<'_, str>> {
+        let e = self.0;
+        let mut all: Vec<Cow<'_, str>> = Vec::with_capacity(e.named.len() + e.unnamed.len() + 7);
+        all.extend([e.channel.as_str(), e.provider.as_str(), e.computer.as_str()].map(crate::candidates::fold));
+        all.extend([u64::from(e.event_id), u64::from(e.level), e.record_id].map(|n| Cow::Owned(n.to_string())));
+        all.extend(e.named.iter().map(|(_, v)| crate::candidates::fold(v)));
+        all.extend(e.unnamed.iter().map(|v| crate::candidates::fold(v)));
+        if let Some(message) = self.message() {
+            all.push(Cow::Owned(crate::candidates::fold(&message).into_owned()));
+        }
+        all
+    }
+
     fn named(&self, name: &str) -> Option<&str> {
         let e = self.0;
         e.get(name).or_else(|| {

@@ -6,12 +6,19 @@
 //! evidence; then only its source text is kept. A group's rules are parsed and compiled again, into
 //! an engine of their own, the first time an event of that log source arrives. Memory thus follows
 //! the log sources in the evidence, not the size of the rule folder.
+//!
+//! A group is evaluated by us rather than by an `rsigma_eval::Engine`: its rules are narrowed by
+//! our own candidate index ([`crate::candidates`]) and each candidate is evaluated with
+//! `rsigma_eval::evaluate_rule`, in the group's rule order, as the engine would.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use rsigma_eval::{CompiledRule, Engine};
+use rsigma_eval::{CompiledRule, EvaluationResult, Event};
 use rsigma_parser::LogSource;
+
+use crate::candidates::CandidateIndex;
 
 /// A rule's log source as the engine compares it (`logsource_matches`: each field the rule sets
 /// must equal the event's, ignoring case; fields the rule leaves out match anything).
@@ -56,10 +63,33 @@ pub(crate) struct RuleSource {
     pub position: usize,
 }
 
-/// The rules of one log source: their sources until first use, then their engine.
+/// The rules of one log source: their sources until first use, then their compiled rules.
 struct Group {
     sources: Vec<RuleSource>,
-    engine: OnceLock<Engine>,
+    compiled: OnceLock<GroupRules>,
+}
+
+/// A group's compiled rules and the index that picks which of them an event can match.
+pub(crate) struct GroupRules {
+    pub(crate) rules: Vec<CompiledRule>,
+    pub(crate) index: CandidateIndex,
+}
+
+impl GroupRules {
+    fn new(rules: Vec<CompiledRule>) -> GroupRules {
+        let index = CandidateIndex::build(&rules);
+        GroupRules { rules, index }
+    }
+
+    /// The rules that match `event`, in the group's order. `haystacks` are the event's string
+    /// values as the index searches them ([`crate::candidates::fold`]).
+    pub(crate) fn evaluate(&self, event: &impl Event, haystacks: &[Cow<'_, str>]) -> Vec<EvaluationResult> {
+        self.index
+            .candidates(haystacks)
+            .into_iter()
+            .filter_map(|i| rsigma_eval::evaluate_rule(&self.rules[i], event))
+            .collect()
+    }
 }
 
 /// All Windows rules, by log source.
@@ -74,7 +104,7 @@ impl Groups {
         let next = self.groups.len();
         let i = *self.by_key.entry(key).or_insert(next);
         if i == next {
-            self.groups.push(Group { sources: Vec::new(), engine: OnceLock::new() });
+            self.groups.push(Group { sources: Vec::new(), compiled: OnceLock::new() });
         }
         self.groups[i].sources.push(source);
     }
@@ -85,19 +115,15 @@ impl Groups {
         GroupKey::candidates(ls).iter().filter_map(|k| self.by_key.get(k).copied()).collect()
     }
 
-    /// Group `i`'s engine, compiled on first use by `compile` (which parses each source again).
-    pub(crate) fn engine(&self, i: usize, compile: impl Fn(&RuleSource) -> Option<CompiledRule>) -> &Engine {
+    /// Group `i`'s rules, compiled on first use by `compile` (which parses each source again).
+    pub(crate) fn rules(&self, i: usize, compile: impl Fn(&RuleSource) -> Option<CompiledRule>) -> &GroupRules {
         let group = &self.groups[i];
-        group.engine.get_or_init(|| {
-            let mut engine = Engine::new();
-            engine.extend_compiled_rules(group.sources.iter().filter_map(compile));
-            engine
-        })
+        group.compiled.get_or_init(|| GroupRules::new(group.sources.iter().filter_map(compile).collect()))
     }
 
     /// Groups compiled so far, and all groups (for `--stats` and tests).
     pub(crate) fn compiled(&self) -> (usize, usize) {
-        (self.groups.iter().filter(|g| g.engine.get().is_some()).count(), self.groups.len())
+        (self.groups.iter().filter(|g| g.compiled.get().is_some()).count(), self.groups.len())
     }
 }
 

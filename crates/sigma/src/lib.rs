@@ -5,6 +5,7 @@
 //! evaluated only against the rules whose `logsource` it satisfies ([`route`]). A rule that cannot
 //! be loaded is listed with the reason; the rest load.
 
+mod candidates;
 pub mod event;
 mod groups;
 mod meta;
@@ -207,14 +208,16 @@ impl SigmaSet {
         let view = event::WinEventView(event);
         let mut hits: Vec<SigmaHit<'_>> = Vec::new();
         let mut done: Vec<usize> = Vec::new();
+        let mut haystacks = None;
         for ls in route::logsources(event) {
             for group in self.windows.for_logsource(&ls) {
                 if done.contains(&group) {
                     continue;
                 }
                 done.push(group);
-                let engine = self.windows.engine(group, recompile);
-                self.collect(engine.evaluate_with_logsource(&view, &ls), &mut hits);
+                let rules = self.windows.rules(group, recompile);
+                let haystacks = haystacks.get_or_insert_with(|| view.haystacks());
+                self.collect(rules.evaluate(&view, haystacks), &mut hits);
             }
         }
         hits
@@ -348,6 +351,7 @@ fn prepare(rule: &SigmaRule) -> SigmaRule {
 /// every match result.
 fn compile(rule: &SigmaRule) -> Result<CompiledRule, String> {
     let mut compiled = rsigma_eval::compile_rule(rule).map_err(|e| format!("cannot compile: {e}"))?;
+    candidates::shrink_automata(&mut compiled);
     compiled.description = None;
     compiled.falsepositives = Vec::new();
     compiled.tags = Vec::new();
