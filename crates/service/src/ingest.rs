@@ -420,7 +420,7 @@ pub(crate) async fn ingest_feed_in(
             tracing::debug!(target: "taskforce_service::ingest::progress", rows = summary.rows_total, secs, "ingest progress");
         }
         if store::planner::due(batches) {
-            store::planner::refresh_if_grown(&mut txn, db.dialect).await?;
+            store::planner::refresh_if_grown(txn, db.dialect).await?;
         }
         #[cfg(feature = "fault-injection")]
         {
