@@ -358,3 +358,6 @@ pub(crate) fn excerpt(text: &str) -> String {
     }
     format!("{}…", &text[..cut])
 }
+
+#[cfg(test)]
+mod tests;

@@ -151,16 +151,17 @@ impl LineState {
 
     /// The first and last rows give the time range, host name and build of the file.
     fn observe_ends(&mut self, data: &[u8], first_line: u64, plan: &ScanPlan<'_>, out: &mut FileScan) {
-        let line_at = |offset: usize| first_line + bytecount::count(&data[..offset], b'\n') as u64;
+        // Only the row's values are read here: no line number is needed (counting to the last
+        // row would be a second pass over the chunk).
         if let (false, Some((start, end))) = (out.data_rows_seen, first_data_line(data)) {
-            self.observe(&data[start..end], line_at(start), plan, out, true);
+            self.observe(&data[start..end], first_line, plan, out, true);
         }
         let mut end = data.len();
         for _ in 0..3 {
             let Some((start, stop)) = last_data_line(&data[..end]) else {
                 break;
             };
-            if self.observe(&data[start..stop], line_at(start), plan, out, false) {
+            if self.observe(&data[start..stop], first_line, plan, out, false) {
                 break;
             }
             end = start;
@@ -271,7 +272,7 @@ fn every_line(
     let mut start = 0;
     while start < data.len() {
         let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i + 1);
-        if evaluate(data, start..end, piece.newlines, plan, header, bound, scratch, &mut piece.pending) {
+        if evaluate(data, start..end, None, piece.newlines, plan, header, bound, scratch, &mut piece.pending) {
             piece.rebound = Some((header.clone(), bound.clone()));
         }
         piece.newlines += (data[end - 1] == b'\n') as u64;
@@ -321,7 +322,8 @@ fn search_piece(
             piece.newlines += bytecount::count(&text[counted_to..start], b'\n') as u64;
             counted_to = start;
             let bounds = base + start..base + end;
-            if evaluate(data, bounds, piece.newlines, plan, header, bound, scratch, &mut piece.pending) {
+            let folded_line = Some(&folded[start..end]);
+            if evaluate(data, bounds, folded_line, piece.newlines, plan, header, bound, scratch, &mut piece.pending) {
                 piece.rebound = Some((header.clone(), bound.clone()));
             }
         }
@@ -341,12 +343,13 @@ fn search_piece(
 }
 
 /// Evaluates the rules on the line `data[bounds]` (numbered `line_in_piece` from its piece's
-/// start); hits inside the time window go to `pending`. True when the line is a header
-/// directive that changed how columns are read.
+/// start; `folded`: the same line lower-cased, when at hand); hits inside the time window go to
+/// `pending`. True when the line is a header directive that changed how columns are read.
 #[allow(clippy::too_many_arguments)]
 fn evaluate(
     data: &[u8],
     bounds: Range<usize>,
+    folded: Option<&[u8]>,
     line_in_piece: u64,
     plan: &ScanPlan<'_>,
     header: &mut Header,
@@ -368,11 +371,15 @@ fn evaluate(
     let gated = !all_line_rules;
     if gated {
         let prefilter = plan.rules.prefilter(plan.source);
-        prefilter.fill(line, &mut scratch.present);
+        match folded {
+            Some(f) => prefilter.fill_folded(f, &mut scratch.present),
+            None => prefilter.fill(line, &mut scratch.present),
+        }
         // A literal may be percent-encoded (`/%61spnet_client/`) where rules read decoded
         // values; only lines with an escape of a literal character are decoded.
         if plan.rules.decodes(plan.source) && percent::decode_into(line, &mut scratch.decoded) {
-            prefilter.fill_more(&scratch.decoded, &mut scratch.present);
+            fold_in_place(&mut scratch.decoded);
+            prefilter.fill_more_folded(&scratch.decoded, &mut scratch.present);
         }
     }
     let present = &scratch.present;
