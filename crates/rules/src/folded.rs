@@ -53,9 +53,19 @@ impl FoldedSearch {
 
     /// Start of the first literal in `folded[at..]`, as an offset into `folded`.
     pub fn find_at(&self, folded: &[u8], at: usize) -> Option<usize> {
+        self.find_pattern_at(folded, at).map(|(start, _)| start)
+    }
+
+    /// Start and pattern index of the first literal in `folded[at..]`.
+    pub fn find_pattern_at(&self, folded: &[u8], at: usize) -> Option<(usize, usize)> {
         match &self.teddy {
-            Some(t) => t.find_in(folded, aho_corasick::Span::from(at..folded.len())).map(|m| m.start()),
-            None => self.automaton.find(aho_corasick::Input::new(folded).range(at..)).map(|m| m.start()),
+            Some(t) => t
+                .find_in(folded, aho_corasick::Span::from(at..folded.len()))
+                .map(|m| (m.start(), m.pattern().as_usize())),
+            None => self
+                .automaton
+                .find(aho_corasick::Input::new(folded).range(at..))
+                .map(|m| (m.start(), m.pattern().as_usize())),
         }
     }
 
