@@ -107,6 +107,13 @@ pub fn url_decode(value: &str) -> Cow<'_, str> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
+        // Plain runs are copied whole.
+        let Some(k) = memchr::memchr2(b'%', b'+', &bytes[i..]) else {
+            out.extend_from_slice(&bytes[i..]);
+            break;
+        };
+        out.extend_from_slice(&bytes[i..i + k]);
+        i += k;
         let escaped = match bytes.get(i + 1..i + 3) {
             Some(&[hi, lo]) if bytes[i] == b'%' => hex(hi).zip(hex(lo)).map(|(h, l)| h << 4 | l),
             _ => None,

@@ -97,9 +97,6 @@ pub struct Prefilter {
     pub search: FoldedSearch,
     /// Tells which patterns a candidate line holds (overlapping search), to gate rules.
     pub automaton: AhoCorasick,
-    /// The same over lower-cased text: case-sensitive, so it can skip ahead with a SIMD
-    /// prefilter between matches (the case-insensitive one walks every byte of the line).
-    folded_automaton: AhoCorasick,
     pub literals: Vec<String>,
     pub parse_every_line: bool,
 }
@@ -136,18 +133,7 @@ impl Prefilter {
             .kind(Some(AhoCorasickKind::DFA))
             .build(&patterns)
             .expect("literal patterns always build");
-        let folded_automaton = AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(&patterns)
-            .expect("literal patterns always build");
-        Prefilter {
-            search: FoldedSearch::new(&patterns),
-            automaton,
-            folded_automaton,
-            literals: minimal,
-            parse_every_line,
-        }
+        Prefilter { search: FoldedSearch::new(&patterns), automaton, literals: minimal, parse_every_line }
     }
 
     /// Marks every pattern that occurs in `line`, so only the rules that can match it run.
@@ -173,12 +159,16 @@ impl Prefilter {
         self.fill_more_folded(folded, present);
     }
 
-    /// [`Prefilter::fill_more`] for lower-cased text.
+    /// [`Prefilter::fill_more`] for lower-cased text, with the SIMD literal search: no pattern
+    /// contains another (the set is minimal, and `#fields:` is the only one with `#`), so no
+    /// two start at the same place, and searching again one byte after each match finds every
+    /// occurrence, overlapping ones too (the overlapping automaton walked every byte).
     pub fn fill_more_folded(&self, folded: &[u8], present: &mut Present) {
         present.bits.resize(self.literals.len() / 64 + 1, 0);
-        for m in self.folded_automaton.find_overlapping_iter(folded) {
-            let p = m.pattern().as_usize();
+        let mut at = 0;
+        while let Some((start, p)) = self.search.find_pattern_at(folded, at) {
             present.bits[p / 64] |= 1 << (p % 64);
+            at = start + 1;
         }
     }
 
@@ -252,7 +242,14 @@ mod tests {
     #[test]
     fn folded_fill_marks_the_same_patterns_as_the_case_insensitive_one() {
         let p = Prefilter::build(vec!["serverinfo~".into(), "/ecp/".into(), "ecp/y".into(), "/owa/".into()], false);
-        for line in ["POST /ECP/Y.js ServerInfo~a", "#Fields: x", "get /owa/ /Ecp/", "nothing here", ""] {
+        for line in [
+            "POST /ECP/Y.js ServerInfo~a",
+            "#Fields: x",
+            "get /owa/ /Ecp/",
+            "nothing here",
+            "",
+            "/ecp/y/ecp/yy /ecp/y serverinfo~serverinfo~ a long line to get past the short-haystack search /owa//owa/",
+        ] {
             let (mut a, mut b) = (Present::default(), Present::default());
             p.fill(line.as_bytes(), &mut a);
             let mut folded = Vec::new();
