@@ -7,7 +7,8 @@
 # sparse: ordinary traffic with ten attack lines (the prefilter skips almost every line);
 # dense: the same with an internet scanner's probe on one line in ten (lines the rules match, so
 # the per-line work shows). Release build without YARA (not used here); BIN=path skips the build.
-# Needs ripgrep (`apt-get install -y ripgrep`) and GNU time (/usr/bin/time).
+# Needs ripgrep (`apt-get install -y ripgrep`) and GNU time (/usr/bin/time). Prints default
+# threads against rg's default, and `--threads 1` against `rg -j1`: wall and CPU (user + sys).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size_mb=${1:-2100}
@@ -56,15 +57,24 @@ best() {
 
 read -r hunt_s hunt_kb hunt_cpu < <(best "$bin" hunt -q -f json -o "$report" "$dir")
 read -r rg_s rg_kb rg_cpu < <(best rg -c -F -i -f "$lits" "$dir")
+read -r hunt1_s hunt1_kb hunt1_cpu < <(best "$bin" hunt -q --threads 1 -f json -o /dev/null "$dir")
+read -r rg1_s rg1_kb rg1_cpu < <(best rg -j1 -c -F -i -f "$lits" "$dir")
 read -r rgcs_s rgcs_kb rgcs_cpu < <(best rg -c -F -f "$lits" "$dir")
 findings=$(grep -c '"rule":' "$report" || true)
 matching=$(rg -c -F -i -f "$lits" "$dir" | awk -F: '{s+=$NF} END {print s}')
 
 mbps() { awk "BEGIN {printf \"%.0f\", $bytes / 1e6 / $1}"; }
+ratio() { awk "BEGIN {printf \"%.2f\", $1 / $2}"; }
+row() { # label seconds peak_kb cpu_seconds
+  printf '%-36s %8s %8s %9s %11s %9s MB\n' "$1" "$2" "$4" "$(mbps "$2")" "$(mbps "$4")" "$(($3 / 1024))"
+}
 echo
-echo "corpus ($mix): $files files, $(awk "BEGIN {printf \"%.2f\", $bytes / 1e9}") GB, $matching lines holding a literal, $(wc -l < "$lits") literals, $(nproc) cores"
-printf '%-34s %8s %8s %9s %12s\n' "tool (best of $runs)" "seconds" "cpu s" "MB/s" "peak RSS"
-printf '%-34s %8s %8s %9s %9s MB\n' "taskforce hunt ($findings findings)" "$hunt_s" "$hunt_cpu" "$(mbps "$hunt_s")" "$((hunt_kb / 1024))"
-printf '%-34s %8s %8s %9s %9s MB\n' "rg -c -F -i -f literals" "$rg_s" "$rg_cpu" "$(mbps "$rg_s")" "$((rg_kb / 1024))"
-printf '%-34s %8s %8s %9s %9s MB\n' "rg -c -F -f literals (case-sens.)" "$rgcs_s" "$rgcs_cpu" "$(mbps "$rgcs_s")" "$((rgcs_kb / 1024))"
-echo "hunt / rg -i: $(awk "BEGIN {printf \"%.2f\", $hunt_s / $rg_s}")x"
+echo "corpus ($mix): $files files, $(awk "BEGIN {printf \"%.2f\", $bytes / 1e9}") GB, $matching lines holding a literal, $(wc -l < "$lits") literals, $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-36s %8s %8s %9s %11s %12s\n' "tool (best of $runs)" "seconds" "cpu s" "MB/s" "MB/cpu-s" "peak RSS"
+row "taskforce hunt ($findings findings)" "$hunt_s" "$hunt_kb" "$hunt_cpu"
+row "rg -c -F -i -f literals" "$rg_s" "$rg_kb" "$rg_cpu"
+row "taskforce hunt --threads 1" "$hunt1_s" "$hunt1_kb" "$hunt1_cpu"
+row "rg -j1 -c -F -i -f literals" "$rg1_s" "$rg1_kb" "$rg1_cpu"
+row "rg -c -F -f literals (case-sens.)" "$rgcs_s" "$rgcs_kb" "$rgcs_cpu"
+echo "hunt / rg -i, default threads: wall $(ratio "$hunt_s" "$rg_s")x, cpu $(ratio "$hunt_cpu" "$rg_cpu")x"
+echo "hunt / rg -i, one thread:      wall $(ratio "$hunt1_s" "$rg1_s")x, cpu $(ratio "$hunt1_cpu" "$rg1_cpu")x"

@@ -9,10 +9,12 @@ use taskforce_evidence::PathHint;
 use taskforce_report::{Effect, Severity, Stage};
 
 use crate::identify::{self as identity, Identity};
-use crate::percent;
-use taskforce_logs::{ChunkReader, Format, Header, LogSource, Record, Span, time};
-use taskforce_rules::{Binding, BoundRecord, Hit, Present, RuleSet};
+use taskforce_logs::{ChunkReader, Format, Header, LogSource, Record, time};
+use taskforce_rules::{Hit, RuleSet};
 use taskforce_sigma::SigmaSet;
+
+mod lines;
+use lines::{LineState, Split};
 
 /// Which rule set a hit came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -207,6 +209,21 @@ pub fn scan(
     sigma: Option<&SigmaSet>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Outcome {
+    scan_split(reader, size, identify, rules, tuning, sigma, progress, Split::for_threads())
+}
+
+/// [`scan`] with the chunk cut into pieces as `split` says (tests cut small files too).
+#[allow(clippy::too_many_arguments)]
+fn scan_split(
+    reader: Box<dyn Read + Send + '_>,
+    size: Option<u64>,
+    identify: Identify,
+    rules: &RuleSet,
+    tuning: Tuning,
+    sigma: Option<&SigmaSet>,
+    progress: &(dyn Fn(u64) + Sync),
+    split: Split,
+) -> Outcome {
     let mut chunks = match ChunkReader::with_size_hint(reader, size) {
         Ok(c) => c,
         Err(e) => return unreadable_or_not(identify, format!("read error: {e}")),
@@ -257,7 +274,7 @@ pub fn scan(
                 max_hits_per_rule: tuning.max_hits_per_rule,
                 window: tuning.window,
             };
-            let line_state = LineState::new(&plan, &header);
+            let line_state = LineState::new(&plan, &header, split);
             state = Some((plan, line_state));
         }
         let Some((plan, line_state)) = state.as_mut() else {
@@ -288,236 +305,11 @@ fn header_build(header: &Header) -> Option<Build> {
     (build.build > 0).then_some(build)
 }
 
-struct LineState {
-    binding: Binding,
-    columns: Columns,
-    spans: Vec<Span>,
-    present: Present,
-    last_line: u64,
-    /// Lower-case column names of the current header (for Sigma's field lookups).
-    names: Vec<String>,
-    /// The current line with its percent escapes decoded (reused buffer).
-    decoded: Vec<u8>,
-}
-
-impl LineState {
-    fn new(plan: &ScanPlan<'_>, header: &Header) -> LineState {
-        LineState {
-            binding: plan.rules.bind(header, plan.source),
-            columns: Columns::of(header),
-            spans: Vec::with_capacity(96),
-            present: Present::default(),
-            last_line: 0,
-            names: header.fields.iter().map(|f| f.to_ascii_lowercase()).collect(),
-            decoded: Vec::new(),
-        }
-    }
-
-    fn rebind(&mut self, plan: &ScanPlan<'_>, header: &Header) {
-        self.binding = plan.rules.bind(header, plan.source);
-        self.columns = Columns::of(header);
-        self.names = header.fields.iter().map(|f| f.to_ascii_lowercase()).collect();
-    }
-
-    fn scan_chunk(
-        &mut self,
-        data: &[u8],
-        first_line: u64,
-        plan: &ScanPlan<'_>,
-        header: &mut Header,
-        out: &mut FileScan,
-    ) {
-        let mut counter = LineCounter { pos: 0, line: first_line };
-        // The first and last rows give the time range, host name and build of the file.
-        if let (false, Some((start, end))) = (out.data_rows_seen, first_data_line(data)) {
-            let line_no = counter.at(data, start);
-            self.observe(&data[start..end], line_no, plan, out, true);
-        }
-        let mut end = data.len();
-        for _ in 0..3 {
-            let Some((start, stop)) = last_data_line(&data[..end]) else {
-                break;
-            };
-            let line_no = LineCounter { pos: 0, line: first_line }.at(data, start);
-            if self.observe(&data[start..stop], line_no, plan, out, false) {
-                break;
-            }
-            end = start;
-        }
-        let prefilter = plan.rules.prefilter(plan.source);
-        if plan.every_line() {
-            let mut start = 0;
-            while start < data.len() {
-                let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i + 1);
-                let line_no = counter.at(data, start);
-                self.line(&data[start..end], line_no, plan, header, out);
-                start = end;
-            }
-        } else {
-            // Lines holding a literal, and (where rules read decoded values) lines whose
-            // percent escapes hide one, in file order: a `#Fields:` line must rebind the
-            // columns before the lines after it are read.
-            let decodes = plan.rules.decodes(plan.source);
-            let mut next_literal = prefilter.finder.find_at(data, 0).map(|m| m.start());
-            let mut next_escape = if decodes { percent::next_escape(data, 0) } else { None };
-            loop {
-                let at = match (next_literal, next_escape) {
-                    (None, None) => break,
-                    (Some(l), Some(e)) => l.min(e),
-                    (Some(l), None) => l,
-                    (None, Some(e)) => e,
-                };
-                let start = memchr::memrchr(b'\n', &data[..at]).map_or(0, |i| i + 1);
-                let end = memchr::memchr(b'\n', &data[at..]).map_or(data.len(), |i| at + i + 1);
-                let line = &data[start..end];
-                let holds_literal = next_literal.is_some_and(|l| l < end)
-                    || (percent::decode_into(line, &mut self.decoded) && prefilter.finder.is_match(&self.decoded));
-                if holds_literal {
-                    let line_no = counter.at(data, start);
-                    self.line(line, line_no, plan, header, out);
-                }
-                if end >= data.len() {
-                    break;
-                }
-                if next_literal.is_some_and(|l| l < end) {
-                    next_literal = prefilter.finder.find_at(data, end).map(|m| m.start());
-                }
-                if next_escape.is_some_and(|e| e < end) {
-                    next_escape = percent::next_escape(data, end);
-                }
-            }
-        }
-        // The counter has counted up to the last line it was asked for; only the rest is counted
-        // here (counting the whole chunk again cost 3% of a dense scan).
-        self.last_line = counter.at(data, data.len());
-    }
-
-    /// Reads time, host and build from a data row; false when the row has no readable time.
-    fn observe(&mut self, line: &[u8], line_no: u64, plan: &ScanPlan<'_>, out: &mut FileScan, first: bool) -> bool {
-        let record = Record::parse(line, line_no, plan.format, &mut self.spans);
-        let Some(t) = self.columns.time(&record).filter(|t| plausible(*t)) else {
-            return false;
-        };
-        out.data_rows_seen = true;
-        if first {
-            out.first = Some(out.first.map_or(t, |f| f.min(t)));
-            if out.host_name.is_none() {
-                out.host_name = self
-                    .columns
-                    .host
-                    .and_then(|h| record.field(h))
-                    .map(|h| h.into_owned())
-                    .filter(|h| !h.is_empty() && h != "-");
-            }
-        }
-        out.last = Some(out.last.map_or(t, |l| l.max(t)));
-        if let Some(build) = self.columns.build(&record) {
-            out.build = Some((build, Some(t)));
-        }
-        true
-    }
-
-    fn line(&mut self, line: &[u8], line_no: u64, plan: &ScanPlan<'_>, header: &mut Header, out: &mut FileScan) {
-        if line.first() == Some(&b'#') {
-            if header.apply_directive(line) {
-                self.rebind(plan, header);
-            }
-            return;
-        }
-        // Which rules can match: the line rules whose literals the line holds (all of them with
-        // --thorough or a literal-less rule), and the Sigma web rules when one of theirs is in it.
-        let all_line_rules = plan.thorough || plan.rules.prefilter(plan.source).parse_every_line;
-        let gated = !all_line_rules;
-        if gated {
-            let prefilter = plan.rules.prefilter(plan.source);
-            prefilter.fill(line, &mut self.present);
-            // A literal may be percent-encoded (`/%61spnet_client/`) where rules read decoded
-            // values; only lines with an escape of a literal character are decoded.
-            if plan.rules.decodes(plan.source) && percent::decode_into(line, &mut self.decoded) {
-                prefilter.fill_more(&self.decoded, &mut self.present);
-            }
-        }
-        let line_rules = all_line_rules
-            || plan.rules.indices_for(plan.source).iter().any(|&i| plan.rules.may_match(i, &self.present));
-        let sigma_web = plan.sigma_web.filter(|s| s.web_may_match(line));
-        if !line_rules && sigma_web.is_none() {
-            return;
-        }
-        let record = Record::parse(line, line_no, plan.format, &mut self.spans);
-        if record.line.is_empty() {
-            return;
-        }
-        let view = BoundRecord { record: &record, binding: &self.binding };
-        let mut time = None;
-        for &index in plan.rules.indices_for(plan.source) {
-            if gated && !plan.rules.may_match(index, &self.present) {
-                continue;
-            }
-            let rule = &plan.rules.rules()[index];
-            if let Some(hit) = rule.evaluate(&view) {
-                let t = *time.get_or_insert_with(|| self.columns.time(&record));
-                if !crate::scope::in_window(t, plan.window.0, plan.window.1)
-                    || out.over_cap(RuleRef::Line(index), &hit, t, plan.max_hits_per_rule)
-                {
-                    continue;
-                }
-                out.hits.push(LineHit {
-                    rule: RuleRef::Line(index),
-                    hit,
-                    time: t,
-                    line: line_no,
-                    excerpt: excerpt(&record.text()),
-                });
-            }
-        }
-        if let Some(sigma) = sigma_web {
-            for sh in sigma.evaluate_web(&self.names, &record) {
-                let hit = Hit {
-                    severity: sh.rule.severity,
-                    effect: sh.rule.effect,
-                    stage: sh.rule.stage,
-                    escalated: false,
-                    detail: sh.matched.iter().map(|(k, v)| (format!("matched.{k}"), v.clone())).collect(),
-                };
-                let t = *time.get_or_insert_with(|| self.columns.time(&record));
-                if !crate::scope::in_window(t, plan.window.0, plan.window.1)
-                    || out.over_cap(RuleRef::Sigma(sh.index), &hit, t, plan.max_hits_per_rule)
-                {
-                    continue;
-                }
-                out.hits.push(LineHit {
-                    rule: RuleRef::Sigma(sh.index),
-                    hit,
-                    time: t,
-                    line: line_no,
-                    excerpt: excerpt(&record.text()),
-                });
-            }
-        }
-    }
-}
-
 /// Whether a row's time can be a time the evidence was written: not after tomorrow. A garbled
 /// or clock-skewed row dated in the future must not stretch the evidence window (a report whose
 /// window reached 2099 would look like evidence from after any fix).
 pub fn plausible(t: Timestamp) -> bool {
     Timestamp::now().checked_add(jiff::SignedDuration::from_hours(24)).is_ok_and(|limit| t <= limit)
-}
-
-/// Counts lines forward through a chunk; positions must be asked for in increasing order.
-struct LineCounter {
-    pos: usize,
-    line: u64,
-}
-
-impl LineCounter {
-    fn at(&mut self, data: &[u8], offset: usize) -> u64 {
-        if offset > self.pos {
-            self.line += bytecount::count(&data[self.pos..offset], b'\n') as u64;
-            self.pos = offset;
-        }
-        self.line
-    }
 }
 
 fn is_data_line(line: &[u8]) -> bool {
@@ -566,3 +358,6 @@ pub(crate) fn excerpt(text: &str) -> String {
     }
     format!("{}…", &text[..cut])
 }
+
+#[cfg(test)]
+mod tests;

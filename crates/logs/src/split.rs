@@ -101,9 +101,39 @@ pub fn url_decode(value: &str) -> Cow<'_, str> {
     if !value.bytes().any(|b| b == b'%' || b == b'+') {
         return Cow::Borrowed(value);
     }
-    let plus_free = value.replace('+', " ");
-    let decoded = percent_encoding::percent_decode_str(&plus_free).decode_utf8_lossy();
-    Cow::Owned(decoded.into_owned())
+    // One pass into one buffer: `+` is a space, `%XX` a byte (so `%2B` stays a `+`), any other
+    // `%` kept; invalid UTF-8 replaced.
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        // Plain runs are copied whole.
+        let Some(k) = memchr::memchr2(b'%', b'+', &bytes[i..]) else {
+            out.extend_from_slice(&bytes[i..]);
+            break;
+        };
+        out.extend_from_slice(&bytes[i..i + k]);
+        i += k;
+        let escaped = match bytes.get(i + 1..i + 3) {
+            Some(&[hi, lo]) if bytes[i] == b'%' => hex(hi).zip(hex(lo)).map(|(h, l)| h << 4 | l),
+            _ => None,
+        };
+        match (escaped, bytes[i]) {
+            (Some(byte), _) => {
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+            (None, b'+') => out.push(b' '),
+            (None, b) => out.push(b),
+        }
+        i += 1;
+    }
+    Cow::Owned(String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
 }
 
 #[cfg(test)]
@@ -141,6 +171,12 @@ mod tests {
         assert_eq!(url_decode("Mozilla/5.0+(compatible;+Bingbot/2.0)"), "Mozilla/5.0 (compatible; Bingbot/2.0)");
         assert_eq!(url_decode("autodiscover.json%3F@evil.com"), "autodiscover.json?@evil.com");
         assert_eq!(url_decode("%ZZ"), "%ZZ");
+        assert_eq!(url_decode("a%2Bb+c%2"), "a+b c%2");
+        assert_eq!(url_decode("%41%4a%%41%C3%A9%FF+"), "AJ%Aé\u{FFFD} ");
+        for v in ["%", "%4", "100%", "x%e9y", "%2f%2F+%20", "%E2%82"] {
+            let expected = percent_encoding::percent_decode_str(&v.replace('+', " ")).decode_utf8_lossy().into_owned();
+            assert_eq!(url_decode(v), expected, "{v}");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod condition;
 pub mod fields;
 pub mod files;
+pub mod folded;
 pub mod matcher;
 pub mod prefilter;
 pub mod rps_cat;

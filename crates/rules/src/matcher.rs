@@ -31,21 +31,50 @@ impl ValueTest {
         if let Op::Empty = self.op {
             return value.is_empty();
         }
-        let lowered;
-        let hay = if self.cased {
-            value
-        } else {
-            lowered = value.to_ascii_lowercase();
-            &lowered
-        };
+        if self.cased {
+            return match self.op {
+                Op::Equals => value == self.needle,
+                Op::Contains => value.contains(self.needle.as_str()),
+                Op::StartsWith => value.starts_with(self.needle.as_str()),
+                Op::EndsWith => value.ends_with(self.needle.as_str()),
+                Op::Regex(_) | Op::Empty => unreachable!(),
+            };
+        }
+        // The needle is lower-case: ASCII case-insensitive comparisons in place (lower-casing
+        // each value into a new string was a malloc and a free per test on dense logs).
+        let (hay, needle) = (value.as_bytes(), self.needle.as_bytes());
         match self.op {
-            Op::Equals => hay == self.needle,
-            Op::Contains => hay.contains(self.needle.as_str()),
-            Op::StartsWith => hay.starts_with(self.needle.as_str()),
-            Op::EndsWith => hay.ends_with(self.needle.as_str()),
+            Op::Equals => hay.eq_ignore_ascii_case(needle),
+            Op::Contains => contains_ignore_ascii_case(hay, needle),
+            Op::StartsWith => hay.len() >= needle.len() && hay[..needle.len()].eq_ignore_ascii_case(needle),
+            Op::EndsWith => hay.len() >= needle.len() && hay[hay.len() - needle.len()..].eq_ignore_ascii_case(needle),
             Op::Regex(_) | Op::Empty => unreachable!(),
         }
     }
+}
+
+/// True when `needle` occurs in `hay`, ASCII letters compared without case: candidates by the
+/// needle's first byte in either case (SIMD `memchr2`), then the rest compared in place.
+fn contains_ignore_ascii_case(hay: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    let Some(last_start) = hay.len().checked_sub(needle.len()) else {
+        return false;
+    };
+    let (lower, upper) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+    let mut from = 0;
+    while from <= last_start {
+        let Some(i) = memchr::memchr2(lower, upper, &hay[from..=last_start]) else {
+            return false;
+        };
+        let at = from + i;
+        if hay[at + 1..at + needle.len()].eq_ignore_ascii_case(rest) {
+            return true;
+        }
+        from = at + 1;
+    }
+    false
 }
 
 /// A field and the values it is tested against (any of them, or all with `|all`).
@@ -187,5 +216,30 @@ pub fn scalars(value: &serde_norway::Value) -> Result<Vec<String>, String> {
     match value {
         Value::Sequence(items) => items.iter().map(one).collect(),
         other => Ok(vec![one(other)?]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn test(op: Op, needle: &str) -> ValueTest {
+        ValueTest { op, needle: needle.to_string(), cased: false }
+    }
+
+    #[test]
+    fn case_insensitive_tests_agree_with_lower_casing_the_value() {
+        let values = ["", "a", "/OWA/auth/x.JS", "/owa/AUTH/", "xx/Owa/Auth/", "ÄÖ/owa/auth/é", "/ow", "Ä/OWA/"];
+        let needles = ["", "/owa/auth/", "/owa/", "x.js", "ä", "é", "a"];
+        for v in values {
+            let lowered = v.to_ascii_lowercase();
+            for n in needles {
+                let n = n.to_ascii_lowercase();
+                assert_eq!(test(Op::Equals, &n).matches(v), lowered == n, "{v} = {n}");
+                assert_eq!(test(Op::Contains, &n).matches(v), lowered.contains(&n), "{v} ∋ {n}");
+                assert_eq!(test(Op::StartsWith, &n).matches(v), lowered.starts_with(&n), "{v} ^ {n}");
+                assert_eq!(test(Op::EndsWith, &n).matches(v), lowered.ends_with(&n), "{v} $ {n}");
+            }
+        }
     }
 }
