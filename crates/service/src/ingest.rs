@@ -311,22 +311,10 @@ async fn ingest_feed(
     audit_actor: Option<&str>,
 ) -> Result<IngestSummary, IngestError> {
     // One transaction for the whole upload: a refusal or a failure in any batch rolls back
-    // everything before it (dropping `txn` rolls back).
-    let mut txn = db.pool.begin().await?;
-    match db.dialect {
-        // Statement journals (every multi-row write inside the upload's transaction keeps one)
-        // in memory, not in a temporary file: they were 6 % of the ingest's CPU in write calls.
-        crate::db::Dialect::Sqlite => {
-            sqlx::query("PRAGMA temp_store = MEMORY").execute(&mut *txn).await?;
-        }
-        // PostgreSQL plans each statement for its values (`Db::connect` sets
-        // `force_custom_plan` on every connection): a generic plan made while the tables were
-        // small turns the batch's lookups into scans as they grow. That setting also made it
-        // plan every foreign-key check anew, once per inserted row (35 % of the server's CPU):
-        // migration 0009 dropped the checks of the rows only this writer writes.
-        crate::db::Dialect::Postgres => {}
-    }
-    db.lock_for_write(&mut txn).await?;
+    // everything before it (dropping `txn` rolls back). PostgreSQL plans each statement for its
+    // values (`db::prepare_connection`); migration 0009 dropped the foreign-key checks that this
+    // made it plan anew for every inserted row.
+    let mut txn = crate::db::begin_bulk_write(&db.pool, db.dialect).await?;
     let summary = ingest_feed_in(&mut txn, db, feed, path, file_name, sha256, uploader, ctx, audit_actor).await?;
     txn.commit().await?;
     Ok(summary)

@@ -298,12 +298,7 @@ async fn run_group(pool: &sqlx::AnyPool, dialect: Dialect, jobs: Vec<Box<dyn Job
     let mut answers: Vec<Done> = Vec::with_capacity(count);
     let mut failed = 0u64;
     let outcome: Result<()> = async {
-        let mut tx = pool.begin().await?;
-        if dialect == Dialect::Sqlite {
-            // Statement journals of multi-row writes in memory, as the ingest sets them.
-            sqlx::query("PRAGMA temp_store = MEMORY").execute(&mut *tx).await?;
-        }
-        crate::db::lock_for_write_in(dialect, &mut tx).await?;
+        let mut tx = crate::db::begin_bulk_write(pool, dialect).await?;
         while let Some(job) = waiting.pop_front() {
             sqlx::query("SAVEPOINT tf_write").execute(&mut *tx).await?;
             let done = job.run(&mut tx).await;
